@@ -1,0 +1,55 @@
+"""One error hierarchy for everything a user can cause or meet.
+
+Each face (CLI, TUI, MCP) translates a LightfastError once: an exit code and a
+message, a notification, or a tool error. Anything else is our bug.
+"""
+
+from __future__ import annotations
+
+
+class LightfastError(Exception):
+    """Base class: a problem the user can act on. The message says what and where."""
+
+    exit_code = 1
+
+
+class ConfigError(LightfastError):
+    """lightfast.yml is missing, malformed or inconsistent."""
+
+    exit_code = 2
+
+
+class NamingError(LightfastError):
+    """A namespace name cannot be built (empty part, too long, collision)."""
+
+    exit_code = 2
+
+
+class NotFoundError(LightfastError):
+    """A store, namespace, index or chunk that was asked for does not exist."""
+
+    exit_code = 3
+
+
+class DimensionMismatchError(LightfastError):
+    """A vector's dimension or model differs from what its namespace was built with."""
+
+    exit_code = 4
+
+
+class BackendError(LightfastError):
+    """A vector or embedding service failed after retries. Never carries a secret."""
+
+    exit_code = 5
+
+
+class ScopeError(LightfastError):
+    """A request reaches outside what this configuration may touch (org, workspace, repo root)."""
+
+    exit_code = 6
+
+
+class LockedError(LightfastError):
+    """Another process holds the writer lock for this data dir or namespace."""
+
+    exit_code = 7

@@ -1,0 +1,324 @@
+"""Ingest: the design's process-documents and delete-documents, through a namespace.
+
+Per store: recover the journal of a killed run, find the store's files, keep
+the unchanged ones (size+mtime, then content hash), and for new or changed
+documents chunk, embed and upsert in bounded batches. The protocol that makes
+a kill at any moment converge on the next run:
+
+1. journal the batch's vector ids as pending (mirror);
+2. upsert the vectors (index);
+3. in one mirror transaction, point the documents at their new entries and
+   journal the ids they no longer hold;
+4. delete those ids from the index, then clear the journal.
+
+Vector ids are deterministic (path, content hash, chunk index), so a repeated
+upsert overwrites instead of duplicating; a journalled id that no entry
+references is deleted from the index by the next run's recovery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from core.chunking import Chunk, chunk_text
+from core.config import StoreConfig
+from core.embeddings.base import Embedder
+from core.mirror import Mirror
+from core.scan import FoundFile, Skipped, StoreMatcher, decode_text, secret_in_text
+from core.vectors.base import VectorIndex, VectorRecord
+
+#: Chunks embedded and upserted together; bounds memory on any repo size.
+BATCH_CHUNKS = 64
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report; the CLI, TUI and MCP server all render these."""
+
+    store: str
+    stage: str  # "recover" | "scan" | "embed" | "delete" | "done"
+    done: int
+    total: int
+    message: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class StoreReport:
+    store: str
+    namespace: str
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    chunks_embedded: int = 0
+    vectors_upserted: int = 0
+    vectors_deleted: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "added": self.added, "changed": self.changed, "removed": self.removed,
+            "unchanged": self.unchanged, "chunks_embedded": self.chunks_embedded,
+            "vectors_upserted": self.vectors_upserted, "vectors_deleted": self.vectors_deleted,
+            "failed": len(self.failed), "skipped": len(self.skipped),
+        }
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def vector_id(path: str, digest: str, chunk_index: int) -> str:
+    """Deterministic: the same file content always gets the same ids."""
+    path_key = hashlib.sha1(path.encode("utf-8")).hexdigest()[:16]
+    return f"{path_key}:{digest[:16]}:{chunk_index}"
+
+
+@dataclass
+class _Pending:
+    file: FoundFile
+    digest: str
+    chunks: list[Chunk]
+    is_new: bool
+
+
+_UNCHANGED = _Pending(None, "", [], False)  # type: ignore[arg-type]
+
+
+class StoreIngest:
+    """Brings one namespace in line with one store's files."""
+
+    def __init__(
+        self,
+        mirror: Mirror,
+        index: VectorIndex,
+        embedder: Embedder,
+        namespace: dict,
+        store: StoreConfig,
+        progress: ProgressCallback | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ):
+        self.mirror = mirror
+        self.index = index
+        self.embedder = embedder
+        self.ns = namespace
+        self.name = namespace["namespace_name"]
+        self.store = store
+        self.progress = progress or (lambda p: None)
+        self.cancelled = cancelled or (lambda: False)
+        self.report = StoreReport(store.slug, self.name)
+        self.max_tokens = min(store.chunking.max_tokens, embedder.max_tokens)
+        self.overlap = store.chunking.overlap
+
+    # -- recovery -------------------------------------------------------------
+    def recover(self) -> None:
+        """Finish what a killed run left in the journal."""
+        unreferenced, referenced = self.mirror.unreferenced_pending(self.ns["id"])
+        if unreferenced:
+            self.progress(Progress(self.store.slug, "recover", 0, len(unreferenced),
+                                   "removing vectors of an interrupted run"))
+            self.index.delete(self.name, unreferenced)
+            self.report.vectors_deleted += len(unreferenced)
+        if unreferenced or referenced:
+            self.mirror.clear_pending(self.ns["id"], unreferenced + referenced)
+
+    # -- main loop ------------------------------------------------------------
+    def run(
+        self,
+        found: Sequence[FoundFile | Skipped],
+        *,
+        full: bool = False,
+        only_paths: set[str] | None = None,
+    ) -> StoreReport:
+        started = time.perf_counter()
+        self.recover()
+        matcher = StoreMatcher(self.store.include, self.store.exclude)
+        known = self.mirror.documents(self.ns["id"])
+        files: list[FoundFile] = []
+        present: set[str] = set()
+        for item in found:
+            if not matcher.matches(item.path):
+                continue
+            if only_paths is not None and item.path not in only_paths:
+                continue
+            if isinstance(item, Skipped):
+                self.report.skipped.append((item.path, item.reason))
+                continue
+            present.add(item.path)
+            doc = known.get(item.path)
+            if doc and not full and doc["size"] == item.size and doc["mtime_ns"] == item.mtime_ns:
+                self.report.unchanged += 1
+            else:
+                files.append(item)
+
+        scope = known.keys() if only_paths is None else only_paths & known.keys()
+        gone = sorted(p for p in scope if p not in present)
+
+        total = len(files)
+        self.progress(Progress(self.store.slug, "scan", 0, total,
+                               f"{total} new or changed, {len(gone)} removed"))
+        batch: list[_Pending] = []
+        batch_chunks = 0
+        for done, file in enumerate(files, 1):
+            if self.cancelled():
+                break
+            item = self._prepare(file, known.get(file.path), full)
+            if item is None:  # skipped or failed: what it held must not stay searchable
+                if file.path in known:
+                    gone.append(file.path)
+            elif item is not _UNCHANGED:
+                batch.append(item)
+                batch_chunks += len(item.chunks)
+            if batch_chunks >= BATCH_CHUNKS:
+                self._write(batch)
+                batch, batch_chunks = [], 0
+            self.progress(Progress(self.store.slug, "embed", done, total, file.path))
+        if batch and not self.cancelled():
+            self._write(batch)
+        if gone and not self.cancelled():
+            self._remove(gone)
+        self.report.seconds = time.perf_counter() - started
+        self.progress(Progress(self.store.slug, "done", total, total, self._summary()))
+        return self.report
+
+    def _prepare(self, file: FoundFile, doc: dict | None, full: bool) -> _Pending | None:
+        """Read, vet and chunk one file; None when it is skipped or failed,
+        _UNCHANGED when only its stat changed."""
+        try:
+            data = file.abs_path.read_bytes()
+        except OSError as exc:
+            self.report.failed.append((file.path, f"unreadable: {exc.strerror or exc}"))
+            return None
+        text, reason = decode_text(data)
+        if text is None:
+            self.report.skipped.append((file.path, reason))
+            return None
+        secret = secret_in_text(text)
+        if secret:
+            self.report.skipped.append((file.path, f"secret: {secret}"))
+            return None
+        digest = content_hash(data)
+        if doc is not None and doc["content_hash"] == digest and not full:
+            # Touched, not changed: remember the new stat so the fast path works next time.
+            self.mirror.update_stat(self.ns["id"], file.path, file.size, file.mtime_ns)
+            self.report.unchanged += 1
+            return _UNCHANGED
+        chunks = chunk_text(
+            text, file.path, self.max_tokens, self.overlap,
+            self.embedder.tokenizer_counts, getattr(self.embedder, "token_spans", None),
+        )
+        return _Pending(file, digest, chunks, doc is None)
+
+    def _write(self, batch: list[_Pending]) -> None:
+        records_meta = []
+        texts = []
+        for item in batch:
+            for chunk in item.chunks:
+                vid = vector_id(item.file.path, item.digest, chunk.index)
+                records_meta.append((vid, item, chunk))
+                texts.append(chunk.embedding_text())
+        ids = [vid for vid, _, _ in records_meta]
+        self.mirror.set_pending(self.ns["id"], ids)  # 1. journal
+        vectors = self.embedder.embed_documents(texts)
+        self.report.chunks_embedded += len(texts)
+        records = [
+            VectorRecord(vid, np.asarray(vec, dtype=np.float32), self._metadata(item, chunk))
+            for (vid, item, chunk), vec in zip(records_meta, vectors)
+        ]
+        self.report.vectors_upserted += self.index.upsert(self.name, records)  # 2. upsert
+        docs = [
+            {"path": item.file.path, "content_hash": item.digest, "size": item.file.size,
+             "mtime_ns": item.file.mtime_ns, "chunk_count": len(item.chunks)}
+            for item in batch
+        ]
+        entries = {
+            item.file.path: [
+                {"vector_id": vector_id(item.file.path, item.digest, c.index), "chunk_index": c.index,
+                 "start_line": c.start_line, "end_line": c.end_line}
+                for c in item.chunks
+            ]
+            for item in batch
+        }
+        stale = self.mirror.replace_documents(self.ns, docs, entries)  # 3. swap records
+        if stale:
+            self.index.delete(self.name, stale)  # 4. delete what the documents no longer hold
+            self.report.vectors_deleted += len(stale)
+        self.mirror.clear_pending(self.ns["id"], ids + stale)
+        for item in batch:
+            if item.is_new:
+                self.report.added += 1
+            else:
+                self.report.changed += 1
+
+    def _metadata(self, item: _Pending, chunk: Chunk) -> dict:
+        return {
+            "path": item.file.path,
+            "store": self.store.slug,
+            "chunk_index": chunk.index,
+            "start_line": chunk.start_line,
+            "end_line": chunk.end_line,
+            "headings": " > ".join(chunk.headings),
+            "content_hash": item.digest,
+            "text": chunk.text,
+        }
+
+    def _remove(self, paths: Iterable[str]) -> None:
+        paths = sorted(set(paths))
+        self.progress(Progress(self.store.slug, "delete", 0, len(paths), "removing deleted files"))
+        ids = self.mirror.remove_documents(self.ns["id"], paths)
+        if ids:
+            self.index.delete(self.name, ids)
+        self.mirror.clear_pending(self.ns["id"], ids)
+        self.report.removed += len(paths)
+        self.report.vectors_deleted += len(ids)
+
+    def _summary(self) -> str:
+        r = self.report
+        return (f"{r.added} added, {r.changed} changed, {r.removed} removed, "
+                f"{r.unchanged} unchanged, {r.chunks_embedded} chunks embedded")
+
+
+def ingest_store(
+    mirror: Mirror,
+    index: VectorIndex,
+    embedder: Embedder,
+    namespace: dict,
+    store: StoreConfig,
+    found: Sequence[FoundFile | Skipped],
+    *,
+    full: bool = False,
+    only_paths: set[str] | None = None,
+    progress: ProgressCallback | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> StoreReport:
+    run_id = mirror.start_ingest_run(namespace)
+    job = StoreIngest(mirror, index, embedder, namespace, store, progress, cancelled)
+    try:
+        report = job.run(found, full=full, only_paths=only_paths)
+    except BaseException as exc:
+        mirror.finish_ingest_run(run_id, "failed", job.report.counts(), str(exc)[:500])
+        raise
+    status = "cancelled" if cancelled and cancelled() else "ok"
+    mirror.finish_ingest_run(run_id, status, report.counts(), None)
+    return report
+
+
+def relative_paths(root: Path, paths: Iterable[str | Path]) -> set[str]:
+    """Repo-relative '/'-paths for user-given paths (absolute or relative to root)."""
+    out = set()
+    for p in paths:
+        p = Path(p)
+        full = (p if p.is_absolute() else root / p).resolve()
+        out.add(full.relative_to(root.resolve()).as_posix())
+    return out

@@ -1,0 +1,179 @@
+"""Find a store's files in the repo: globs, .gitignore, and what must never be ingested.
+
+.gitignore files are honoured as git does: every directory's own file, rules
+relative to it, the last matching rule winning (so `!` re-includes), and an
+ignored directory pruned whole. Secrets are refused by name here and by
+content in `secret_in_text` (called once a file is read).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pathspec
+
+# Never descended into, whatever .gitignore says.
+DEFAULT_IGNORED_DIRS = {
+    ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".lightfast",
+    ".idea", ".eggs", "site-packages",
+}
+
+SECRET_NAMES = [
+    ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "*.keystore", "*.jks",
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".pgpass", ".htpasswd",
+    "credentials", "credentials.json", "*.tfstate", "*.tfvars", "secrets.*",
+]
+
+# Patterns of credentials by content; a match skips the whole file.
+SECRET_PATTERNS = [
+    ("private key block", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")),
+    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})")),
+    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    ("OpenAI/Anthropic key", re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{32,}")),
+    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("Stripe live key", re.compile(r"\b[rs]k_live_[0-9A-Za-z]{20,}")),
+    ("Pinecone API key", re.compile(r"\bpcsk_[A-Za-z0-9_]{20,}")),
+    ("JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")),
+]
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: str  # relative to the repo root, '/'-separated
+    abs_path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+def is_secret_name(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in SECRET_NAMES)
+
+
+def secret_in_text(text: str) -> str | None:
+    """The kind of credential text contains and its line, or None. Never the secret itself."""
+    for kind, pattern in SECRET_PATTERNS:
+        found = pattern.search(text)
+        if found:
+            line = text.count("\n", 0, found.start()) + 1
+            return f"contains a {kind} (line {line})"
+    return None
+
+
+def decode_text(data: bytes) -> tuple[str | None, str | None]:
+    """(text, None) for a text file, or (None, reason to skip)."""
+    if b"\0" in data[:8192]:
+        return None, "binary file"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8 (byte {exc.start})"
+    return text.replace("\r\n", "\n").replace("\r", "\n"), None
+
+
+class _GitIgnores:
+    """The stack of .gitignore specs that apply inside one directory."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
+
+    def spec_for(self, rel_dir: str) -> pathspec.GitIgnoreSpec | None:
+        if rel_dir not in self.specs:
+            file = self.root / rel_dir / ".gitignore"
+            try:
+                lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+                self.specs[rel_dir] = pathspec.GitIgnoreSpec.from_lines(lines)
+            except OSError:
+                self.specs[rel_dir] = None
+        return self.specs[rel_dir]
+
+    def ignored(self, rel_path: str, is_dir: bool) -> bool:
+        parts = rel_path.split("/")
+        verdict = False
+        # Directories from the root down to the path's parent; deeper files win.
+        for depth in range(len(parts)):
+            base = "/".join(parts[:depth])
+            spec = self.spec_for(base)
+            if spec is None:
+                continue
+            sub = "/".join(parts[depth:]) + ("/" if is_dir else "")
+            result = spec.check_file(sub)
+            if result.include is not None:
+                verdict = result.include
+        return verdict
+
+
+class StoreMatcher:
+    """A store's include and exclude globs (gitignore-style wildmatch)."""
+
+    def __init__(self, include: list[str], exclude: list[str]):
+        self.include = pathspec.PathSpec.from_lines("gitwildmatch", include)
+        self.exclude = pathspec.PathSpec.from_lines("gitwildmatch", exclude)
+
+    def matches(self, rel_path: str) -> bool:
+        return self.include.match_file(rel_path) and not self.exclude.match_file(rel_path)
+
+
+def walk_repo(
+    root: Path, max_bytes: int, extra_ignored: tuple[Path, ...] = ()
+) -> Iterator[FoundFile | Skipped]:
+    """Every candidate file under root (sorted), or why it was passed over.
+
+    Symlinked directories are not followed; a symlinked file is taken only if
+    it resolves inside root. Files over max_bytes are skipped.
+    """
+    root = root.resolve()
+    ignores = _GitIgnores(root)
+    extra = {p.resolve() for p in extra_ignored}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        current = Path(dirpath)
+        rel_dir = current.relative_to(root).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir
+        keep = []
+        for name in sorted(dirnames):
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            full = current / name
+            if name in DEFAULT_IGNORED_DIRS or full.is_symlink() or full.resolve() in extra:
+                continue
+            if ignores.ignored(rel, is_dir=True):
+                continue
+            keep.append(name)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if name == ".gitignore" or ignores.ignored(rel, is_dir=False):
+                continue
+            full = current / name
+            if is_secret_name(name):
+                yield Skipped(rel, "secret by name")
+                continue
+            try:
+                if full.is_symlink():
+                    target = full.resolve(strict=True)
+                    if not target.is_relative_to(root):
+                        yield Skipped(rel, "symlink to outside the repo")
+                        continue
+                stat = full.stat()
+            except (OSError, RuntimeError) as exc:
+                yield Skipped(rel, f"unreadable ({exc.__class__.__name__})")
+                continue
+            if not os.path.isfile(full):
+                yield Skipped(rel, "not a regular file")
+                continue
+            if stat.st_size > max_bytes:
+                yield Skipped(rel, f"larger than {max_bytes:,} bytes")
+                continue
+            yield FoundFile(rel, full, stat.st_size, stat.st_mtime_ns)

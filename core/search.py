@@ -1,0 +1,137 @@
+"""Search one store, a workspace or an organization: the design's searchAcrossWorkspaces.
+
+Embed the query once, query each namespace in parallel (each query touches
+only its own namespace), merge, rerank, and log each namespace's latency to
+the mirror for monitoring. A namespace that fails is reported beside the hits
+instead of failing the whole search.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import pathspec
+
+from core.embeddings.base import Embedder
+from core.errors import LightfastError
+from core.mirror import Mirror
+from core.rerank import Reranker
+from core.vectors.base import VectorIndex
+
+MAX_QUERY_CHARS = 4000
+MAX_TOP_K = 100
+
+
+@dataclass(frozen=True)
+class Hit:
+    namespace: str
+    store: str
+    path: str
+    start_line: int
+    end_line: int
+    score: float
+    text: str
+    vector_id: str
+    headings: str = ""
+    content_hash: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    namespaces: list[str]
+    failed: dict[str, str] = field(default_factory=dict)  # namespace -> error
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    embed_ms: float = 0.0
+
+
+def validate_query(query: str, top_k: int) -> str:
+    query = (query or "").strip()
+    if not query:
+        raise LightfastError("the query is empty: give some words to search for")
+    if len(query) > MAX_QUERY_CHARS:
+        raise LightfastError(
+            f"the query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}: shorten it"
+        )
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise LightfastError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+    return query
+
+
+def search_namespaces(
+    *,
+    mirror: Mirror,
+    index: VectorIndex,
+    embedder: Embedder,
+    reranker: Reranker,
+    namespaces: list[dict],
+    query: str,
+    top_k: int = 10,
+    path_glob: str | None = None,
+) -> SearchResult:
+    query = validate_query(query, top_k)
+    names = [ns["namespace_name"] for ns in namespaces]
+    result = SearchResult(query, [], names)
+    if not namespaces:
+        return result
+    started = time.perf_counter()
+    qvec = embedder.embed_query(query)
+    result.embed_ms = (time.perf_counter() - started) * 1000
+    glob = pathspec.PathSpec.from_lines("gitwildmatch", [path_glob]) if path_glob else None
+    # Over-fetch when a glob will drop hits, or when a reranker re-orders candidates.
+    fetch_k = min(max(top_k * (5 if glob else 2), 20), 1000)
+
+    def one(ns: dict):
+        t0 = time.perf_counter()
+        matches = index.query(ns["namespace_name"], qvec, fetch_k)
+        return ns, matches, (time.perf_counter() - t0) * 1000
+
+    candidates: list[Hit] = []
+    logs = []
+    with ThreadPoolExecutor(max_workers=min(8, len(namespaces))) as pool:
+        futures = [(ns, pool.submit(one, ns)) for ns in namespaces]
+        for ns, future in futures:
+            try:
+                _, matches, ms = future.result()
+            except Exception as exc:  # reported per namespace, never fails the whole search
+                result.failed[ns["namespace_name"]] = str(exc) or exc.__class__.__name__
+                continue
+            result.latency_ms[ns["namespace_name"]] = ms
+            for m in matches:
+                md = m.metadata
+                path = str(md.get("path", ""))
+                if glob is not None and not glob.match_file(path):
+                    continue
+                candidates.append(
+                    Hit(
+                        namespace=ns["namespace_name"],
+                        store=ns["store_slug"],
+                        path=path,
+                        start_line=int(md.get("start_line", 0)),
+                        end_line=int(md.get("end_line", 0)),
+                        score=float(m.score),
+                        text=str(md.get("text", "")),
+                        vector_id=m.id,
+                        headings=str(md.get("headings", "")),
+                        content_hash=str(md.get("content_hash", "")),
+                    )
+                )
+            logs.append({
+                "namespace_id": ns["id"], "namespace_name": ns["namespace_name"],
+                "environment": ns["environment"], "latency_ms": ms, "top_k": top_k,
+                "hits": len(matches),
+            })
+    if candidates:
+        order = reranker.rerank(query, [h.text for h in candidates], [h.score for h in candidates], top_k)
+        result.hits = [
+            Hit(**{**candidates[i].to_dict(), "score": float(score)}) for i, score in order
+        ]
+    if logs:
+        mirror.log_queries(logs)
+    return result

@@ -1,0 +1,296 @@
+"""The one API every face uses: the CLI, the TUI, the MCP server and the watcher.
+
+`Lightfast` ties a lightfast.yml to its index profile, the mirror, the
+backend, the embedder and the reranker. Everything heavy is built on first
+use, so listing namespaces never loads a model.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Literal
+
+from core.config import LightfastConfig, find_config, load_config
+from core.embeddings.base import Embedder
+from core.errors import NotFoundError, ScopeError
+from core.ingest import ProgressCallback, StoreReport, ingest_store, relative_paths
+from core.locks import file_lock
+from core.mirror import Mirror
+from core.namespaces import check_model, ensure_namespace, index_spec
+from core.paths import data_dir, locks_dir, mirror_path
+from core.rerank import Reranker
+from core.scan import FoundFile, Skipped, walk_repo
+from core.search import SearchResult, search_namespaces
+from core.vectors.base import VectorBackend, VectorIndex
+
+Scope = Literal["store", "workspace", "organization"]
+
+
+@dataclass
+class IngestReport:
+    stores: list[StoreReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def totals(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for report in self.stores:
+            for key, value in report.counts().items():
+                out[key] = out.get(key, 0) + value
+        return out
+
+
+class Lightfast:
+    def __init__(
+        self,
+        config: LightfastConfig,
+        home: Path | None = None,
+        *,
+        backend: VectorBackend | None = None,
+        embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
+    ):
+        self.config = config
+        self.home = Path(home) if home else data_dir()
+        self.profile = config.profile()
+        self.environment = config.environment
+        self._backend = backend
+        self._embedder = embedder
+        self._reranker = reranker
+        self._mirror: Mirror | None = None
+        self._index: VectorIndex | None = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, config_path: Path | None = None, home: Path | None = None) -> "Lightfast":
+        """From an explicit lightfast.yml, or the one found from the working directory upwards."""
+        path = Path(config_path) if config_path else find_config()
+        return cls(load_config(path), home)
+
+    # -- lazily built parts ------------------------------------------------------
+    @property
+    def mirror(self) -> Mirror:
+        with self._lock:
+            if self._mirror is None:
+                self._mirror = Mirror(mirror_path(self.home))
+            return self._mirror
+
+    @property
+    def backend(self) -> VectorBackend:
+        with self._lock:
+            if self._backend is None:
+                from core.factory import make_backend
+
+                self._backend = make_backend(self.profile, self.home)
+            return self._backend
+
+    @property
+    def index(self) -> VectorIndex:
+        with self._lock:
+            if self._index is None:
+                self._index = self.backend.ensure_index(index_spec(self.profile, self.environment))
+            return self._index
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                from core.factory import make_embedder
+
+                self._embedder = make_embedder(self.profile)
+            return self._embedder
+
+    @property
+    def reranker(self) -> Reranker:
+        with self._lock:
+            if self._reranker is None:
+                from core.factory import make_reranker
+
+                self._reranker = make_reranker(self.profile)
+            return self._reranker
+
+    @property
+    def root(self) -> Path:
+        return self.config.root_path
+
+    # -- namespaces ----------------------------------------------------------------
+    def ensure_namespace(self, store_slug: str) -> dict:
+        store = self.config.store(store_slug)
+        return ensure_namespace(
+            self.mirror, self.backend, self.profile, self.environment,
+            self.config.organization, self.config.workspace, store,
+        )
+
+    def namespace_records(self, scope: Scope = "workspace", stores: Iterable[str] | None = None) -> list[dict]:
+        """Records this configuration may see: the design's access check lives here.
+
+        store: the given (or all configured) stores of this workspace;
+        workspace: every namespace of this workspace; organization: of this org.
+        """
+        c = self.config
+        if scope == "store":
+            slugs = list(stores) if stores else [s.slug for s in c.stores]
+            for slug in slugs:
+                c.store(slug)  # unknown slug -> ConfigError listing the known ones
+            return self.mirror.namespaces(self.environment, c.organization, c.workspace, slugs)
+        if stores:
+            raise ScopeError("stores can only be named with scope 'store'")
+        if scope == "workspace":
+            return self.mirror.namespaces(self.environment, c.organization, c.workspace)
+        if scope == "organization":
+            return self.mirror.namespaces(self.environment, c.organization)
+        raise ScopeError(f"unknown scope '{scope}': use store, workspace or organization")
+
+    def namespaces(self, with_backend: bool = True) -> list[dict]:
+        """Mirror records of this environment and organization, with counts.
+
+        with_backend adds the index's own vector count and flags namespaces
+        that exist on only one side.
+        """
+        records = self.namespace_records("organization")
+        remote: dict[str, int] = {}
+        if with_backend and self.backend.index_exists(self.profile.name):
+            prefix = f"org_"
+            remote = {s.namespace: s.vector_count for s in self.index.list_namespaces(prefix)}
+        out = []
+        for r in records:
+            counts = self.mirror.counts(r["id"])
+            last = self.mirror.last_ingest(r["id"])
+            out.append({
+                **r,
+                "documents": counts["documents"],
+                "vectors": counts["vectors"],
+                "index_vectors": remote.get(r["namespace_name"]) if with_backend else None,
+                "last_ingest": last["finished_at"] if last else None,
+                "last_ingest_status": last["status"] if last else None,
+                "only_in": None,
+            })
+        if with_backend:
+            known = {r["namespace_name"] for r in records}
+            for name, count in sorted(remote.items()):
+                if name not in known and name.startswith(self._org_prefix()):
+                    out.append({"namespace_name": name, "environment": self.environment,
+                                "index_name": self.profile.name, "index_vectors": count,
+                                "vectors": None, "documents": None, "only_in": "index"})
+            for row in out:
+                if row.get("only_in") is None and row["namespace_name"] not in remote and row["vectors"]:
+                    row["only_in"] = "mirror"
+        return out
+
+    def _org_prefix(self) -> str:
+        from core.naming import sanitize_part
+
+        return f"org_{sanitize_part(self.config.organization, 'organization')}:"
+
+    def delete_namespace(self, store_slug: str, remove_record: bool = False) -> int:
+        """Delete a store's vectors (and optionally its record); returns vectors deleted."""
+        self.config.store(store_slug)
+        record = self.mirror.get_namespace(
+            self.environment, self.config.organization, self.config.workspace, store_slug
+        )
+        if record is None:
+            raise NotFoundError(f"store '{store_slug}' has no namespace in environment '{self.environment}'")
+        with self._writer_lock():
+            count = self.mirror.counts(record["id"])["vectors"]
+            self.index.delete_namespace(record["namespace_name"])
+            if remove_record:
+                self.mirror.delete_namespace_record(record["id"])
+            else:
+                with self.mirror.write() as conn:
+                    conn.execute("DELETE FROM documents WHERE namespace_id=?", (record["id"],))
+                    conn.execute("DELETE FROM pending_vectors WHERE namespace_id=?", (record["id"],))
+        return count
+
+    # -- ingest ----------------------------------------------------------------------
+    def _writer_lock(self, wait: float | None = None):
+        return file_lock(locks_dir(self.home) / "ingest.lock", wait=wait, what=f"data dir {self.home}")
+
+    def scan(self) -> list[FoundFile | Skipped]:
+        return list(walk_repo(self.root, self.config.limits.max_file_bytes, extra_ignored=(self.home,)))
+
+    def ingest(
+        self,
+        stores: Iterable[str] | None = None,
+        *,
+        full: bool = False,
+        paths: Iterable[str | Path] | None = None,
+        progress: ProgressCallback | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        lock_wait: float | None = None,
+    ) -> IngestReport:
+        """Bring the namespaces of the given (default: all) stores in line with the repo."""
+        slugs = list(stores) if stores else [s.slug for s in self.config.stores]
+        store_configs = [self.config.store(s) for s in slugs]
+        only = relative_paths(self.root, paths) if paths is not None else None
+        started = time.perf_counter()
+        report = IngestReport()
+        with self._writer_lock(lock_wait):
+            found = self.scan()
+            for store in store_configs:
+                namespace = self.ensure_namespace(store.slug)
+                report.stores.append(
+                    ingest_store(
+                        self.mirror, self.index, self.embedder, namespace, store, found,
+                        full=full, only_paths=only, progress=progress, cancelled=cancelled,
+                    )
+                )
+                if cancelled and cancelled():
+                    break
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # -- search ----------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        stores: Iterable[str] | None = None,
+        scope: Scope = "store",
+        top_k: int = 10,
+        path_glob: str | None = None,
+    ) -> SearchResult:
+        records = self.namespace_records(scope, stores)
+        usable, failed = [], {}
+        for record in records:
+            try:
+                check_model(record, self.profile)
+                usable.append(record)
+            except Exception as exc:
+                failed[record["namespace_name"]] = str(exc)
+        if not records:
+            raise NotFoundError(
+                "nothing to search: no store of this workspace has been ingested in environment "
+                f"'{self.environment}'; run `lightfast ingest` first"
+            )
+        if not usable:
+            raise next(iter([NotFoundError(msg) for msg in failed.values()]))
+        result = search_namespaces(
+            mirror=self.mirror, index=self.index, embedder=self.embedder, reranker=self.reranker,
+            namespaces=usable, query=query, top_k=top_k, path_glob=path_glob,
+        )
+        result.failed.update(failed)
+        return result
+
+    def read_chunk(self, vector_id: str, namespace: str | None = None, radius: int = 1) -> dict:
+        """A hit's chunk with up to radius neighbours either side, read from the index."""
+        records = self.namespace_records("organization")
+        if namespace:
+            records = [r for r in records if r["namespace_name"] == namespace]
+        for record in records:
+            entries = self.mirror.chunk_neighbours(record["id"], vector_id, radius)
+            if not entries:
+                continue
+            fetched = self.index.fetch(record["namespace_name"], [e["vector_id"] for e in entries])
+            chunks = []
+            for e in entries:
+                rec = fetched.get(e["vector_id"])
+                chunks.append({
+                    "vector_id": e["vector_id"], "chunk_index": e["chunk_index"],
+                    "start_line": e["start_line"], "end_line": e["end_line"],
+                    "text": rec.metadata.get("text", "") if rec else "",
+                })
+            return {"namespace": record["namespace_name"], "store": record["store_slug"],
+                    "path": entries[0]["path"], "chunks": chunks}
+        raise NotFoundError(f"no chunk with id '{vector_id}' in this organization's namespaces")

@@ -1,0 +1,3 @@
+from lightfast_cli.main import main
+
+main()

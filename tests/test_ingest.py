@@ -1,0 +1,311 @@
+"""Ingest and search through the service, on a real mirror and local index.
+
+The deterministic HashEmbedder stands in for the model here (plumbing);
+tests/test_e2e.py runs the same flows with the real model.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import make_config, write_files
+from core.errors import DimensionMismatchError, NamingError
+from core.namespaces import ensure_namespace
+
+DOCS = {
+    "README.md": """
+        # Lightfast
+
+        Lightfast keeps every store in one shared index.
+
+        ## Pelicans
+
+        The migrating pelican colony nests on the northern lagoon every spring.
+        """,
+    "guide/setup.md": """
+        # Setup
+
+        Install the package, then run the ingest command to index the repository.
+        """,
+    "src/app.py": """
+        def compute_invoice_total(lines):
+            return sum(line.amount for line in lines)
+
+
+        class Ledger:
+            def balance(self):
+                return 42
+        """,
+}
+
+
+def index_ids(service, namespace: str) -> set[str]:
+    ids, token = [], None
+    while True:
+        page, token = service.index.list_ids(namespace, limit=100, pagination_token=token)
+        ids.extend(page)
+        if not token:
+            return set(ids)
+
+
+def assert_consistent(service) -> None:
+    """Mirror and index agree exactly: no orphan vectors, no missing chunks, nothing pending."""
+    for record in service.namespace_records("store"):
+        mirror_ids = service.mirror.vector_ids(record["id"])
+        assert index_ids(service, record["namespace_name"]) == mirror_ids
+        docs = service.mirror.documents(record["id"])
+        assert sum(d["chunk_count"] for d in docs.values()) == len(mirror_ids)
+        pending = service.mirror.rows("SELECT * FROM pending_vectors WHERE namespace_id=?", (record["id"],))
+        assert pending == []
+
+
+def test_ingest_then_search_finds_the_passage(repo, service_factory):
+    write_files(repo, DOCS)
+    service = service_factory(repo)
+    report = service.ingest()
+    totals = report.totals()
+    assert totals["added"] == 3 and totals["failed"] == 0
+    hits = service.search("pelican colony nests lagoon", top_k=3).hits
+    assert hits[0].path == "README.md"
+    assert "pelican" in hits[0].text
+    assert hits[0].namespace == "org_acme:ws_platform:store_docs"
+    assert hits[0].start_line >= 1 and hits[0].end_line >= hits[0].start_line
+    assert_consistent(service)
+
+
+def test_each_store_lands_in_its_own_namespace(repo, service_factory):
+    write_files(repo, DOCS)
+    service = service_factory(repo)
+    service.ingest()
+    code_hits = service.search("invoice total ledger balance", stores=["code"]).hits
+    assert {h.store for h in code_hits} == {"code"}
+    assert {h.path for h in code_hits} == {"src/app.py"}
+    names = {r["namespace_name"] for r in service.namespace_records("store")}
+    assert names == {"org_acme:ws_platform:store_docs", "org_acme:ws_platform:store_code"}
+
+
+def test_reingest_without_changes_embeds_nothing(repo, service_factory, hash_embedder):
+    write_files(repo, DOCS)
+    service = service_factory(repo)
+    service.ingest()
+    embedded = hash_embedder.texts_embedded
+    report = service.ingest()
+    assert hash_embedder.texts_embedded == embedded
+    assert report.totals()["unchanged"] == 3
+    # A touched but unchanged file is hashed, not embedded.
+    os.utime(repo / "README.md", ns=(time.time_ns(), time.time_ns() + 10**9))
+    report = service.ingest()
+    assert hash_embedder.texts_embedded == embedded
+    assert report.totals()["changed"] == 0
+
+
+def test_edit_replaces_old_chunks(repo, service_factory):
+    write_files(repo, DOCS)
+    service = service_factory(repo)
+    service.ingest()
+    write_files(repo, {"README.md": "# Lightfast\n\nThe albatross glides over the southern ocean.\n"})
+    report = service.ingest()
+    assert report.totals()["changed"] == 1
+    hits = service.search("albatross southern ocean", stores=["docs"]).hits
+    assert hits[0].path == "README.md" and "albatross" in hits[0].text
+    texts = " ".join(h.text for h in service.search("pelican colony", stores=["docs"], top_k=20).hits)
+    assert "pelican" not in texts
+    assert_consistent(service)
+
+
+def test_deleted_file_loses_its_vectors(repo, service_factory):
+    write_files(repo, DOCS)
+    service = service_factory(repo)
+    service.ingest()
+    (repo / "guide" / "setup.md").unlink()
+    report = service.ingest()
+    assert report.totals()["removed"] == 1
+    paths = {h.path for h in service.search("install ingest command", stores=["docs"], top_k=20).hits}
+    assert "guide/setup.md" not in paths
+    assert_consistent(service)
+
+
+def test_full_reingest_converges_to_the_same_ids(repo, service_factory):
+    write_files(repo, DOCS)
+    service = service_factory(repo)
+    service.ingest()
+    before = {r["namespace_name"]: index_ids(service, r["namespace_name"]) for r in service.namespace_records("store")}
+    service.ingest(full=True)
+    after = {r["namespace_name"]: index_ids(service, r["namespace_name"]) for r in service.namespace_records("store")}
+    assert before == after
+    assert_consistent(service)
+
+
+def test_secrets_and_binaries_are_not_ingested(repo, service_factory):
+    write_files(repo, {
+        **DOCS,
+        ".env": "PINECONE_API_KEY=pcsk_abcdefghijklmnopqrstuvwxyz0123\n",
+        "config/.env.production": "SECRET=1\n",
+        "keys/id_rsa": "not even read\n",
+        "keys/server.pem": "nope\n",
+        "notes/leak.md": "# Notes\n\nkey: -----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n",
+        "notes/aws.md": "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
+        "notes/binary.md": b"\x89PNG\r\n\x1a\n\x00\x00\x00binary",
+        "notes/latin1.md": "caf\xe9 au lait".encode("latin-1"),
+    })
+    service = service_factory(repo, stores="""
+      - slug: all
+        include: ["**/*"]
+    """)
+    report = service.ingest()
+    skipped = dict(report.stores[0].skipped)
+    assert skipped[".env"] == "secret by name"
+    assert skipped["config/.env.production"] == "secret by name"
+    assert skipped["keys/id_rsa"] == "secret by name"
+    assert skipped["keys/server.pem"] == "secret by name"
+    assert "private key" in skipped["notes/leak.md"]
+    assert "AWS" in skipped["notes/aws.md"]
+    assert skipped["notes/binary.md"] == "binary file"
+    assert "UTF-8" in skipped["notes/latin1.md"]
+    record = service.namespace_records("store")[0]
+    docs = set(service.mirror.documents(record["id"]))
+    assert docs == {"README.md", "guide/setup.md", "src/app.py", "lightfast.yml"}
+    for hit in service.search("PRIVATE KEY AKIAIOSFODNN7EXAMPLE pcsk", top_k=20).hits:
+        assert "PRIVATE KEY" not in hit.text and "AKIA" not in hit.text and "pcsk_" not in hit.text
+
+
+def test_a_file_that_becomes_a_secret_is_removed(repo, service_factory):
+    write_files(repo, DOCS)
+    service = service_factory(repo)
+    service.ingest()
+    write_files(repo, {"guide/setup.md": "token ghp_abcdefghijklmnopqrstuvwxyz0123456789AB\n"})
+    service.ingest()
+    record = service.mirror.get_namespace("test", "acme", "platform", "docs")
+    assert "guide/setup.md" not in service.mirror.documents(record["id"])
+    assert_consistent(service)
+
+
+def test_gitignore_semantics(repo, service_factory):
+    write_files(repo, {
+        ".gitignore": "*.log.md\nbuild/\n/top-only.md\n",
+        "a.md": "# A\nalpha\n",
+        "top-only.md": "ignored at the top\n",
+        "sub/top-only.md": "kept below the top\n",
+        "debug.log.md": "ignored\n",
+        "build/out.md": "ignored dir\n",
+        "docs/.gitignore": "*.md\n!keep.md\n",
+        "docs/drop.md": "ignored by nested file\n",
+        "docs/keep.md": "re-included by negation\n",
+        "node_modules/pkg/readme.md": "never\n",
+    })
+    service = service_factory(repo)
+    service.ingest(["docs"])
+    record = service.mirror.get_namespace("test", "acme", "platform", "docs")
+    assert set(service.mirror.documents(record["id"])) == {"a.md", "sub/top-only.md", "docs/keep.md"}
+
+
+def test_paths_limit_the_ingest(repo, service_factory):
+    write_files(repo, DOCS)
+    service = service_factory(repo)
+    service.ingest()
+    write_files(repo, {"README.md": "# New\n\nzebra stripes\n", "guide/setup.md": "# Setup\n\ngiraffe neck\n"})
+    report = service.ingest(paths=["README.md"])
+    assert report.totals()["changed"] == 1
+    record = service.mirror.get_namespace("test", "acme", "platform", "docs")
+    docs = service.mirror.documents(record["id"])
+    assert docs["guide/setup.md"]["size"] != (repo / "guide/setup.md").stat().st_size
+
+
+def test_model_mismatch_is_a_clear_error(repo, service_factory, lightfast_home):
+    write_files(repo, DOCS)
+    service = service_factory(repo)
+    service.ingest()
+    from core.config import load_config
+    from core.service import Lightfast
+
+    text = (repo / "lightfast.yml").read_text().replace("dimension: 64", "dimension: 32")
+    (repo / "lightfast.yml").write_text(text)
+    other = Lightfast(load_config(repo / "lightfast.yml"), lightfast_home)
+    with pytest.raises(DimensionMismatchError, match="64-d.*32-d"):
+        other.search("pelican")
+    with pytest.raises(DimensionMismatchError):
+        other.ensure_namespace("docs")
+
+
+def test_ensure_namespace_is_idempotent_and_refuses_a_taken_name(repo, service_factory):
+    service = service_factory(repo)
+    first = service.ensure_namespace("docs")
+    assert service.ensure_namespace("docs") == first
+    from core.config import StoreConfig
+
+    # "do-cs" sanitizes to the same name as "docs": never a shared namespace.
+    with pytest.raises(NamingError, match="already uses"):
+        ensure_namespace(service.mirror, service.backend, service.profile, "test", "acme", "platform",
+                         StoreConfig(slug="do-cs"))
+
+
+RACE = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from conftest import HashEmbedder
+    from core.config import load_config
+    from core.service import Lightfast
+    s = Lightfast(load_config({config!r}), embedder=HashEmbedder())
+    print(s.ensure_namespace("docs")["id"])
+""")
+
+
+def test_ensure_namespace_raced_from_two_processes(repo, service_factory, lightfast_home):
+    config = make_config(repo)
+    script = RACE.format(tests=str(Path(__file__).parent), config=str(config))
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "LIGHTFAST_HOME": str(lightfast_home)})
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert outs[0][0] == outs[1][0]
+    service = service_factory(repo)
+    assert len(service.mirror.namespaces()) == 1
+
+
+KILLED = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from conftest import HashEmbedder
+    class Slow(HashEmbedder):
+        batch_size = 4
+        def embed_batch(self, texts, kind):
+            time.sleep(0.01)
+            return super().embed_batch(texts, kind)
+    from core.config import load_config
+    from core.service import Lightfast
+    Lightfast(load_config({config!r}), embedder=Slow()).ingest(full={full})
+""")
+
+
+@pytest.mark.parametrize("delay", [0.4, 0.9, 1.5])
+def test_reingest_after_kill_converges(repo, service_factory, lightfast_home, delay):
+    files = {f"docs/page{i:03}.md": f"# Page {i}\n\n" + "\n\n".join(
+        f"Paragraph {j} of page {i} talks about topic{i}x{j} and more words here." for j in range(12))
+        for i in range(60)}
+    write_files(repo, files)
+    config = make_config(repo)
+    env = {**os.environ, "LIGHTFAST_HOME": str(lightfast_home)}
+    for full in (False, True):
+        script = KILLED.format(tests=str(Path(__file__).parent), config=str(config), full=full)
+        proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        # Change the repo between runs, so the killed run's journal matters.
+        write_files(repo, {"docs/page000.md": f"# Page zero\n\nrewritten {full} {delay}\n"})
+        (repo / f"docs/page{59 - int(full):03}.md").unlink(missing_ok=True)
+    service = service_factory(repo)
+    service.ingest()
+    assert_consistent(service)
+    record = service.mirror.get_namespace("test", "acme", "platform", "docs")
+    on_disk = {p.relative_to(repo).as_posix() for p in (repo / "docs").glob("*.md")}
+    assert set(service.mirror.documents(record["id"])) == on_disk
