@@ -120,8 +120,8 @@ class StoreMatcher:
     """A store's include and exclude globs (gitignore-style wildmatch)."""
 
     def __init__(self, include: list[str], exclude: list[str]):
-        self.include = pathspec.PathSpec.from_lines("gitwildmatch", include)
-        self.exclude = pathspec.PathSpec.from_lines("gitwildmatch", exclude)
+        self.include = pathspec.PathSpec.from_lines("gitignore", include)
+        self.exclude = pathspec.PathSpec.from_lines("gitignore", exclude)
 
     def matches(self, rel_path: str) -> bool:
         return self.include.match_file(rel_path) and not self.exclude.match_file(rel_path)

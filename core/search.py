@@ -83,7 +83,7 @@ def search_namespaces(
     started = time.perf_counter()
     qvec = embedder.embed_query(query)
     result.embed_ms = (time.perf_counter() - started) * 1000
-    glob = pathspec.PathSpec.from_lines("gitwildmatch", [path_glob]) if path_glob else None
+    glob = pathspec.PathSpec.from_lines("gitignore", [path_glob]) if path_glob else None
     # Over-fetch when a glob will drop hits, or when a reranker re-orders candidates.
     fetch_k = min(max(top_k * (5 if glob else 2), 20), 1000)
 

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Literal
 
 from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
-from core.errors import NotFoundError, ScopeError
+from core.errors import DimensionMismatchError, NotFoundError, ScopeError
 from core.ingest import ProgressCallback, StoreReport, ingest_store, relative_paths
 from core.locks import file_lock
 from core.mirror import Mirror
@@ -23,7 +23,7 @@ from core.namespaces import check_model, ensure_namespace, index_spec
 from core.paths import data_dir, locks_dir, mirror_path
 from core.rerank import Reranker
 from core.scan import FoundFile, Skipped, walk_repo
-from core.search import SearchResult, search_namespaces
+from core.search import SearchResult, search_namespaces, validate_query
 from core.vectors.base import VectorBackend, VectorIndex
 
 Scope = Literal["store", "workspace", "organization"]
@@ -251,6 +251,7 @@ class Lightfast:
         top_k: int = 10,
         path_glob: str | None = None,
     ) -> SearchResult:
+        validate_query(query, top_k)
         records = self.namespace_records(scope, stores)
         usable, failed = [], {}
         for record in records:
@@ -265,7 +266,7 @@ class Lightfast:
                 f"'{self.environment}'; run `lightfast ingest` first"
             )
         if not usable:
-            raise next(iter([NotFoundError(msg) for msg in failed.values()]))
+            raise DimensionMismatchError(next(iter(failed.values())))
         result = search_namespaces(
             mirror=self.mirror, index=self.index, embedder=self.embedder, reranker=self.reranker,
             namespaces=usable, query=query, top_k=top_k, path_glob=path_glob,

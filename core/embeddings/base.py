@@ -47,16 +47,19 @@ class Embedder(ABC):
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        parts = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
+        # Batch texts of similar length together (less padding), then restore the order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            picked = order[start : start + self.batch_size]
+            batch = [texts[i] for i in picked]
             vectors = np.asarray(self.embed_batch(batch, kind), dtype=np.float32)
             if vectors.shape != (len(batch), self.dimension):
                 raise ValueError(
                     f"{self.model_name} returned shape {vectors.shape}, "
                     f"expected ({len(batch)}, {self.dimension})"
                 )
-            parts.append(vectors)
+            out[picked] = vectors
             if on_batch:
                 on_batch(len(batch))
-        return np.concatenate(parts)
+        return out

@@ -1,0 +1,135 @@
+"""Search latency through the product path, beside the memory-bandwidth floor.
+
+    python bench/search.py [--quick]
+
+1. Query latency p50/p95 for namespaces of 1k, 10k and 100k vectors (384-d,
+   local index), excluding and including query embedding, beside the time a
+   plain numpy scan of the same matrix takes (the memory-bandwidth floor).
+2. Wall time of a cold `lightfast search` process, start to printed results.
+3. The same 1k namespace's latency as the index grows from 10 to 10,000
+   namespaces: a query touches only its namespace, so it must stay flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import ROOT, local_config, ms, percentile, summary, write_results
+
+QUERIES = ["how do I declare a path parameter", "dependency injection with yield", "background tasks",
+           "OAuth2 password flow", "response model filtering", "CORS middleware", "upload a file",
+           "testing with the test client", "websockets", "settings from environment variables"]
+
+
+def random_unit(n: int, dim: int, seed: int) -> np.ndarray:
+    m = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def fill(index, namespace: str, n: int, seed: int) -> None:
+    from core.vectors.base import VectorRecord
+
+    vectors = random_unit(n, index.dimension, seed)
+    for start in range(0, n, 5000):
+        index.upsert(namespace, [
+            VectorRecord(f"v{i}", vectors[i], {"path": f"f{i}.md", "text": f"chunk {i}", "start_line": 1, "end_line": 2})
+            for i in range(start, min(n, start + 5000))
+        ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and at most 1,000 namespaces")
+    args = parser.parse_args()
+    reps = 30 if args.quick else 200
+    tmp = Path(tempfile.mkdtemp(prefix="lf-bench-search-"))
+    os.environ["LIGHTFAST_HOME"] = str(tmp / "home")
+    repo = tmp / "repo"
+    repo.mkdir()
+    (repo / "a.md").write_text("# FastAPI\n\nDeclare a path parameter with braces in the route.\n")
+    config_path = local_config(repo, '  - slug: docs\n    include: ["**/*.md"]\n')
+
+    from core.config import load_config
+    from core.service import Lightfast
+
+    service = Lightfast(load_config(config_path))
+    service.ingest()
+    index, embedder = service.index, service.embedder
+    figures: dict = {"sizes": {}}
+    for n in (1_000, 10_000, 100_000):
+        ns = f"org_bench:ws_main:store_n{n}"
+        fill(index, ns, n, seed=n)
+        qvecs = random_unit(reps, index.dimension, seed=7)
+        index.query(ns, qvecs[0], 10)  # warm the namespace cache
+        raw = []
+        for q in qvecs:
+            t0 = time.perf_counter()
+            index.query(ns, q, 10)
+            raw.append(time.perf_counter() - t0)
+        with_embed = []
+        for i in range(reps):
+            t0 = time.perf_counter()
+            index.query(ns, embedder.embed_query(QUERIES[i % len(QUERIES)] + f" {i}"), 10)
+            with_embed.append(time.perf_counter() - t0)
+        matrix = random_unit(n, index.dimension, seed=1)
+        floor = []
+        for q in qvecs:
+            t0 = time.perf_counter()
+            scores = matrix @ q
+            np.argpartition(-scores, 10)[:10]
+            floor.append(time.perf_counter() - t0)
+        gbps = matrix.nbytes / percentile(floor, 50) / 1e9
+        figures["sizes"][str(n)] = {
+            "query_only": summary(raw),
+            "embed_and_query": summary(with_embed),
+            "numpy_scan_floor": summary(floor),
+            "floor_bandwidth_GBps": round(gbps, 1),
+        }
+
+    # Cold process: start python, load config, model, index; print hits.
+    cold = []
+    env = {**os.environ}
+    for i in range(5):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "lightfast_cli", "search", QUERIES[i]],
+                              cwd=repo, env=env, capture_output=True, text=True)
+        cold.append(time.perf_counter() - t0)
+        assert proc.returncode == 0, proc.stderr
+    figures["cold_cli_search"] = {"runs": len(cold), "p50_s": round(percentile(cold, 50), 3),
+                                  "max_s": round(max(cold), 3)}
+
+    # Flatness: one 1k namespace among ever more namespaces.
+    probe = "org_bench:ws_main:store_n1000"
+    qvecs = random_unit(reps, index.dimension, seed=11)
+    growth = {}
+    small = random_unit(20, index.dimension, seed=3)
+    from core.vectors.base import VectorRecord
+
+    count = 3  # the three sized namespaces above
+    for target in ([10, 100, 1_000] if args.quick else [10, 100, 1_000, 10_000]):
+        while count < target:
+            index.upsert(f"org_filler:ws_w:store_s{count}",
+                         [VectorRecord(f"x{j}", small[j], {"text": "filler"}) for j in range(20)])
+            count += 1
+        times = []
+        for q in qvecs:
+            t0 = time.perf_counter()
+            index.query(probe, q, 10)
+            times.append(time.perf_counter() - t0)
+        growth[str(target)] = summary(times)
+    figures["probe_1k_namespace_as_index_grows"] = growth
+    write_results("search", figures)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
