@@ -172,6 +172,11 @@ def parse_config(text: str, path: Path) -> LightfastConfig:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context_mark", None)
+        if context is not None and context.line + 1 != line:
+            problem += f" (in what starts on line {context.line + 1})"
+        if "\\t" in problem or "\t" in problem:
+            problem += "; indent with spaces, not tabs"
         raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from None
     if root is None:
         raise ConfigError(f"{path}:1: the file is empty; expected organization, workspace and stores")
