@@ -135,6 +135,60 @@ def m003_create_monitoring(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m004_create_legacy_layout(db: sqlite_utils.Database) -> None:
+    # The design's old schema (one index per store) and the migration's own state.
+    db.executescript(
+        """
+        CREATE TABLE stores (
+            id TEXT PRIMARY KEY,
+            organization_id TEXT NOT NULL,
+            workspace_id TEXT NOT NULL,
+            slug TEXT NOT NULL,
+            index_name TEXT NOT NULL,
+            embedding_model TEXT NOT NULL,
+            embedding_dim INTEGER NOT NULL,
+            chunk_max_tokens INTEGER NOT NULL,
+            chunk_overlap INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            deprecated_at TEXT,
+            UNIQUE(workspace_id, slug)
+        );
+        CREATE TABLE store_documents (
+            id INTEGER PRIMARY KEY,
+            store_id TEXT NOT NULL REFERENCES stores(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            chunk_count INTEGER NOT NULL,
+            ingested_at TEXT NOT NULL,
+            UNIQUE(store_id, path)
+        );
+        CREATE TABLE store_vector_entries (
+            store_id TEXT NOT NULL REFERENCES stores(id) ON DELETE CASCADE,
+            index_name TEXT NOT NULL,
+            vector_id TEXT NOT NULL,
+            document_id INTEGER NOT NULL REFERENCES store_documents(id) ON DELETE CASCADE,
+            chunk_index INTEGER NOT NULL,
+            start_line INTEGER NOT NULL,
+            end_line INTEGER NOT NULL,
+            PRIMARY KEY (store_id, vector_id)
+        );
+        CREATE TABLE migration_stores (
+            store_id TEXT PRIMARY KEY REFERENCES stores(id),
+            namespace_id TEXT NOT NULL,
+            namespace_created INTEGER NOT NULL,
+            status TEXT NOT NULL,            -- registered | copying | copied | verified | cutover
+            copied INTEGER NOT NULL DEFAULT 0,
+            last_id TEXT,                    -- checkpoint: ids are copied in sorted order
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 

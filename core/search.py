@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import pathspec
 
@@ -74,7 +75,10 @@ def search_namespaces(
     query: str,
     top_k: int = 10,
     path_glob: str | None = None,
+    route: Callable[[dict], tuple[VectorIndex, str]] | None = None,
 ) -> SearchResult:
+    """route maps a namespace record to the (index, namespace) to read; by default the
+    shared index and the record's namespace (the legacy layout routes elsewhere)."""
     query = validate_query(query, top_k)
     names = [ns["namespace_name"] for ns in namespaces]
     result = SearchResult(query, [], names)
@@ -87,9 +91,12 @@ def search_namespaces(
     # Over-fetch when a glob will drop hits, or when a reranker re-orders candidates.
     fetch_k = min(max(top_k * (5 if glob else 2), 20), 1000)
 
+    route = route or (lambda ns: (index, ns["namespace_name"]))
+
     def one(ns: dict):
+        target, name = route(ns)
         t0 = time.perf_counter()
-        matches = index.query(ns["namespace_name"], qvec, fetch_k)
+        matches = target.query(name, qvec, fetch_k)
         return ns, matches, (time.perf_counter() - t0) * 1000
 
     candidates: list[Hit] = []

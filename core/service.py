@@ -203,6 +203,37 @@ class Lightfast:
                     conn.execute("DELETE FROM pending_vectors WHERE namespace_id=?", (record["id"],))
         return count
 
+    # -- the legacy layout during a migration -------------------------------------------
+    def _legacy_route(self):
+        """The design's read flag off: read each store's own legacy index."""
+        from core.migrate import LEGACY_NAMESPACE
+
+        legacy = {
+            (r["workspace_id"], r["slug"]): r["index_name"]
+            for r in self.mirror.rows("SELECT * FROM stores WHERE organization_id=?", (self.config.organization,))
+        }
+
+        def route(ns: dict):
+            name = legacy.get((ns["workspace_id"], ns["store_slug"]))
+            if name is None:  # a store that never had a legacy index
+                return self.index, ns["namespace_name"]
+            return self.backend.index(name), LEGACY_NAMESPACE
+
+        return route
+
+    def _write_index(self) -> VectorIndex:
+        """The shared index, written together with legacy indexes while a migration is under way."""
+        rows = self.mirror.rows(
+            "SELECT n.namespace_name, s.index_name FROM migration_stores m "
+            "JOIN stores s ON s.id = m.store_id JOIN namespaces n ON n.id = m.namespace_id "
+            "WHERE m.status != 'cutover'"
+        )
+        if not rows:
+            return self.index
+        from core.migrate import DualWriteIndex
+
+        return DualWriteIndex(self.index, {r["namespace_name"]: self.backend.index(r["index_name"]) for r in rows})
+
     # -- ingest ----------------------------------------------------------------------
     def _writer_lock(self, wait: float | None = None):
         return file_lock(locks_dir(self.home) / "ingest.lock", wait=wait, what=f"data dir {self.home}")
@@ -228,11 +259,12 @@ class Lightfast:
         report = IngestReport()
         with self._writer_lock(lock_wait):
             found = self.scan()
+            index = self._write_index()
             for store in store_configs:
                 namespace = self.ensure_namespace(store.slug)
                 report.stores.append(
                     ingest_store(
-                        self.mirror, self.index, self.embedder, namespace, store, found,
+                        self.mirror, index, self.embedder, namespace, store, found,
                         full=full, only_paths=only, progress=progress, cancelled=cancelled,
                     )
                 )
@@ -270,6 +302,7 @@ class Lightfast:
         result = search_namespaces(
             mirror=self.mirror, index=self.index, embedder=self.embedder, reranker=self.reranker,
             namespaces=usable, query=query, top_k=top_k, path_glob=path_glob,
+            route=None if self.config.use_shared_index else self._legacy_route(),
         )
         result.failed.update(failed)
         return result

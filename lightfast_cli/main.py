@@ -195,6 +195,16 @@ def status(ctx) -> None:
     print_status(out, open_service(ctx))
 
 
+def _register_faces() -> None:
+    """Commands that live in their own modules (each imports its heavy parts lazily)."""
+    from lightfast_cli.cmd_migrate import migrate
+
+    cli.add_command(migrate)
+
+
+_register_faces()
+
+
 def main() -> None:
     cli(prog_name="lightfast")
 

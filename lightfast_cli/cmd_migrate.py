@@ -1,0 +1,113 @@
+"""`lightfast migrate`: one-index-per-store -> shared index, with verify and rollback."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _migration(ctx, **kw):
+    from core.migrate import Migration
+    from lightfast_cli.main import open_service
+
+    return Migration(open_service(ctx), **kw)
+
+
+@click.group()
+def migrate() -> None:
+    """Move legacy per-store indexes into the shared index (plan, run, verify, cutover, rollback).
+
+    The legacy layout is the design's old one: a `stores` table in the mirror and
+    one index per store named {workspace}-{store}. While a migration is under way,
+    ingest writes both layouts and `use_shared_index` in lightfast.yml chooses
+    which one search reads.
+    """
+
+
+@migrate.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def plan(ctx, as_json) -> None:
+    """List legacy stores, their indexes and vector counts, and the namespace each maps to."""
+    m = _migration(ctx)
+    rows = m.plan()
+    total = sum(r["vectors"] for r in rows)
+    # Local copies run at thousands of vectors/s (bench/migrate.py); Pinecone is rate-limited.
+    rate = 5000.0 if m.backend.kind == "local" else m.batch_size * (m.max_batches_per_s or 10)
+    if as_json:
+        out.print_json(json.dumps({"stores": rows, "vectors": total, "estimated_seconds": round(total / rate, 1)}))
+        return
+    table = Table()
+    for col in ("workspace", "store", "legacy index", "vectors", "namespace", "status", "problem"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["workspace"], r["store"], r["legacy_index"], f"{r['vectors']:,}", r["namespace"] or "",
+                      r["status"], r["error"] or ("" if r["legacy_index_exists"] else "legacy index missing"))
+    out.print(table)
+    out.print(f"{len(rows)} stores, {total:,} vectors, about {total / rate:.0f} s to copy")
+
+
+@migrate.command()
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 1000), help="Vectors per copy batch.")
+@click.pass_context
+def run(ctx, batch_size) -> None:
+    """Register namespaces for legacy stores, then copy their vectors (resumes after a kill)."""
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err)
+    tasks: dict[str, int] = {}
+
+    def progress(store, done, total):
+        if store not in tasks:
+            tasks[store] = bars.add_task(store, total=max(total, 1))
+        bars.update(tasks[store], completed=done, total=max(total, 1))
+
+    with bars:
+        result = _migration(ctx, batch_size=batch_size, progress=progress).run()
+    out.print(f"{result['stores']} stores, {result['vectors_copied']:,} vectors copied this run")
+
+
+@migrate.command()
+@click.option("--sample", default=50, show_default=True, type=click.IntRange(0, 100000), help="Ids per store compared by values and metadata.")
+@click.pass_context
+def verify(ctx, sample) -> None:
+    """Compare counts and a sample of vectors per store; exits 1 on any mismatch."""
+    checks = _migration(ctx).verify(sample=sample)
+    bad = [c for c in checks if not c.ok]
+    for c in checks:
+        mark = "ok " if c.ok else "BAD"
+        out.print(f"{mark} {c.store_id}: legacy {c.legacy_vectors}, shared {c.shared_vectors}, sampled {c.sampled}")
+        for m in c.mismatches[:10]:
+            out.print(f"      {m}")
+    out.print(f"{len(checks) - len(bad)} of {len(checks)} stores verified")
+    if bad or not checks:
+        sys.exit(1)
+
+
+@migrate.command()
+@click.option("--delete-legacy", is_flag=True, help="Also delete legacy indexes deprecated longer than the safety period.")
+@click.option("--safety-days", default=7, show_default=True, type=click.IntRange(0), help="Days a legacy index is kept after cutover.")
+@click.pass_context
+def cutover(ctx, delete_legacy, safety_days) -> None:
+    """Read from the shared index, stop dual-writing, and mark legacy indexes deprecated."""
+    deleted = _migration(ctx).cutover(delete_legacy=delete_legacy, safety_days=safety_days)
+    out.print("use_shared_index: true; legacy stores marked deprecated")
+    for name in deleted:
+        out.print(f"deleted legacy index {name}")
+
+
+@migrate.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def rollback(ctx, yes) -> None:
+    """Remove the namespaces the migration created and read the legacy layout again."""
+    if not yes:
+        click.confirm("Delete the shared-index namespaces this migration created?", abort=True, err=True)
+    removed = _migration(ctx).rollback()
+    out.print(f"removed {removed} namespaces; use_shared_index: false; legacy layout untouched")
