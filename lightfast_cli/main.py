@@ -197,9 +197,11 @@ def status(ctx) -> None:
 
 def _register_faces() -> None:
     """Commands that live in their own modules (each imports its heavy parts lazily)."""
+    from lightfast_cli.cmd_mcp import mcp
     from lightfast_cli.cmd_migrate import migrate
 
     cli.add_command(migrate)
+    cli.add_command(mcp)
 
 
 _register_faces()

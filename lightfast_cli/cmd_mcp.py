@@ -1,0 +1,22 @@
+"""`lightfast mcp`: the MCP server for AI coding assistants."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--http", is_flag=True, help="Serve streamable HTTP instead of stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP bind address.")
+@click.option("--port", default=8765, show_default=True, type=int, help="HTTP port.")
+@click.option("--read-only", is_flag=True, help="Leave out the ingest tools.")
+@click.option("--watch", is_flag=True, help="Also watch the repo and re-ingest changed files.")
+@click.pass_context
+def mcp(ctx, http, host, port, read_only, watch) -> None:
+    """Serve search, read_chunk, ingest, ingest_status, list_namespaces and namespace_stats over MCP.
+
+    stdio by default (what Claude Code, Claude Desktop and Cursor start); logs go to stderr.
+    """
+    from mcp_server.__main__ import serve
+
+    serve(ctx.obj.get("config"), http=http, host=host, port=port, read_only=read_only, watch=watch)
