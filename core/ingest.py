@@ -147,10 +147,11 @@ class StoreIngest:
         known = self.mirror.documents(self.ns["id"])
         files: list[FoundFile] = []
         present: set[str] = set()
+        def selected(path: str) -> bool:  # a given path also selects what lies below it
+            return only_paths is None or path in only_paths or any(path.startswith(p + "/") for p in only_paths)
+
         for item in found:
-            if not matcher.matches(item.path):
-                continue
-            if only_paths is not None and item.path not in only_paths:
+            if not matcher.matches(item.path) or not selected(item.path):
                 continue
             if isinstance(item, Skipped):
                 self.report.skipped.append((item.path, item.reason))
@@ -162,8 +163,7 @@ class StoreIngest:
             else:
                 files.append(item)
 
-        scope = known.keys() if only_paths is None else only_paths & known.keys()
-        gone = sorted(p for p in scope if p not in present)
+        gone = sorted(p for p in known if selected(p) and p not in present)
 
         total = len(files)
         self.progress(Progress(self.store.slug, "scan", 0, total,

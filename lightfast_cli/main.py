@@ -200,8 +200,11 @@ def _register_faces() -> None:
     from lightfast_cli.cmd_mcp import mcp
     from lightfast_cli.cmd_migrate import migrate
 
+    from lightfast_cli.cmd_watch import watch
+
     cli.add_command(migrate)
     cli.add_command(mcp)
+    cli.add_command(watch)
 
 
 _register_faces()
