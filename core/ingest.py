@@ -34,7 +34,7 @@ from core.scan import FoundFile, Skipped, StoreMatcher, decode_text, secret_in_t
 from core.vectors.base import VectorIndex, VectorRecord
 
 #: Chunks embedded and upserted together; bounds memory on any repo size.
-BATCH_CHUNKS = 64
+BATCH_CHUNKS = 256
 
 
 @dataclass(frozen=True)

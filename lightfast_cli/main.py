@@ -200,7 +200,11 @@ def _register_faces() -> None:
     from lightfast_cli.cmd_mcp import mcp
     from lightfast_cli.cmd_migrate import migrate
 
+    from lightfast_cli.cmd_stats import cost, sql, stats, verify
     from lightfast_cli.cmd_watch import watch
+
+    for command in (stats, sql, cost, verify):
+        cli.add_command(command)
 
     cli.add_command(migrate)
     cli.add_command(mcp)
