@@ -201,7 +201,10 @@ def _register_faces() -> None:
     from lightfast_cli.cmd_migrate import migrate
 
     from lightfast_cli.cmd_stats import cost, sql, stats, verify
+    from lightfast_cli.cmd_tui import tui
     from lightfast_cli.cmd_watch import watch
+
+    cli.add_command(tui)
 
     for command in (stats, sql, cost, verify):
         cli.add_command(command)

@@ -53,6 +53,11 @@ class HashEmbedder(Embedder):
         return out
 
 
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"  # Textual runs on asyncio
+
+
 @pytest.fixture(autouse=True)
 def lightfast_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "home"

@@ -1,0 +1,1 @@
+"""Lightfast's terminal UI: browse namespaces, search, ingest, stats and cost."""
