@@ -26,7 +26,7 @@ def _key(var: str, profile: IndexProfile, service: str) -> str:
     value = os.environ.get(var)
     if not value:
         raise ConfigError(
-            f"environment profile '{profile.name}' uses {service}: set {var} "
+            f"index '{profile.name}' uses {service}: set {var} "
             "(or choose `environment: local` in lightfast.yml)"
         )
     return value

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from core.errors import LightfastError
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
 out = Console(highlight=False, soft_wrap=True)
 
 
