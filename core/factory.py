@@ -47,8 +47,11 @@ def make_backend(profile: IndexProfile, home: Path) -> VectorBackend:
 
 
 def make_embedder(profile: IndexProfile) -> Embedder:
-    """One embedder per model and process: the local model loads once."""
-    key = (profile.embedding_provider, profile.embedding_model, profile.dimension)
+    """The local model is loaded once per process; a Cohere client is cheap and built each time
+    (so a changed key or endpoint is always the one in force)."""
+    if profile.embedding_provider != "local":
+        return _new_embedder(profile)
+    key = (profile.embedding_model, profile.dimension)
     with _embedders_lock:
         if key not in _embedders:
             _embedders[key] = _new_embedder(profile)

@@ -8,6 +8,8 @@ instead of failing the whole search.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -20,6 +22,8 @@ from core.errors import LightfastError
 from core.mirror import Mirror
 from core.rerank import Reranker
 from core.vectors.base import VectorIndex
+
+log = logging.getLogger("lightfast.search")
 
 MAX_QUERY_CHARS = 4000
 MAX_TOP_K = 100
@@ -140,5 +144,8 @@ def search_namespaces(
             Hit(**{**candidates[i].to_dict(), "score": float(score)}) for i, score in order
         ]
     if logs:
-        mirror.log_queries(logs)
+        try:
+            mirror.log_queries(logs)
+        except sqlite3.OperationalError as exc:  # monitoring must never fail a search (full or read-only disk)
+            log.warning("query latency not logged: %s", exc)
     return result

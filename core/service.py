@@ -24,6 +24,7 @@ from core.paths import data_dir, locks_dir, mirror_path
 from core.rerank import Reranker
 from core.scan import FoundFile, Skipped, walk_repo
 from core.search import SearchResult, search_namespaces, validate_query
+from core.storage import storage_guard
 from core.vectors.base import VectorBackend, VectorIndex
 
 Scope = Literal["store", "workspace", "organization"]
@@ -74,7 +75,8 @@ class Lightfast:
     def mirror(self) -> Mirror:
         with self._lock:
             if self._mirror is None:
-                self._mirror = Mirror(mirror_path(self.home))
+                with storage_guard(self.home):
+                    self._mirror = Mirror(mirror_path(self.home))
             return self._mirror
 
     @property
@@ -192,7 +194,7 @@ class Lightfast:
         )
         if record is None:
             raise NotFoundError(f"store '{store_slug}' has no namespace in environment '{self.environment}'")
-        with self._writer_lock():
+        with storage_guard(self.home), self._writer_lock():
             count = self.mirror.counts(record["id"])["vectors"]
             self.index.delete_namespace(record["namespace_name"])
             if remove_record:
@@ -257,7 +259,7 @@ class Lightfast:
         only = relative_paths(self.root, paths) if paths is not None else None
         started = time.perf_counter()
         report = IngestReport()
-        with self._writer_lock(lock_wait):
+        with storage_guard(self.home), self._writer_lock(lock_wait):
             found = self.scan()
             index = self._write_index()
             for store in store_configs:

@@ -20,7 +20,7 @@ class Faults:
         self.rate = 0.0
         self.kinds = ("429", "500", "slow", "drop")
         self.slow_seconds = 2.0
-        self.rng = random.Random(0)
+        self.rng = random.Random(2)  # seeded: the same faults every run (seed 0 draws none < 0.1 for 35 requests)
         self.injected: dict[str, int] = {}
 
     def next(self) -> str | None:
