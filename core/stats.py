@@ -114,6 +114,14 @@ def named_queries(namespace_limit: int, alert_threshold: float) -> dict[str, tup
             FROM query_log GROUP BY namespace_name ORDER BY p95_ms DESC, namespace_name
             """,
         ),
+        "migration_progress": (
+            "Migration from per-store indexes: stores and vectors copied, by status",
+            """
+            SELECT m.status, COUNT(*) AS stores, SUM(m.copied) AS vectors_copied,
+                   (SELECT COUNT(*) FROM stores) AS legacy_stores
+            FROM migration_stores m GROUP BY m.status ORDER BY m.status
+            """,
+        ),
         "ingest_history": (
             "The last 20 ingest runs",
             """

@@ -8,7 +8,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
-TABLES = ("namespaces_per_environment", "namespace_limit", "storage_per_namespace", "query_latency")
+TABLES = ("namespaces_per_environment", "namespace_limit", "storage_per_namespace", "query_latency",
+          "migration_progress")
 
 
 class StatsView(Widget):

@@ -309,3 +309,23 @@ def test_reingest_after_kill_converges(repo, service_factory, lightfast_home, de
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
     on_disk = {p.relative_to(repo).as_posix() for p in (repo / "docs").glob("*.md")}
     assert set(service.mirror.documents(record["id"])) == on_disk
+
+
+def test_search_and_read_never_leave_this_organization(repo, tmp_path, service_factory):
+    from core.errors import NotFoundError
+
+    other = tmp_path / "other-repo"
+    other.mkdir()
+    write_files(repo, {"a.md": "# A\n\nThe pelican colony nests on the lagoon.\n"})
+    write_files(other, {"b.md": "# B\n\nThe pelican colony of another company.\n"})
+    ours = service_factory(repo)
+    theirs = service_factory(other, organization="beta")
+    ours.ingest()
+    theirs.ingest()
+    for scope in ("store", "workspace", "organization"):
+        hits = ours.search("pelican colony", scope=scope, top_k=20).hits
+        assert hits and all(h.namespace.startswith("org_acme:") for h in hits), scope
+    their_hit = theirs.search("pelican colony").hits[0]
+    with pytest.raises(NotFoundError):
+        ours.read_chunk(their_hit.vector_id)
+    assert {r["organization_id"] for r in ours.namespaces()} == {"acme"}

@@ -69,7 +69,11 @@ def test_migrate_50_stores_and_verify_equality(legacy):
     before = snapshot(service, stores)
     migration = Migration(service, batch_size=16)
     result = migration.run()
-    assert result["vectors_copied"] == sum(30 + n % 7 for n in range(50))
+    total = sum(30 + n % 7 for n in range(50))
+    assert result["vectors_copied"] == total
+    from core.stats import run_named
+
+    assert run_named(service.mirror)["migration_progress"].rows == [("copied", 50, total, 50)]
     checks = migration.verify(sample=1000)
     assert len(checks) == 50 and all(c.ok for c in checks)
     assert all(c.sampled == c.legacy_vectors for c in checks)
@@ -186,3 +190,34 @@ def test_the_cli_flow_and_verify_exit_code(legacy, repo):
     result = run("verify", "--sample", "1000")
     assert result.exit_code == 1 and "metadata differs" in result.output
     assert run("rollback", "--yes").exit_code == 0
+
+
+def test_the_same_flow_against_the_pinecone_wire_server(repo, monkeypatch, service_factory):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.wire.pinecone_server import PineconeServer
+
+    from core.config import load_config
+    from core.service import Lightfast
+
+    with PineconeServer(api_key="pc-key") as pc:
+        monkeypatch.setenv("PINECONE_API_KEY", "pc-key")
+        monkeypatch.setenv("LIGHTFAST_PINECONE_HOST", pc.url)
+        make_config(repo)
+        text = (repo / "lightfast.yml").read_text().replace("environment: test", "environment: pinetest")
+        text += ("  pinetest:\n    backend: pinecone\n    name: lightfast-pinetest-v1\n    embedding_provider: local\n"
+                 "    embedding_model: hash-test\n    dimension: 64\n")
+        (repo / "lightfast.yml").write_text(text)
+        service = Lightfast(load_config(repo / "lightfast.yml"))
+        stores = [create_legacy_store(service, f"ws{n % 2}", f"store{n}", legacy_records(n, 120)) for n in range(4)]
+        before = snapshot(service, stores)
+        assert {f"ws{n % 2}-store{n}" for n in range(4)} <= set(pc.indexes)  # one Pinecone index per legacy store
+        migration = Migration(service, batch_size=50, max_batches_per_s=1000)
+        migration.run()
+        checks = migration.verify(sample=1000)
+        assert all(c.ok for c in checks) and {c.shared_vectors for c in checks} == {120}
+        assert snapshot(service, stores) == before
+        migration.rollback()
+        assert service.index.list_namespaces() == [] and snapshot(service, stores) == before
