@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from conftest import make_config, write_files
 from core.config import parse_config
 from core.errors import ConfigError, LightfastError
-from test_ingest import assert_consistent
+from test_ingest import KILLED as KILLED_INGEST, assert_consistent
 
 FIGURES: dict = {}
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,19 +41,6 @@ def write_figures():
 
 # -- 1. kill anywhere -------------------------------------------------------------
 
-KILLED_INGEST = textwrap.dedent("""
-    import sys, time
-    sys.path.insert(0, {tests!r})
-    from conftest import HashEmbedder
-    class Slow(HashEmbedder):
-        batch_size = 8
-        def embed_batch(self, texts, kind):
-            time.sleep(0.005)
-            return super().embed_batch(texts, kind)
-    from core.config import load_config
-    from core.service import Lightfast
-    Lightfast(load_config({config!r}), embedder=Slow()).ingest(full={full})
-""")
 
 
 def page(i: int, version: int) -> str:

@@ -68,6 +68,19 @@ def _check_id(namespace: str, vid: str) -> None:
         )
 
 
+@contextmanager
+def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction that also bumps the generation readers cache by."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 @dataclass
 class _Loaded:
     """A namespace's live vectors as of one generation."""
@@ -219,9 +232,6 @@ class LocalIndex(VectorIndex):
             finally:
                 os.close(fd)
 
-    @staticmethod
-    def _bump(conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
 
     # -- writes ---------------------------------------------------------------------
     def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> int:
@@ -265,18 +275,12 @@ class LocalIndex(VectorIndex):
                 rows += take
                 slab_rows[slab] = rows
                 start += take
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _write_transaction(conn):
                 conn.executemany("INSERT OR REPLACE INTO slabs (slab, rows) VALUES (?, ?)", slab_rows.items())
                 conn.executemany(
                     "INSERT OR REPLACE INTO vectors (id, slab, row, metadata) VALUES (?, ?, ?, ?)",
                     [(i, s, r, m) for i, (s, r), m in zip(ids, placed, metadata)],
                 )
-                self._bump(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             self._maybe_compact(folder, conn)
         return len(ids)
 
@@ -299,16 +303,10 @@ class LocalIndex(VectorIndex):
             if folder is None:
                 return
             conn = self._conn(folder)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _write_transaction(conn):
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
                     conn.execute(f"DELETE FROM vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-                self._bump(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             self._maybe_compact(folder, conn)
 
     def delete_namespace(self, namespace: str) -> None:
@@ -350,16 +348,10 @@ class LocalIndex(VectorIndex):
             self._append(folder / f"slab-{slab:06d}.f32", 0, block)
             new_slabs[slab] = len(part)
             updates.extend((slab, k, vid) for k, (vid, _, _) in enumerate(part))
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _write_transaction(conn):
             conn.execute("DELETE FROM slabs")
             conn.executemany("INSERT INTO slabs (slab, rows) VALUES (?, ?)", new_slabs.items())
             conn.executemany("UPDATE vectors SET slab=?, row=? WHERE id=?", updates)
-            self._bump(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         del maps
         for path in folder.glob("slab-*.f32"):  # old slabs and orphans of crashed writers
             if int(path.stem.split("-")[1]) not in new_slabs:
