@@ -426,7 +426,10 @@ class LocalIndex(VectorIndex):
         else:
             scores = loaded.matrix @ q
         if filter:
-            metas = self._metadata_all(namespace, loaded)
+            try:
+                metas = self._metadata_all(namespace, loaded)
+            except (sqlite3.OperationalError, FileNotFoundError):
+                return []  # deleted under us, as below
             keep = np.fromiter((matches(m, filter) for m in metas), dtype=bool, count=len(metas))
             scores = np.where(keep, scores, -np.inf)
             top_k = min(top_k, int(keep.sum()))
@@ -436,7 +439,14 @@ class LocalIndex(VectorIndex):
         best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         best = best[np.argsort(-scores[best], kind="stable")]
         chosen = [loaded.ids[i] for i in best]
-        metadata = self._metadata(namespace, chosen)
+        try:
+            metadata = self._metadata(namespace, chosen)
+        except (sqlite3.OperationalError, FileNotFoundError):
+            # The namespace was deleted (renamed away) after we loaded it: it is empty now.
+            self._forget(self._dir(namespace))
+            with self._lock:
+                self._loaded.pop(namespace, None)
+            return []
         return [Match(vid, float(scores[i]), metadata.get(vid, {})) for vid, i in zip(chosen, best)]
 
     def _metadata(self, namespace: str, ids: Sequence[str]) -> dict[str, dict]:
@@ -499,7 +509,11 @@ class LocalIndex(VectorIndex):
             params += [len(prefix), prefix]
         sql += " ORDER BY id LIMIT ?"
         params.append(limit + 1)
-        ids = [r[0] for r in self._conn(folder).execute(sql, params)]
+        try:
+            ids = [r[0] for r in self._conn(folder).execute(sql, params)]
+        except sqlite3.OperationalError:  # deleted under us
+            self._forget(folder)
+            return [], None
         more = len(ids) > limit
         ids = ids[:limit]
         return ids, (ids[-1] if more and ids else None)
