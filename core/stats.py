@@ -1,28 +1,30 @@
 """DuckDB over the mirror: the design's dashboard queries, and any read-only SQL.
 
-DuckDB's sqlite extension is downloaded at run time, which fails offline, and
-a DuckDB file held open read-write locks every other process out. So each
-query gets a fresh in-memory DuckDB: the mirror's tables are read with
-sqlite3 in one read transaction (a consistent snapshot) and handed to DuckDB
-as numpy columns; external file access is then switched off.
+The duckdb wheel does not bundle its sqlite extension (`sqlite_scanner` is
+downloaded on first use, which fails offline), and a DuckDB file held open
+read-write locks every other process out. So each call gets a fresh in-memory
+DuckDB: the tables a query names are read with sqlite3 inside one read
+transaction (a consistent snapshot of the mirror) and handed to DuckDB as
+numpy columns; file access and configuration changes are then switched off.
+Nothing DuckDB does can reach the mirror file.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any, Iterable
 
 import duckdb
 import numpy as np
 
 from core.errors import LightfastError
 
-TABLES = ("namespaces", "documents", "vector_entries", "query_log", "ingest_runs", "stores", "migration_stores")
 _TYPES = {"INTEGER": "BIGINT", "REAL": "DOUBLE", "TEXT": "VARCHAR"}
-# Pinecone bills a record as id + metadata + 4 bytes per dimension. The mirror knows each
-# document's size; a chunk's metadata is about its text plus ~200 bytes of fields.
-METADATA_OVERHEAD_BYTES = 200
-ID_BYTES = 40
+# Pinecone bills a record as id + metadata + 4 bytes per dimension. Ingest stores as metadata
+# each chunk's text (the documents' bytes, counted once per namespace), its path and store,
+# and fixed fields (key names, a 64-hex content hash, line numbers, headings) of about this size:
+METADATA_FIELDS_BYTES = 150
 
 
 @dataclass
@@ -34,29 +36,50 @@ class QueryResult:
         return [dict(zip(self.columns, row)) for row in self.rows]
 
 
-def snapshot(mirror) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB holding a consistent copy of the mirror's tables."""
-    duck = duckdb.connect(":memory:")
+def mirror_tables(mirror) -> list[str]:
+    """The mirror's own tables (not SQLite's or the migrations bookkeeping)."""
+    return [r[0] for r in mirror.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+        "AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")]
+
+
+def snapshot(mirror, tables: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding a consistent copy of the mirror's tables (default: all)."""
     conn = mirror.conn
-    conn.execute("BEGIN")
+    wanted = set(tables) if tables is not None else None
+    duck = duckdb.connect(":memory:")
     try:
-        for table in TABLES:
-            info = conn.execute(f"PRAGMA table_info({table})").fetchall()
-            if not info:
-                continue
-            cols = [(r[1], _TYPES.get(str(r[2]).upper(), "VARCHAR")) for r in info]
-            columns_sql = ", ".join(f'"{c}" {t}' for c, t in cols)
-            duck.execute(f"CREATE TABLE {table} ({columns_sql})")
-            rows = conn.execute(f"SELECT * FROM {table}").fetchall()
-            if rows:
-                columns = {c: np.array([row[i] for row in rows], dtype=object) for i, (c, _) in enumerate(cols)}
-                duck.register("_incoming", columns)
-                duck.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
-                duck.unregister("_incoming")
-    finally:
-        conn.execute("COMMIT")
-    duck.execute("SET enable_external_access = false")  # no reading or writing files from SQL
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")  # every table is read from the same snapshot
+        try:
+            for table in mirror_tables(mirror):
+                if wanted is not None and table not in wanted:
+                    continue
+                _copy_table(conn, duck, table)
+        finally:
+            if own:
+                conn.execute("COMMIT")
+        duck.execute("SET enable_external_access = false")  # no files, no extensions, from SQL
+        duck.execute("SET lock_configuration = true")  # and no SET to switch it back on
+    except BaseException:
+        duck.close()
+        raise
     return duck
+
+
+def _copy_table(conn, duck, table: str) -> None:
+    info = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+    cols = [(r[1], _TYPES.get(str(r[2]).upper(), "VARCHAR")) for r in info]
+    columns_sql = ", ".join(f'"{c}" {t}' for c, t in cols)
+    duck.execute(f'CREATE TABLE "{table}" ({columns_sql})')
+    rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()
+    if not rows:
+        return
+    columns = {f"c{i}": np.array([row[i] for row in rows], dtype=object) for i in range(len(cols))}
+    duck.register("_incoming", columns)
+    duck.execute(f'INSERT INTO "{table}" SELECT * FROM _incoming')
+    duck.unregister("_incoming")
 
 
 def _run(duck, sql: str, params=None) -> QueryResult:
@@ -64,15 +87,17 @@ def _run(duck, sql: str, params=None) -> QueryResult:
     return QueryResult([d[0] for d in cursor.description], cursor.fetchall())
 
 
-def named_queries(namespace_limit: int, alert_threshold: float) -> dict[str, tuple[str, str]]:
-    """name -> (what it answers, SQL)."""
+def named_queries(namespace_limit: int = 100_000, alert_threshold: float = 0.8) -> dict[str, tuple[str, str]]:
+    """name -> (what it answers, SQL). The first two are the design's dashboard queries, verbatim
+    but for table names (`namespaces` is its lightfast_pinecone_namespaces)."""
+    limit, threshold = int(namespace_limit), float(alert_threshold)
     return {
         "namespaces_per_environment": (
-            "Namespace count per environment (the design's first dashboard query)",
+            "Namespace count per environment",
             "SELECT environment, COUNT(id) AS namespace_count FROM namespaces GROUP BY environment ORDER BY environment",
         ),
         "stores_per_organization": (
-            "Stores per organization with vector totals (the design's second dashboard query)",
+            "Stores per organization with vector totals (all environments, as in the design)",
             """
             SELECT pn.organization_id, COUNT(pn.id) AS store_count, COALESCE(SUM(ve.vector_count), 0) AS total_vectors
             FROM namespaces pn
@@ -82,36 +107,47 @@ def named_queries(namespace_limit: int, alert_threshold: float) -> dict[str, tup
             """,
         ),
         "namespace_limit": (
-            f"Namespaces per index against the plan's limit ({namespace_limit:,}; alert at {alert_threshold:.0%})",
+            f"Namespaces per index against the plan's limit ({limit:,}; alert at {threshold:.0%})",
             f"""
-            SELECT environment, index_name, COUNT(*) AS namespaces, {namespace_limit} AS namespace_limit,
-                   ROUND(COUNT(*) / {namespace_limit}, 4) AS used_share,
-                   COUNT(*) >= {alert_threshold} * {namespace_limit} AS alert
-            FROM namespaces GROUP BY environment, index_name ORDER BY used_share DESC, index_name
+            SELECT environment, index_name, COUNT(*) AS namespaces, {limit} AS namespace_limit,
+                   ROUND(COUNT(*) / {limit}, 4) AS used_share,
+                   COUNT(*) >= {threshold} * {limit} AS alert
+            FROM namespaces GROUP BY environment, index_name ORDER BY used_share DESC, environment, index_name
             """,
         ),
         "storage_per_namespace": (
             "Vectors and estimated storage per namespace (id + metadata + 4 bytes x dimension)",
             f"""
             SELECT n.namespace_name, n.environment, COALESCE(v.vectors, 0) AS vectors, n.embedding_dim AS dimension,
-                   COALESCE(v.vectors, 0) * (4 * n.embedding_dim + {ID_BYTES} + {METADATA_OVERHEAD_BYTES})
-                     + COALESCE(d.bytes, 0) AS estimated_bytes
+                   COALESCE(v.vectors * 4 * n.embedding_dim + v.id_bytes
+                            + v.vectors * ({METADATA_FIELDS_BYTES} + LENGTH(n.store_slug)) + v.path_bytes
+                            + d.text_bytes, 0) AS estimated_bytes
             FROM namespaces n
-            LEFT JOIN (SELECT namespace_id, COUNT(*) AS vectors FROM vector_entries GROUP BY namespace_id) v
-              ON v.namespace_id = n.id
-            LEFT JOIN (SELECT namespace_id, SUM(size) AS bytes FROM documents GROUP BY namespace_id) d
+            LEFT JOIN (SELECT e.namespace_id, COUNT(*) AS vectors, SUM(LENGTH(e.vector_id)) AS id_bytes,
+                              SUM(LENGTH(doc.path)) AS path_bytes
+                       FROM vector_entries e JOIN documents doc ON doc.id = e.document_id
+                       GROUP BY e.namespace_id) v ON v.namespace_id = n.id
+            LEFT JOIN (SELECT namespace_id, SUM(size) AS text_bytes FROM documents GROUP BY namespace_id) d
               ON d.namespace_id = n.id
-            ORDER BY estimated_bytes DESC, n.namespace_name
+            ORDER BY estimated_bytes DESC, n.environment, n.namespace_name
             """,
         ),
         "query_latency": (
             "Query latency per namespace from the query log (ms)",
             """
-            SELECT namespace_name, COUNT(*) AS queries,
+            SELECT namespace_name, environment, COUNT(*) AS queries,
                    ROUND(quantile_cont(latency_ms, 0.5), 3) AS p50_ms,
                    ROUND(quantile_cont(latency_ms, 0.95), 3) AS p95_ms,
                    ROUND(quantile_cont(latency_ms, 0.99), 3) AS p99_ms
-            FROM query_log GROUP BY namespace_name ORDER BY p95_ms DESC, namespace_name
+            FROM query_log GROUP BY namespace_name, environment ORDER BY p95_ms DESC, namespace_name, environment
+            """,
+        ),
+        "ingest_history": (
+            "The last 20 ingest runs",
+            """
+            SELECT id, REPLACE(SUBSTR(started_at, 1, 19), 'T', ' ') AS started_utc, store_slug, environment,
+                   status, added, changed, removed, chunks_embedded, failed, error
+            FROM ingest_runs ORDER BY id DESC LIMIT 20
             """,
         ),
         "migration_progress": (
@@ -122,44 +158,151 @@ def named_queries(namespace_limit: int, alert_threshold: float) -> dict[str, tup
             FROM migration_stores m GROUP BY m.status ORDER BY m.status
             """,
         ),
-        "ingest_history": (
-            "The last 20 ingest runs",
-            """
-            SELECT started_at, store_slug, environment, status, added, changed, removed, unchanged,
-                   chunks_embedded, failed, skipped
-            FROM ingest_runs ORDER BY id DESC LIMIT 20
-            """,
-        ),
     }
 
 
-def run_named(mirror, namespace_limit: int = 100_000, alert_threshold: float = 0.8) -> dict[str, QueryResult]:
-    duck = snapshot(mirror)
+def _tables_named(queries: list[str]) -> set[str]:
+    probe = duckdb.connect(":memory:")
     try:
-        return {name: _run(duck, sql) for name, (_, sql) in named_queries(namespace_limit, alert_threshold).items()}
+        return set().union(*(probe.get_table_names(q) for q in queries))
+    finally:
+        probe.close()
+
+
+def run_named(mirror, namespace_limit: int = 100_000, alert_threshold: float = 0.8) -> dict[str, QueryResult]:
+    """Every named query, over one snapshot of the mirror."""
+    queries = named_queries(namespace_limit, alert_threshold)
+    duck = snapshot(mirror, _tables_named([sql for _, sql in queries.values()]))
+    try:
+        return {name: _run(duck, sql) for name, (_, sql) in queries.items()}
     finally:
         duck.close()
 
 
-_READ_TYPES = {"SELECT", "EXPLAIN"}
+def mirror_figures(mirror, environment: str | None = None) -> dict[str, Any] | None:
+    """This mirror's own stores, vectors per store, dimension and metadata, for the cost model.
+
+    queries_per_store_month is observed from the query log when it spans at least a day,
+    else None. None overall when the mirror holds no namespace.
+    """
+    where = "WHERE n.environment = ?" if environment else ""
+    params = [environment] if environment else []
+    duck = snapshot(mirror, ("namespaces", "vector_entries", "documents", "query_log"))
+    try:
+        row = _run(duck, f"""
+            SELECT COUNT(*) AS stores, COALESCE(SUM(v.vectors), 0) AS vectors,
+                   MAX(n.embedding_dim) AS dimension, MIN(n.embedding_dim) AS min_dimension,
+                   COALESCE(SUM(d.text_bytes), 0) AS text_bytes
+            FROM namespaces n
+            LEFT JOIN (SELECT namespace_id, COUNT(*) AS vectors FROM vector_entries GROUP BY namespace_id) v
+              ON v.namespace_id = n.id
+            LEFT JOIN (SELECT namespace_id, SUM(size) AS text_bytes FROM documents GROUP BY namespace_id) d
+              ON d.namespace_id = n.id
+            {where}""", params).to_dicts()[0]
+        log = _run(duck, f"""
+            SELECT COUNT(*) AS queries,
+                   epoch(MAX(CAST("at" AS TIMESTAMP))) - epoch(MIN(CAST("at" AS TIMESTAMP))) AS span_s
+            FROM query_log {"WHERE environment = ?" if environment else ""}""", params).to_dicts()[0]
+    finally:
+        duck.close()
+    if not row["stores"]:
+        return None
+    vectors = int(row["vectors"])
+    per_record_text = row["text_bytes"] / vectors if vectors else 0
+    span_days = (log["span_s"] or 0) / 86_400
+    observed = (log["queries"] / span_days * 30 / row["stores"]) if span_days >= 1 else None
+    return {
+        "stores": int(row["stores"]),
+        "vectors": vectors,
+        "vectors_per_store": max(1, round(vectors / row["stores"])),
+        "dimension": int(row["dimension"]),
+        "mixed_dimensions": row["dimension"] != row["min_dimension"],
+        "metadata_bytes": round(per_record_text) + METADATA_FIELDS_BYTES,
+        "queries_logged": int(log["queries"]),
+        "queries_per_store_month": round(observed) if observed is not None else None,
+    }
+
+
+# -- read-only SQL ---------------------------------------------------------------------
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
+
+
+def _statement_kind(duck, sql: str) -> str:
+    try:
+        statements = duck.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise LightfastError(f"SQL does not parse: {exc}") from None
+    if len(statements) != 1:
+        raise LightfastError(f"give exactly one statement, got {len(statements)}")
+    kind = statements[0].type.name
+    if kind == "EXPLAIN":  # EXPLAIN ANALYZE runs its statement: judge what it explains
+        inner = _EXPLAIN.sub("", sql, count=1)
+        return "EXPLAIN " + (_statement_kind(duck, inner) if inner != sql else "?")
+    return kind
+
+
+def check_read_only(sql: str) -> None:
+    """Raise LightfastError unless sql is one read-only statement (SELECT, WITH, FROM, VALUES,
+    DESCRIBE, SHOW, SUMMARIZE, or EXPLAIN of one of those)."""
+    duck = duckdb.connect(":memory:")
+    try:
+        kind = _statement_kind(duck, sql)
+    finally:
+        duck.close()
+    if kind not in ("SELECT", "EXPLAIN SELECT"):
+        raise LightfastError(
+            f"only read-only queries are allowed (SELECT, WITH ... SELECT, DESCRIBE, SHOW, EXPLAIN); "
+            f"this is a {kind} statement"
+        )
 
 
 def run_sql(mirror, sql: str) -> QueryResult:
-    """One read-only statement over the mirror's tables; anything else is refused."""
-    duck = snapshot(mirror)
+    """One read-only DuckDB statement over the mirror's tables; anything else is refused."""
+    check_read_only(sql)
+    probe = duckdb.connect(":memory:")
     try:
-        try:
-            statements = duck.extract_statements(sql)
-        except duckdb.Error as exc:
-            raise LightfastError(f"SQL does not parse: {exc}") from None
-        if len(statements) != 1:
-            raise LightfastError(f"give exactly one statement, got {len(statements)}")
-        kind = statements[0].type.name
-        if kind not in _READ_TYPES:
-            raise LightfastError(f"only read-only queries are allowed (SELECT, WITH ... SELECT); this is {kind}")
+        named = set(probe.get_table_names(sql))
+    except duckdb.Error:
+        named = set()
+    finally:
+        probe.close()
+    # Copy only the tables the query names; all of them when it names none of ours
+    # (SHOW TABLES, or a typo, so DuckDB's "did you mean" can see every table).
+    tables = (named & set(mirror_tables(mirror))) or None
+    duck = snapshot(mirror, tables)
+    try:
         try:
             return _run(duck, sql)
         except duckdb.Error as exc:
-            raise LightfastError(f"query failed: {exc}") from None
+            raise LightfastError(f"query failed: {str(exc).splitlines()[0]}") from None
     finally:
         duck.close()
+
+
+# -- everything the TUI's stats tab shows ------------------------------------------------
+CURVE_STORES = (1, 10, 100, 400, 1_000, 3_000, 10_000, 25_000, 50_000)
+
+
+def dashboard(service) -> dict[str, Any]:
+    """The named queries, the design's cost scenarios, this mirror's figures and a cost curve
+    (both layouts over 1 to 50,000 stores shaped like this mirror's, or the cost model's
+    defaults when the mirror is empty). Blocking: call it from a worker thread."""
+    from core.cost import Workload, compare, design_scenarios
+
+    limits = service.config.limits
+    named = run_named(service.mirror, limits.namespace_limit, limits.alert_threshold)
+    figures = mirror_figures(service.mirror, service.environment)
+    if figures:
+        shape = dict(vectors_per_store=figures["vectors_per_store"], dimension=figures["dimension"],
+                     metadata_bytes=figures["metadata_bytes"],
+                     queries_per_store_month=figures["queries_per_store_month"] or 10_000)
+        label = "stores like this mirror's"
+    else:
+        shape, label = {}, "stores of 100,000 1024-d vectors"
+    return {
+        "named": named,
+        "scenarios": design_scenarios(),
+        "this_mirror": figures,
+        "curve": [compare(Workload(stores=n, **shape)) for n in CURVE_STORES],
+        "curve_label": label,
+    }

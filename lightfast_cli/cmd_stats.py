@@ -1,4 +1,4 @@
-"""`lightfast stats`, `sql`, `cost` and `verify isolation`: monitoring and cost with DuckDB."""
+"""`lightfast stats`, `sql`, `cost` and `verify isolation`: monitoring and cost over the mirror."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-out = Console(highlight=False)
+from core.cost import PRICES_AS_OF, Prices
+
+out = Console(highlight=False, soft_wrap=True)
+_P = Prices()
+_DATED = f"Pinecone Standard list price as of {PRICES_AS_OF}"
 
 
 def _table(title: str, result) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title or None, title_justify="left")
     for col in result.columns:
         table.add_column(col)
     for row in result.rows:
@@ -21,16 +25,26 @@ def _table(title: str, result) -> Table:
     return table
 
 
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_context
-def stats(ctx, as_json) -> None:
-    """Dashboard figures from the mirror: namespaces per environment, stores per organization,
-    the namespace limit, storage, query latency p50/p95/p99 and ingest history."""
-    from core.stats import named_queries, run_named
+def _service(ctx):
     from lightfast_cli.main import open_service
 
-    service = open_service(ctx)
+    return open_service(ctx)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print every query's rows as JSON.")
+@click.pass_context
+def stats(ctx, as_json) -> None:
+    """Dashboard figures from the mirror, through DuckDB.
+
+    Namespaces per environment and stores per organization (the design's dashboard
+    queries), namespaces against the plan's limit (`limits` in lightfast.yml), vectors
+    and estimated storage per namespace, query latency p50/p95/p99 per namespace,
+    ingest history and migration progress.
+    """
+    from core.stats import named_queries, run_named
+
+    service = _service(ctx)
     limits = service.config.limits
     results = run_named(service.mirror, limits.namespace_limit, limits.alert_threshold)
     if as_json:
@@ -38,11 +52,13 @@ def stats(ctx, as_json) -> None:
         return
     titles = named_queries(limits.namespace_limit, limits.alert_threshold)
     for name, result in results.items():
-        out.print(_table(titles[name][0], result))
+        if result.rows or name != "migration_progress":
+            out.print(_table(titles[name][0], result))
     for row in results["namespace_limit"].to_dicts():
         if row["alert"]:
-            out.print(f"[bold red]alert:[/] index {row['index_name']} holds {row['namespaces']:,} namespaces, "
-                      f"{row['used_share']:.0%} of the limit")
+            out.print(f"[bold red]alert:[/] index {row['index_name']} ({row['environment']}) holds "
+                      f"{row['namespaces']:,} namespaces, {row['used_share']:.0%} of the limit of "
+                      f"{row['namespace_limit']:,}")
 
 
 @click.command()
@@ -50,104 +66,166 @@ def stats(ctx, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
 @click.pass_context
 def sql(ctx, query, as_json) -> None:
-    """Run one read-only DuckDB query over the mirror's tables (writes are refused).
+    """Run one read-only DuckDB QUERY over the mirror's tables.
 
-    Tables: namespaces, documents, vector_entries, query_log, ingest_runs, stores, migration_stores.
+    Tables: namespaces, documents, vector_entries, pending_vectors, query_log,
+    ingest_runs, stores, store_documents, store_vector_entries, migration_stores.
+    SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN are allowed; writes, ATTACH,
+    COPY, PRAGMA, SET, INSTALL/LOAD and file access are refused. The query runs on
+    an in-memory copy, never on the mirror file.
     """
-    from core.stats import run_sql
-    from lightfast_cli.main import open_service
+    from core.stats import check_read_only, run_sql
 
-    result = run_sql(open_service(ctx).mirror, query)
+    check_read_only(query)  # before opening anything
+    result = run_sql(_service(ctx).mirror, query)
     if as_json:
         out.print_json(json.dumps(result.to_dicts(), default=str))
     else:
         out.print(_table("", result))
+        out.print(f"{len(result.rows):,} rows")
 
 
 @click.command()
-@click.option("--stores", type=click.IntRange(1), default=None, help="Stores to price (default: the design's scenarios).")
+@click.option("--stores", type=click.IntRange(1), default=None,
+              help="Stores to price (default: the design's scenarios, 1,000 to 50,000 stores of 10 GB).")
 @click.option("--vectors-per-store", type=click.IntRange(1), default=100_000, show_default=True)
 @click.option("--dimension", type=click.IntRange(1), default=1024, show_default=True)
-@click.option("--queries-per-store", type=click.IntRange(0), default=10_000, show_default=True, help="Queries per store per month.")
-@click.option("--gb-per-store", type=float, default=None, help="Override the size computed from vectors.")
-@click.option("--storage-price", type=float, default=None, help="$ per GB-month (default: the dated list price).")
-@click.option("--read-price", type=float, default=None, help="$ per million read units.")
-@click.option("--minimum", type=float, default=None, help="$ minimum spend per organization per month.")
+@click.option("--metadata-bytes", type=click.IntRange(0), default=1_500, show_default=True,
+              help="Metadata per record (chunk text and fields).")
+@click.option("--queries-per-store", type=click.IntRange(0), default=10_000, show_default=True,
+              help="Queries per store per month.")
+@click.option("--upserts-per-store", type=click.IntRange(0), default=0, show_default=True,
+              help="Records written per store per month.")
+@click.option("--gb-per-store", type=click.FloatRange(0), default=None,
+              help="Store size in GB (overrides the size computed from vectors).")
+@click.option("--storage-price", type=click.FloatRange(0), default=_P.storage_per_gb_month, show_default=True,
+              help=f"$ per GB-month ({_DATED}).")
+@click.option("--read-price", type=click.FloatRange(0), default=_P.per_million_read_units, show_default=True,
+              help=f"$ per million read units ({_DATED}).")
+@click.option("--write-price", type=click.FloatRange(0), default=_P.per_million_write_units, show_default=True,
+              help=f"$ per million write units ({_DATED}).")
+@click.option("--minimum", type=click.FloatRange(0), default=_P.minimum_per_organization, show_default=True,
+              help=f"$ minimum spend per organization per month ({_DATED}).")
+@click.option("--indexes-per-project", type=click.IntRange(1), default=_P.indexes_per_project, show_default=True,
+              help=f"Plan limit ({_DATED}).")
+@click.option("--projects-per-org", type=click.IntRange(1), default=_P.projects_per_organization,
+              show_default=True, help=f"Plan limit ({_DATED}).")
+@click.option("--namespaces-per-index", type=click.IntRange(1), default=_P.namespaces_per_index,
+              show_default=True, help=f"Plan limit ({_DATED}; the design's 25,000 dates from Dec 2024).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
-def cost(ctx, stores, vectors_per_store, dimension, queries_per_store, gb_per_store, storage_price, read_price,
-         minimum, as_json) -> None:
-    """One index per store vs one shared index with namespaces, priced.
+def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_store, upserts_per_store,
+         gb_per_store, storage_price, read_price, write_price, minimum, indexes_per_project, projects_per_org,
+         namespaces_per_index, as_json) -> None:
+    """One index per store vs one shared index with namespaces, priced per month.
 
-    Without --stores: the design's scenarios (1,000 to 50,000 stores at its 10 GB each)
-    and this mirror's own figures. Prices default to dated list prices (see --help of
-    each option); what the design got wrong or is out of date is said below the table.
+    Without --stores: the design's scenarios at its 10 GB per store (storage only, as
+    in the design). With --stores: that workload. Either way, a last row prices this
+    mirror's own stores, vectors per store and dimension. Each organization pays the
+    larger of its minimum and its usage. Notes below the table say where the design's
+    figures are out of date.
     """
-    from dataclasses import replace
+    from core.cost import Workload, compare, corrections, design_scenarios
 
-    from core.cost import Prices, Workload, compare, corrections, design_scenarios
-
-    prices = Prices()
-    for field, value in (("storage_per_gb_month", storage_price), ("per_million_read_units", read_price),
-                         ("minimum_per_organization", minimum)):
-        if value is not None:
-            prices = replace(prices, **{field: value})
+    prices = Prices(storage_per_gb_month=storage_price, per_million_read_units=read_price,
+                    per_million_write_units=write_price, minimum_per_organization=minimum,
+                    indexes_per_project=indexes_per_project, projects_per_organization=projects_per_org,
+                    namespaces_per_index=namespaces_per_index)
+    changed = [f for f in ("storage_per_gb_month", "per_million_read_units", "per_million_write_units",
+                           "minimum_per_organization", "indexes_per_project", "projects_per_organization",
+                           "namespaces_per_index") if getattr(prices, f) != getattr(_P, f)]
     if stores:
-        rows = [compare(Workload(stores, vectors_per_store, dimension, queries_per_store_month=queries_per_store,
-                                 gb_per_store=gb_per_store), prices)]
-        title = "your workload"
+        rows = [compare(Workload(stores, vectors_per_store, dimension, metadata_bytes,
+                                 queries_per_store_month=queries_per_store,
+                                 upserts_per_store_month=upserts_per_store, gb_per_store=gb_per_store), prices)]
+        title = f"{stores:,} stores of {_size(rows[0]['store_gb'])}, {queries_per_store:,} queries each a month"
     else:
         rows = design_scenarios(prices)
-        title = "the design's scenarios (10 GB per store, storage only)"
-    actual = _mirror_figures(ctx, prices)
+        title = "the design's scenarios: 10 GB per store, storage only"
+    figures = _mirror_figures(ctx)
+    mirror_row = None
+    if figures:
+        mirror_row = compare(Workload(
+            figures["stores"], figures["vectors_per_store"], figures["dimension"], figures["metadata_bytes"],
+            queries_per_store_month=figures["queries_per_store_month"] or queries_per_store,
+            upserts_per_store_month=upserts_per_store), prices)
     if as_json:
-        out.print_json(json.dumps({"prices": prices.__dict__, "rows": rows, "this_mirror": actual,
-                                   "corrections": corrections()}))
+        out.print_json(json.dumps({"prices": prices.__dict__, "overridden": changed, "rows": rows,
+                                   "this_mirror": {"figures": figures, "cost": mirror_row},
+                                   "corrections": corrections(prices)}))
         return
-    out.print(f"prices as of {prices.as_of}: ${prices.storage_per_gb_month}/GB-month, "
-              f"${prices.per_million_read_units}/M read units, ${prices.minimum_per_organization} minimum per "
-              f"organization ({prices.source})")
-    table = Table(title=title, title_justify="left", padding=(0, 1))
-    for col in ("stores", "per store idx/proj/org", "floor", "monthly", "shared idx/proj/org", "floor", "monthly",
-                "saved"):
-        table.add_column(col, justify="right")
-    for r in rows + ([actual] if actual else []):
-        a, b = r["per_store"], r["shared"]
-        table.add_row(f"{r['workload']['stores']:,}", f"{a['indexes']:,}/{a['projects']:,}/{a['organizations']:,}",
-                      f"${a['minimum']:,.0f}", f"${a['monthly']:,.0f}",
-                      f"{b['indexes']:,}/{b['projects']:,}/{b['organizations']:,}", f"${b['minimum']:,.0f}",
-                      f"${b['monthly']:,.0f}", f"${r['savings']:,.0f}")
-    out.print(table)
-    if actual:
-        out.print("last row: this mirror's own stores, vectors and dimension")
-    claims = ", ".join(f"{r['workload']['stores']:,}: ${r['design_minimum_claim']['minimum']:,.0f}" for r in rows)
-    out.print(f"the design's minimums for the per-store layout ($50 x projects): {claims}")
-    for line in corrections():
+    out.print(f"prices: ${prices.storage_per_gb_month}/GB-month, ${prices.per_million_read_units}/M read units, "
+              f"${prices.per_million_write_units}/M write units, ${prices.minimum_per_organization:,.0f} minimum "
+              f"per organization; {prices.indexes_per_project} indexes per project, "
+              f"{prices.projects_per_organization} projects per organization, "
+              f"{prices.namespaces_per_index:,} namespaces per index")
+    out.print(f"  as of {prices.as_of}, from {prices.source}"
+              + (f"; overridden: {', '.join(changed)}" if changed else ""))
+    out.print(_cost_table(title, rows + ([mirror_row] if mirror_row else []), bool(mirror_row)))
+    if figures:
+        observed = figures["queries_per_store_month"]
+        out.print(f"last row, this mirror: {figures['stores']:,} stores, {figures['vectors_per_store']:,} vectors "
+                  f"per store, {figures['dimension']}-d, ~{figures['metadata_bytes']:,} metadata bytes per record, "
+                  + (f"{observed:,} queries per store a month (from the query log)" if observed is not None
+                     else f"{queries_per_store:,} queries per store a month (assumed; the query log spans < 1 day)"))
+    else:
+        out.print("no mirror figures: no namespace has been ingested yet here")
+    if not stores:
+        out.print("the design's own minimums (projects x $50; shared: 1 project, 2 past 25,000 stores): "
+                  + "; ".join(f"{r['workload']['stores']:,}: {r['design_claim']['projects']:,} projects "
+                              f"${r['design_claim']['minimum']:,.0f} vs ${r['design_claim']['shared_minimum']:,.0f}"
+                              for r in rows))
+    for line in corrections(prices):
         out.print(f"[yellow]note:[/] {line}")
 
 
-def _mirror_figures(ctx, prices) -> dict | None:
-    """This mirror's real stores, vectors per store and dimension, priced."""
-    from core.config import find_config
-    from core.cost import Workload, compare
-    from core.errors import LightfastError
+def _cost_table(title: str, rows: list[dict], mirror_last: bool) -> Table:
+    table = Table(title=title, title_justify="left", padding=(0, 1))
+    table.add_column("stores", justify="right")
+    table.add_column("size each", justify="right")
+    table.add_column("usage $/mo", justify="right")
+    table.add_column("per store: idx / proj / org", justify="right")
+    table.add_column("floors $", justify="right")
+    table.add_column("bill $/mo", justify="right")
+    table.add_column("shared: idx / proj / org", justify="right")
+    table.add_column("floors $", justify="right")
+    table.add_column("bill $/mo", justify="right")
+    table.add_column("saved $/mo", justify="right")
+    for n, r in enumerate(rows):
+        a, b = r["per_store"], r["shared"]
+        label = f"{r['workload']['stores']:,}" + (" (mirror)" if mirror_last and n == len(rows) - 1 else "")
+        table.add_row(label, _size(r["store_gb"]), f"{r['usage']['total']:,.2f}",
+                      f"{a['indexes']:,} / {a['projects']:,} / {a['organizations']:,}", f"{a['floors']:,.0f}",
+                      f"{a['monthly']:,.2f}",
+                      f"{b['indexes']:,} / {b['projects']:,} / {b['organizations']:,}", f"{b['floors']:,.0f}",
+                      f"{b['monthly']:,.2f}", f"{r['savings']:,.2f}")
+    return table
+
+
+def _size(gb: float) -> str:
+    for unit, scale in (("GB", 1.0), ("MB", 1e-3), ("KB", 1e-6)):
+        if gb >= scale:
+            return f"{gb / scale:,.3g} {unit}"
+    return f"{gb * 1e9:,.0f} B"
+
+
+def _mirror_figures(ctx) -> dict | None:
+    """This mirror's stores, vectors per store and dimension: the configured environment's when a
+    lightfast.yml is found, else every environment of the mirror in $LIGHTFAST_HOME (if any)."""
+    from core.errors import ConfigError
+    from core.stats import mirror_figures
 
     try:
-        from lightfast_cli.main import open_service
+        service = _service(ctx)
+    except ConfigError:
+        if ctx.obj and ctx.obj.get("config"):
+            raise  # a lightfast.yml was named and is wrong: say so
+        from core.mirror import Mirror
+        from core.paths import data_dir, mirror_path
 
-        if not ctx.obj.get("config"):
-            find_config()
-        service = open_service(ctx)
-    except LightfastError:
-        return None
-    rows = service.mirror.rows(
-        "SELECT n.embedding_dim AS dim, COUNT(v.vector_id) AS vectors FROM namespaces n "
-        "LEFT JOIN vector_entries v ON v.namespace_id = n.id GROUP BY n.id"
-    )
-    if not rows:
-        return None
-    avg = max(1, round(sum(r["vectors"] for r in rows) / len(rows)))
-    return compare(Workload(len(rows), avg, rows[0]["dim"], queries_per_store_month=10_000), prices)
+        path = mirror_path(data_dir())
+        return mirror_figures(Mirror(path)) if path.exists() else None
+    return mirror_figures(service.mirror, service.environment)
 
 
 @click.group()
@@ -156,17 +234,24 @@ def verify() -> None:
 
 
 @verify.command("isolation")
-@click.option("--sample", type=click.IntRange(1), default=None, help="Check only N namespaces (default: all).")
+@click.option("--sample", type=click.IntRange(1), default=None, help="Check only N namespaces, chosen at random (default: all).")
+@click.option("--wait", type=click.FloatRange(0), default=None,
+              help="Seconds a canary may take to become visible (default: 30 on Pinecone, 0 locally).")
 @click.pass_context
-def verify_isolation_cmd(ctx, sample) -> None:
-    """Write a canary into each namespace, query each, report hits from another namespace; clean up."""
+def verify_isolation_cmd(ctx, sample, wait) -> None:
+    """Write a canary record into each namespace, query each, and report any hit from another
+    namespace (the design's cross-namespace contamination alert). Canaries are removed
+    afterwards, also on error or Ctrl-C. Exits 1 on contamination or an unverified namespace."""
     from core.isolation import verify_isolation
-    from lightfast_cli.main import open_service
 
-    report = verify_isolation(open_service(ctx), sample=sample)
+    report = verify_isolation(_service(ctx), sample=sample, wait=wait)
     for line in report.contaminations:
         out.print(f"[bold red]contamination[/] {line}")
+    for ns in report.unverified:
+        out.print(f"[yellow]unverified[/] {ns}: its own canary never came back")
+    for line in report.leftovers:
+        out.print(f"[yellow]canary left behind[/] {line} (delete it by hand)")
     out.print(f"{len(report.namespaces)} namespaces, {report.queries} queries, "
-              f"{len(report.contaminations)} cross-namespace hits")
+              f"{len(report.contaminations)} cross-namespace hits, {len(report.unverified)} unverified")
     if not report.ok:
         sys.exit(1)
