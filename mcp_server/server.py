@@ -280,6 +280,23 @@ def build_server(open_service: Callable[[], object], *, read_only: bool = False)
                 f"{out.last_ingest or 'never'}")
         return _result(text, out)
 
+    @server.resource("lightfast://namespaces", name="namespaces", mime_type="application/json",
+                     description="This organization's namespace records with document and vector counts (mirror).")
+    async def namespaces_resource() -> str:
+        svc = await call(service)
+        rows = await call(svc.namespaces, with_backend=False)
+        return NamespacesOutput(namespaces=[_namespace_out(r) for r in rows if r.get("store_slug")]).model_dump_json()
+
+    @server.resource("lightfast://namespaces/{store}", name="namespace", mime_type="application/json",
+                     description="One store's namespace record with its counts and last ingest.")
+    async def namespace_resource(store: str) -> str:
+        svc = await call(service)
+        rows = [r for r in await call(svc.namespaces, with_backend=False)
+                if r.get("store_slug") == store and r.get("workspace_id") == svc.config.workspace]
+        if not rows:
+            raise ValueError(f"store '{store}' has no namespace yet; ingest it first")
+        return _namespace_out(rows[0]).model_dump_json()
+
     if read_only:
         return server
 

@@ -104,6 +104,10 @@ def test_ingest_with_progress_then_search_and_read_chunk(mcp_repo):
 
     async def body(session):
         ingest = await session.call_tool("ingest", {}, progress_callback=on_progress)
+        resources = await session.list_resources()
+        listed = await session.read_resource("lightfast://namespaces")
+        one = await session.read_resource("lightfast://namespaces/docs")
+        state["resources"] = ([str(r.uri) for r in resources.resources], listed.contents[0].text, one.contents[0].text)
         status = await session.call_tool("ingest_status", {})
         search = await session.call_tool("search", {"query": "where do pelicans nest?", "top_k": 3})
         hit_id = search.structured_content["hits"][0]["id"]
@@ -112,7 +116,12 @@ def test_ingest_with_progress_then_search_and_read_chunk(mcp_repo):
         stats = await session.call_tool("namespace_stats", {"store": "docs"})
         return ingest, status, search, chunk, namespaces, stats
 
+    state = {}
     ingest, status, search, chunk, namespaces, stats = run_session(repo, home, body)
+    uris, listed, one = state["resources"]
+    assert "lightfast://namespaces" in uris
+    assert {n["store"] for n in json.loads(listed)["namespaces"]} == {"docs", "code"}
+    assert json.loads(one)["namespace"] == "org_acme:ws_web:store_docs"
     assert not ingest.is_error, text_of(ingest)
     assert ingest.structured_content["added"] == 3 and ingest.structured_content["state"] == "done"
     assert "docs/link.md: symlink to outside the repo" in ingest.structured_content["skipped"]
