@@ -149,3 +149,22 @@ async def test_startup_does_not_load_the_model(repo, service_factory):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         assert not embedder.loaded
+
+
+async def test_watch_toggle_shows_its_state(service, repo):
+    import asyncio
+
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("w")
+        status = app.query_one("#watch-status", Static)
+        for _ in range(200):  # the catch-up batch reports through a message
+            await asyncio.sleep(0.05)
+            if "added" in str(status.render()):
+                break
+        assert "idle" in str(status.render()) and "3 added" in str(status.render())
+        await pilot.press("w")
+        await pilot.pause()
+        assert str(status.render()) == "watch: off"
+        assert app.watcher is None
