@@ -10,6 +10,7 @@ file: WAL mode, a busy timeout, and writes in BEGIN IMMEDIATE transactions.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from core.locks import file_lock
+from core.storage import read_only_connection
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -189,6 +191,14 @@ def m004_create_legacy_layout(db: sqlite_utils.Database) -> None:
     )
 
 
+def _read_only_fs(folder: Path) -> bool:
+    """True when folder lives on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -200,6 +210,13 @@ class Mirror:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self.read_only = False
+        if self.path.exists() and not os.access(self.path.parent, os.W_OK) or _read_only_fs(self.path.parent):
+            # A read-only data dir can still be searched: open the file as immutable.
+            self.read_only = True
+            if migrations.pending(self.db):
+                raise sqlite3.OperationalError("attempt to write a readonly database (schema needs migrating)")
+            return
         # Two processes opening a new mirror must not both run the migrations.
         with file_lock(self.path.with_suffix(".migrate.lock"), what=str(self.path)):
             migrations.apply(self.db)
@@ -209,13 +226,17 @@ class Mirror:
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            if self.read_only:
+                conn = read_only_connection(self.path)
+                conn.row_factory = sqlite3.Row
+            else:
+                conn = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                )
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
         return conn
 

@@ -407,12 +407,15 @@ def test_read_only_data_dir_is_a_clear_error(repo, tmp_path):
         subprocess.run([sys.executable, "-c", script], env={**os.environ, "LIGHTFAST_HOME": str(home)}, check=True)
         subprocess.run(["mount", "-o", "remount,ro", str(home)], check=True)
         (repo / "b.md").write_text("# B\n\nbeta\n")
+        reader = Lightfast(load_config(repo / "lightfast.yml"), home, embedder=HashEmbedder())
+        assert [h.path for h in reader.search("alpha", top_k=1).hits] == ["a.md"]  # reading still works
         with pytest.raises(LightfastError, match="cannot write to the data dir"):
-            Lightfast(load_config(repo / "lightfast.yml"), home, embedder=HashEmbedder()).ingest()
+            reader.ingest()
+        reader.mirror.close()
         subprocess.run(["mount", "-o", "remount,rw", str(home)], check=True)
         service = Lightfast(load_config(repo / "lightfast.yml"), home, embedder=HashEmbedder())
         service.ingest()  # writable again: the run converges
         assert service.mirror.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert_consistent(service)
         assert [h.path for h in service.search("beta", top_k=1).hits] == ["b.md"]
-    FIGURES["read_only"] = {"clear_error": True, "converges_after": True}
+    FIGURES["read_only"] = {"clear_error": True, "search_still_works": True, "converges_after": True}

@@ -35,6 +35,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from core.errors import LightfastError, NotFoundError
+from core.storage import read_only_connection
 from core.vectors.base import IndexSpec, Match, NamespaceStats, VectorBackend, VectorIndex, VectorRecord
 from core.vectors.filters import matches
 
@@ -178,9 +179,12 @@ class LocalIndex(VectorIndex):
                 cache.move_to_end(key)
                 return entry[0]
             cache.pop(key)[0].close()
-        conn = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:  # a read-only data dir can still be searched
+            conn = read_only_connection(db)
+        else:
+            conn = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
         cache[key] = (conn, inode if inode is not None else os.stat(db).st_ino)
         while len(cache) > _CONN_CACHE:
             cache.popitem(last=False)[1][0].close()
