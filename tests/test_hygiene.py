@@ -17,7 +17,8 @@ def loaded_modules(code: str) -> set[str]:
 def test_core_knows_nothing_of_its_faces_or_heavy_sdks():
     mods = loaded_modules(
         "import core.service, core.search, core.ingest, core.mirror, core.config, core.factory, "
-        "core.chunking, core.scan, core.namespaces, core.plan"
+        "core.chunking, core.scan, core.namespaces, core.plan, core.watch, core.migrate, core.stats, "
+        "core.cost, core.isolation, core.storage, core.retry, core.vectors.local"
     )
     for face in ("textual", "mcp", "lightfast_tui", "mcp_server", "lightfast_cli"):
         assert face not in mods, face
