@@ -46,12 +46,14 @@ def sanitize_part(value: str, what: str = "part") -> str:
 
 
 def namespace_name(organization: str, workspace: str, store: str) -> str:
+    """`org_{org}:ws_{workspace}:store_{store}`, each part sanitized; NamingError if one is empty."""
     name = (
         f"org_{sanitize_part(organization, 'organization')}"
         f":ws_{sanitize_part(workspace, 'workspace')}"
         f":store_{sanitize_part(store, 'store slug')}"
     )
-    assert len(name) <= MAX_NAMESPACE
+    if len(name) > MAX_NAMESPACE:  # cannot happen with 50-character parts; kept as a guard
+        raise NamingError(f"namespace name {name!r} is longer than Pinecone's {MAX_NAMESPACE} characters")
     return name
 
 
