@@ -1,28 +1,44 @@
-"""The local shared index: the five operations, isolation, exactness, and safety across processes."""
+"""The local shared index: the five operations, isolation, exactness, and safety across threads and processes.
+
+Real files under tmp_path, real subprocesses; no mocks and no timed asserts.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.errors import DimensionMismatchError, LightfastError
+import core.vectors.local as local
+from core.errors import DimensionMismatchError, LightfastError, NotFoundError
 from core.vectors.base import IndexSpec, VectorRecord
-from core.vectors.local import LocalBackend
+from core.vectors.local import LocalBackend, LocalIndex, encode_namespace
 
 DIM = 16
+NS = "org_a:ws_b:store_c"
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def unit(rng, n=1):
-    m = rng.standard_normal((n, DIM)).astype(np.float32)
+def unit(rng, n=1, dim=DIM):
+    m = rng.standard_normal((n, dim)).astype(np.float32)
     return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def all_ids(index, ns):
+    ids, token = [], None
+    while True:
+        page, token = index.list_ids(ns, limit=1000, pagination_token=token)
+        ids += page
+        if not token:
+            return ids
 
 
 @pytest.fixture
@@ -35,178 +51,469 @@ def index(backend):
     return backend.ensure_index(IndexSpec("test-v1", DIM))
 
 
+def run_python(script: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+# -- the five operations and the rest of the interface -----------------------------------------------
+
 def test_the_designs_isolation_test(index):
     ns1, ns2 = "org_test1:ws_main:store_docs", "org_test2:ws_main:store_docs"
     v = np.array([0.1, 0.2] + [0.0] * (DIM - 2), dtype=np.float32)
     index.upsert(ns1, [VectorRecord("doc1", v, {"text": "secret1"})])
     index.upsert(ns2, [VectorRecord("doc2", v, {"text": "secret2"})])
-    matches = index.query(ns1, v, 10)
-    assert [m.id for m in matches] == ["doc1"]
-    assert all(m.metadata["text"] == "secret1" for m in matches)
+    results = index.query(ns1, v, 10)
+    assert [m.id for m in results] == ["doc1"]
+    assert all(m.metadata["text"] == "secret1" for m in results)
+
+
+def test_the_five_operations(index):
+    rng = np.random.default_rng(0)
+    vectors = unit(rng, 30)
+    assert index.upsert(NS, [VectorRecord(f"v{i:02}", vectors[i], {"i": i}) for i in range(30)]) == 30
+    hits = index.query(NS, vectors[7], 3)
+    assert hits[0].id == "v07" and hits[0].metadata == {"i": 7} and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    index.delete(NS, ["v07", "v08", "never-existed"])
+    assert index.namespace_stats(NS).vector_count == 28
+    assert "v07" not in {h.id for h in index.query(NS, vectors[7], 30)}
+    assert set(index.fetch(NS, ["v06", "v07"])) == {"v06"}
+    index.delete_namespace(NS)
+    assert index.namespace_stats(NS).vector_count == 0
+    assert index.query(NS, vectors[0], 5) == [] and index.list_namespaces() == []
+    index.delete_namespace(NS)  # a no-op when absent
+    assert index.namespace_stats("org_x:never:made").vector_count == 0
 
 
 def test_no_cross_namespace_hits_over_100_namespaces(index):
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(1)
     canaries = {}
     for n in range(100):
         ns = f"org_o{n % 7}:ws_w{n % 3}:store_s{n}"
-        vectors = unit(rng, 5)
-        index.upsert(ns, [VectorRecord(f"{ns}#{i}", vectors[i], {"owner": ns}) for i in range(5)])
-        canaries[ns] = vectors
+        canaries[ns] = unit(rng, 3)
+        index.upsert(ns, [VectorRecord(f"{ns}#{i}", canaries[ns][i], {"owner": ns}) for i in range(3)])
+    every_canary = np.concatenate(list(canaries.values()))
     leaks = 0
-    for ns in canaries:
-        for other_vectors in list(canaries.values())[:20]:  # every namespace probed with others' canaries
-            for match in index.query(ns, other_vectors[0], 10):
-                leaks += match.metadata["owner"] != ns or not match.id.startswith(ns + "#")
+    for ns, own in canaries.items():
+        for canary in every_canary:
+            hits = index.query(ns, canary, 10)
+            assert len(hits) == 3
+            leaks += sum(h.metadata["owner"] != ns or not h.id.startswith(ns + "#") for h in hits)
+        for i in range(3):
+            assert index.query(ns, own[i], 1)[0].id == f"{ns}#{i}"
     assert leaks == 0
-    assert len(index.list_namespaces()) == 100
-    assert {s.vector_count for s in index.list_namespaces()} == {5}
+    listed = index.list_namespaces()
+    assert len(listed) == 100 and {s.vector_count for s in listed} == {3}
+    assert {s.namespace for s in index.list_namespaces(prefix="org_o3:")} == {
+        ns for ns in canaries if ns.startswith("org_o3:")}
 
 
-def test_results_are_exact_through_upserts_deletes_and_compaction(index):
-    rng = np.random.default_rng(1)
-    ns = "org_a:ws_b:store_c"
-    truth = {}
+def test_upsert_replaces_and_new_values_win(index):
+    index.upsert(NS, [VectorRecord("x", np.eye(DIM, dtype=np.float32)[0], {"v": 1}),
+                      VectorRecord("y", np.eye(DIM, dtype=np.float32)[2], {"v": 0})])
+    index.upsert(NS, [VectorRecord("x", np.eye(DIM, dtype=np.float32)[1] * 3, {"v": 2})])
+    assert index.namespace_stats(NS).vector_count == 2
+    got = index.fetch(NS, ["x", "missing"])
+    assert list(got) == ["x"] and got["x"].metadata == {"v": 2}
+    assert np.allclose(got["x"].values, np.eye(DIM)[1])  # cosine indexes store unit vectors
+    hit = index.query(NS, np.eye(DIM, dtype=np.float32)[1], 1)[0]
+    assert (hit.id, hit.metadata) == ("x", {"v": 2}) and hit.score == pytest.approx(1.0)
+    old = {h.id: h.score for h in index.query(NS, np.eye(DIM, dtype=np.float32)[0], 2)}
+    assert old["x"] == pytest.approx(0.0, abs=1e-6)  # the old vector is gone
+    # Within one call the last record of an id wins.
+    index.upsert(NS, [VectorRecord("z", np.ones(DIM), {"n": 1}), VectorRecord("z", np.ones(DIM), {"n": 2})])
+    assert index.fetch(NS, ["z"])["z"].metadata == {"n": 2} and index.namespace_stats(NS).vector_count == 3
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dotproduct", "euclidean"])
+def test_results_stay_exact_through_deletes_and_compaction(backend, metric, monkeypatch):
+    monkeypatch.setattr(local, "SLAB_ROWS", 300)  # several slabs, and slabs that fill up
+    monkeypatch.setattr(local, "COMPACT_MIN_DEAD", 200)
+    index = backend.ensure_index(IndexSpec(f"exact-{metric}", DIM, metric=metric))
+    rng = np.random.default_rng(2)
+    truth: dict[str, np.ndarray] = {}
     for round_ in range(6):
-        vectors = unit(rng, 800)
-        ids = [f"id{(round_ * 500 + i) % 2000:05}" for i in range(800)]
-        index.upsert(ns, [VectorRecord(i, v, {"r": round_}) for i, v in zip(ids, vectors)])
+        vectors = rng.standard_normal((400, DIM)).astype(np.float32)
+        ids = [f"id{(round_ * 250 + i) % 1500:05}" for i in range(400)]
+        index.upsert(NS, [VectorRecord(i, v, {"r": round_}) for i, v in zip(ids, vectors)])
         truth.update(zip(ids, vectors))
-        doomed = sorted(truth)[round_::3]
-        index.delete(ns, doomed)
+        doomed = sorted(truth)[round_::2]
+        index.delete(NS, doomed)
         for d in doomed:
             truth.pop(d)
-    index.compact(ns)
-    assert index.namespace_stats(ns).vector_count == len(truth)
+        check_exact(index, metric, truth, rng)
+    index.compact(NS)
+    check_exact(index, metric, truth, rng)
+    slabs = sorted(index.namespace_folder(NS).glob("slab-*.f32"))
+    assert sum(s.stat().st_size for s in slabs) == len(truth) * DIM * 4  # no dead bytes left
+
+
+def check_exact(index, metric, truth, rng):
+    assert index.namespace_stats(NS).vector_count == len(truth)
     ids = sorted(truth)
     matrix = np.stack([truth[i] for i in ids])
-    for q in unit(rng, 20):
-        expected = [ids[i] for i in np.argsort(-(matrix @ q))[:10]]
-        assert [m.id for m in index.query(ns, q, 10)] == expected
-    slabs = list(index._dir(ns).glob("slab-*.f32"))
-    assert len(slabs) == 1 and slabs[0].stat().st_size == len(truth) * DIM * 4
+    if metric == "cosine":
+        matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    for q in rng.standard_normal((5, DIM)).astype(np.float32):
+        if metric == "euclidean":
+            scores = ((matrix - q) ** 2).sum(axis=1)
+            order = np.argsort(scores)
+        else:
+            qq = q / np.linalg.norm(q) if metric == "cosine" else q
+            scores = matrix @ qq
+            order = np.argsort(-scores)
+        hits = index.query(NS, q, 10)
+        assert [h.id for h in hits] == [ids[i] for i in order[:10]]
+        assert np.allclose([h.score for h in hits], scores[order[:10]], rtol=1e-4, atol=1e-4)
 
 
-def test_upsert_replaces_and_fetch_returns_values(index):
-    ns = "org_a:ws_b:store_c"
-    index.upsert(ns, [VectorRecord("x", np.eye(DIM, dtype=np.float32)[0], {"v": 1})])
-    index.upsert(ns, [VectorRecord("x", np.eye(DIM, dtype=np.float32)[1], {"v": 2})])
-    assert index.namespace_stats(ns).vector_count == 1
-    got = index.fetch(ns, ["x", "missing"])
-    assert list(got) == ["x"] and got["x"].metadata == {"v": 2}
-    assert np.allclose(got["x"].values, np.eye(DIM)[1])
+def test_automatic_compaction_bounds_dead_rows(index, monkeypatch):
+    monkeypatch.setattr(local, "COMPACT_MIN_DEAD", 100)
+    rng = np.random.default_rng(3)
+    for _ in range(10):  # every round rewrites the same 100 ids
+        index.upsert(NS, [VectorRecord(f"k{i}", v) for i, v in enumerate(unit(rng, 100))])
+    folder = index.namespace_folder(NS)
+    rows = sum(p.stat().st_size for p in folder.glob("slab-*.f32")) // (DIM * 4)
+    assert rows <= 300 and index.namespace_stats(NS).vector_count == 100
 
 
-def test_filters_and_list_ids_pagination(index):
-    ns = "org_a:ws_b:store_c"
-    rng = np.random.default_rng(2)
+def test_bytes_left_by_a_dead_writer_are_ignored_then_removed(index):
+    rng = np.random.default_rng(4)
+    vectors = unit(rng, 10)
+    index.upsert(NS, [VectorRecord(f"a{i}", vectors[i]) for i in range(10)])
+    folder = index.namespace_folder(NS)
+    slab = next(folder.glob("slab-*.f32"))
+    with open(slab, "ab") as f:  # what a writer killed after its append but before its commit leaves
+        f.write(np.full((5, DIM), 7.0, dtype=np.float32).tobytes())
+    (folder / "slab-000099.f32").write_bytes(b"\0" * DIM * 4 * 3)
+    assert index.namespace_stats(NS).vector_count == 10
+    assert len(index.query(NS, vectors[0], 100)) == 10
+    index.upsert(NS, [VectorRecord("b", vectors[1] * -1)])  # the next writer overwrites the junk
+    assert slab.stat().st_size == 11 * DIM * 4
+    assert np.allclose(index.fetch(NS, ["b"])["b"].values, -vectors[1], atol=1e-6)
+    index.compact(NS)
+    assert not (folder / "slab-000099.f32").exists()
+    assert sorted(all_ids(index, NS)) == sorted([f"a{i}" for i in range(10)] + ["b"])
+
+
+def test_filters(index):
+    rng = np.random.default_rng(5)
+    vectors = unit(rng, 60)
+    index.upsert(NS, [VectorRecord(f"d{i:02}", vectors[i], {"path": f"f{i % 3}.md", "n": i, **({"tag": "x"} if i < 5 else {})})
+                      for i in range(60)])
+
+    def ns(flt):
+        return sorted(h.metadata["n"] for h in index.query(NS, vectors[0], 100, filter=flt))
+
+    assert ns({"path": "f1.md"}) == list(range(1, 60, 3))
+    assert ns({"path": {"$eq": "f1.md"}, "n": {"$lt": 10}}) == [1, 4, 7]
+    assert ns({"path": {"$ne": "f0.md"}, "n": {"$lte": 5}}) == [1, 2, 4, 5]
+    assert ns({"n": {"$in": [3, 40, 99]}}) == [3, 40]
+    assert ns({"n": {"$nin": list(range(2, 60))}}) == [0, 1]
+    assert ns({"n": {"$gt": 57}}) == [58, 59] and ns({"n": {"$gte": 58}}) == [58, 59]
+    assert ns({"tag": {"$exists": True}}) == [0, 1, 2, 3, 4]
+    assert len(ns({"tag": {"$exists": False}})) == 55
+    assert ns({"$or": [{"n": {"$lt": 2}}, {"n": {"$in": [50, 51]}}]}) == [0, 1, 50, 51]
+    assert ns({"$and": [{"n": {"$gte": 10}}, {"n": {"$lt": 13}}, {"path": "f2.md"}]}) == [11]
+    assert ns({"path": "nope.md"}) == []
+    hits = index.query(NS, vectors[0], 2, filter={"path": "f0.md"})
+    assert [h.id for h in hits][0] == "d00" and len(hits) == 2
+    with pytest.raises(LightfastError, match=r"unknown filter operator '\$regex'"):
+        index.query(NS, vectors[0], 3, filter={"path": {"$regex": "f.*"}})
+
+
+def test_list_ids_pagination(index):
+    rng = np.random.default_rng(6)
     vectors = unit(rng, 250)
-    index.upsert(ns, [VectorRecord(f"doc{i % 5}:{i:03}", vectors[i], {"path": f"f{i % 5}.md", "n": i})
-                      for i in range(250)])
-    hits = index.query(ns, vectors[0], 300, filter={"path": "f1.md"})
-    assert len(hits) == 50 and {h.metadata["path"] for h in hits} == {"f1.md"}
-    hits = index.query(ns, vectors[0], 300, filter={"$or": [{"n": {"$lt": 3}}, {"n": {"$in": [200, 201]}}]})
-    assert sorted(h.metadata["n"] for h in hits) == [0, 1, 2, 200, 201]
+    index.upsert(NS, [VectorRecord(f"doc{i % 5}:{i:03}", vectors[i]) for i in range(250)])
     pages, token = [], None
     while True:
-        page, token = index.list_ids(ns, limit=100, pagination_token=token)
+        page, token = index.list_ids(NS, limit=100, pagination_token=token)
         pages.append(page)
         if not token:
             break
     assert [len(p) for p in pages] == [100, 100, 50]
-    assert sum(pages, []) == sorted(sum(pages, []))
-    assert len(index.list_ids(ns, prefix="doc3:", limit=1000)[0]) == 50
+    flat = sum(pages, [])
+    assert flat == sorted(flat) and len(set(flat)) == 250
+    assert index.list_ids(NS, limit=50)[1] == index.list_ids(NS, limit=50)[0][-1]
+    prefixed, token = index.list_ids(NS, prefix="doc3:", limit=30)
+    rest, end = index.list_ids(NS, prefix="doc3:", limit=30, pagination_token=token)
+    assert len(prefixed) == 30 and len(rest) == 20 and end is None
+    assert all(i.startswith("doc3:") for i in prefixed + rest)
+    assert index.list_ids(NS, limit=250) == (flat, None)
+    assert index.list_ids("org_x:none:none") == ([], None)
 
+
+def test_namespace_names_any_characters_and_long(index):
+    names = ["Org:WS:Store", "org:ws:store", "a/b\\c%2F:d", ".hidden", "ünï:cødé", "x" * 512, "x" * 511 + "y"]
+    for n, name in enumerate(names):
+        index.upsert(name, [VectorRecord(f"id{n}", np.eye(DIM, dtype=np.float32)[n])])
+    assert [s.namespace for s in index.list_namespaces()] == sorted(names)
+    for n, name in enumerate(names):
+        assert [h.id for h in index.query(name, np.ones(DIM, dtype=np.float32), 5)] == [f"id{n}"]
+    slots = [encode_namespace(n) for n in names]
+    assert len(set(s.lower() for s in slots)) == len(names)  # distinct even on case-insensitive disks
+    assert all(len(s) <= 200 and "/" not in s and not s.startswith(".") for s in slots)
+    assert index.list_namespaces(prefix="x" * 511) == [local.NamespaceStats(n, 1) for n in sorted(names[-2:])]
+
+
+# -- errors ------------------------------------------------------------------------------------------
 
 def test_clear_errors(index, backend):
-    ns = "org_a:ws_b:store_c"
-    with pytest.raises(DimensionMismatchError, match="16-dimensional"):
-        index.upsert(ns, [VectorRecord("x", np.ones(8, dtype=np.float32))])
+    with pytest.raises(DimensionMismatchError, match=f"'{NS}', id 'x'.*8 dimensions.*16-dimensional"):
+        index.upsert(NS, [VectorRecord("x", np.ones(8, dtype=np.float32))])
     with pytest.raises(DimensionMismatchError):
-        index.query(ns, np.ones(8, dtype=np.float32), 3)
-    with pytest.raises(LightfastError, match="invalid vector id"):
-        index.upsert(ns, [VectorRecord("é" * 3, np.ones(DIM, dtype=np.float32))])
-    with pytest.raises(LightfastError, match="invalid namespace"):
-        index.upsert("bad\0ns", [VectorRecord("x", np.ones(DIM, dtype=np.float32))])
-    with pytest.raises(LightfastError, match="finite"):
-        index.upsert(ns, [VectorRecord("x", np.full(DIM, np.nan, dtype=np.float32))])
-    backend.create_index(IndexSpec("protected", DIM, deletion_protection=True))
+        index.query(NS, np.ones(8, dtype=np.float32), 3)
+    with pytest.raises(LightfastError, match="invalid vector id 'ééé' in namespace"):
+        index.upsert(NS, [VectorRecord("é" * 3, np.ones(DIM, dtype=np.float32))])
+    for bad_id in ["", "a" * 513, "nul\0"]:
+        with pytest.raises(LightfastError, match="invalid vector id"):
+            index.upsert(NS, [VectorRecord(bad_id, np.ones(DIM, dtype=np.float32))])
+    for bad_ns in ["bad\0ns", "", "n" * 513]:
+        with pytest.raises(LightfastError, match="invalid namespace"):
+            index.upsert(bad_ns, [VectorRecord("x", np.ones(DIM, dtype=np.float32))])
+    with pytest.raises(LightfastError, match=f"'{NS}', id 'y'.*finite"):
+        index.upsert(NS, [VectorRecord("ok", np.ones(DIM)), VectorRecord("y", np.full(DIM, np.nan))])
+    with pytest.raises(LightfastError, match="id 'm'.*not JSON-serialisable"):
+        index.upsert(NS, [VectorRecord("m", np.ones(DIM), {"when": object()})])
+    with pytest.raises(LightfastError, match="top_k"):
+        index.query(NS, np.ones(DIM), 0)
+    assert index.namespace_stats(NS).vector_count == 0  # nothing half-written by the failures
+    with pytest.raises(NotFoundError, match="does not exist"):
+        backend.index("missing-v1")
+    with pytest.raises(LightfastError, match="invalid index name"):
+        backend.index("../escape")
+
+
+def test_index_lifecycle_and_deletion_protection(backend, tmp_path):
+    backend.create_index(IndexSpec("protected", DIM, deletion_protection=True, tags={"env": "test"}))
+    backend.create_index(IndexSpec("protected", DIM, deletion_protection=True, tags={"env": "test"}))  # idempotent
+    meta = json.loads((backend.root / "protected" / "index.json").read_text())
+    assert (meta["name"], meta["dimension"], meta["metric"], meta["tags"]) == ("protected", DIM, "cosine", {"env": "test"})
+    assert meta["deletion_protection"] is True and meta["created_at"]
     with pytest.raises(LightfastError, match="deletion protection"):
         backend.delete_index("protected")
+    assert backend.index_exists("protected")
+    with pytest.raises(DimensionMismatchError, match="exists with 16-dimensional"):
+        backend.create_index(IndexSpec("protected", 32))
+    backend.create_index(IndexSpec("protected", DIM, deletion_protection=False))  # configuration is applied
+    assert backend.index("protected").deletion_protection is False
+    backend.delete_index("protected")
+    assert backend.list_indexes() == [] and not backend.index_exists("protected")
+    with pytest.raises(NotFoundError):
+        backend.index("protected")
 
 
-def test_delete_namespace_is_instant_and_safe_under_a_reader(index):
-    ns = "org_a:ws_b:store_c"
-    rng = np.random.default_rng(3)
-    index.upsert(ns, [VectorRecord(f"v{i}", v) for i, v in enumerate(unit(rng, 500))])
-    errors = []
-    stop = threading.Event()
+def test_two_processes_creating_one_index_race_safely(backend):
+    script = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from core.vectors.base import IndexSpec
+        from core.vectors.local import LocalBackend
+        backend = LocalBackend(Path(sys.argv[1]))
+        for i in range(30):
+            backend.create_index(IndexSpec(f"race-{i}", 8, tags={"n": str(i)}))
+        print(len(backend.list_indexes()))
+    """)
+    procs = [run_python(script, str(backend.root)) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert len(backend.list_indexes()) == 30
+    assert not list(backend.root.glob("*/.index.json.*"))  # no temp files left
+    assert backend.index("race-7").tags == {"n": "7"}
 
-    def reader():
-        while not stop.is_set():
-            try:
-                index.query(ns, unit(rng)[0], 5)
-            except Exception as exc:  # any error here is a bug
-                errors.append(exc)
 
-    thread = threading.Thread(target=reader)
-    thread.start()
-    time.sleep(0.05)
-    index.delete_namespace(ns)
-    time.sleep(0.05)
-    stop.set()
-    thread.join()
-    assert errors == []
-    assert index.query(ns, unit(rng)[0], 5) == [] and index.namespace_stats(ns).vector_count == 0
-    index.upsert(ns, [VectorRecord("again", unit(rng)[0])])
-    assert [m.id for m in index.query(ns, unit(rng)[0], 5)] == ["again"]
-
+# -- concurrency and crashes -------------------------------------------------------------------------
 
 WRITER = textwrap.dedent("""
     import sys, numpy as np
     from pathlib import Path
     from core.vectors.base import IndexSpec, VectorRecord
     from core.vectors.local import LocalBackend
-    index = LocalBackend(Path(sys.argv[1])).ensure_index(IndexSpec("test-v1", {dim}))
-    rng = np.random.default_rng(int(sys.argv[2]))
-    for batch in range(int(sys.argv[3])):
-        m = rng.standard_normal((50, {dim})).astype(np.float32)
-        index.upsert("org_a:ws_b:store_c", [VectorRecord(f"{{sys.argv[2]}}-{{batch}}-{{i}}", m[i]) for i in range(50)])
+    root, seed, batches, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    index = LocalBackend(Path(root)).ensure_index(IndexSpec("test-v1", {dim}))
+    for batch in range(batches):
+        m = np.random.default_rng([seed, batch]).standard_normal((size, {dim})).astype(np.float32)
+        # ids "shared-*" are written by both writers; the rest are each writer's own
+        ids = [f"shared-{{batch}}-{{i}}" if i < 5 else f"{{seed}}-{{batch}}-{{i}}" for i in range(size)]
+        index.upsert("{ns}", [VectorRecord(ids[i], m[i], {{"seed": seed}}) for i in range(size)])
         print(batch, flush=True)
-""").format(dim=DIM)
+""").format(dim=DIM, ns=NS)
 
 
-def test_two_processes_upserting_one_namespace(backend, index):
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(backend.root), str(seed), "20"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for seed in (1, 2)]
+def test_two_processes_upserting_one_namespace_end_with_the_union(backend, index):
+    rng = np.random.default_rng(7)
+    index.upsert(NS, [VectorRecord("before", unit(rng)[0])])
+    assert len(index.query(NS, np.ones(DIM), 10)) == 1  # this process now holds a cached view
+    procs = [run_python(WRITER, str(backend.root), str(seed), "25", "40") for seed in (1, 2)]
     for p in procs:
-        assert p.wait(timeout=120) == 0, p.stderr.read()
-    ids, token = [], None
-    while True:
-        page, token = index.list_ids("org_a:ws_b:store_c", limit=1000, pagination_token=token)
-        ids += page
-        if not token:
-            break
-    expected = {f"{s}-{b}-{i}" for s in (1, 2) for b in range(20) for i in range(50)}
-    assert set(ids) == expected and len(ids) == 2000
-    assert len(index.query("org_a:ws_b:store_c", np.ones(DIM, dtype=np.float32), 2000)) == 2000
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    expected = {"before"} | {f"shared-{b}-{i}" for b in range(25) for i in range(5)}
+    expected |= {f"{s}-{b}-{i}" for s in (1, 2) for b in range(25) for i in range(5, 40)}
+    ids = all_ids(index, NS)
+    assert len(ids) == len(expected) and set(ids) == expected
+    assert index.namespace_stats(NS).vector_count == len(expected)
+    assert {h.id for h in index.query(NS, np.ones(DIM), 5000)} == expected  # the cached view was refreshed
 
 
-@pytest.mark.parametrize("delay", [0.3, 0.6, 1.0])
-def test_a_killed_writer_leaves_the_index_readable(backend, index, delay):
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(backend.root), "7", "100000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    out, _ = proc.communicate()
-    committed = len(out.split())
-    ns = "org_a:ws_b:store_c"
-    count = index.namespace_stats(ns).vector_count
-    assert count >= committed * 50 and count % 50 == 0  # whole upserts only
-    hits = index.query(ns, np.ones(DIM, dtype=np.float32), max(count, 1))
+def test_threads_writing_and_reading_one_index(index):
+    errors = []
+
+    def work(t):
+        try:
+            rng = np.random.default_rng(t)
+            for b in range(15):
+                ns = NS if t % 2 else f"{NS}-{t}"
+                index.upsert(ns, [VectorRecord(f"t{t}-{b}-{i}", v) for i, v in enumerate(unit(rng, 10))])
+                index.query(ns, unit(rng)[0], 5)
+                if b % 5 == 4:
+                    index.delete(ns, [f"t{t}-{b}-0"])
+        except Exception as exc:  # any error here is a bug
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert index.namespace_stats(NS).vector_count == 3 * (150 - 3)
+    assert sum(s.vector_count for s in index.list_namespaces()) == 6 * (150 - 3)
+
+
+@pytest.mark.parametrize("kill_after", [1, 4, 9])
+def test_a_writer_killed_mid_upsert_leaves_the_index_readable(backend, index, kill_after):
+    size = 200
+    proc = run_python(WRITER, str(backend.root), "7", "100000", str(size))
+    printed = []
+    while len(printed) < kill_after:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        printed.append(int(line))
+    proc.send_signal(signal.SIGKILL)  # somewhere inside a later upsert
+    proc.wait(timeout=30)
+    count = index.namespace_stats(NS).vector_count
+    committed = (count // size)
+    assert count % size == 0 and committed >= kill_after  # whole upserts only
+    for batch in range(committed):  # every committed id is there and findable by its own vector
+        m = np.random.default_rng([7, batch]).standard_normal((size, DIM)).astype(np.float32)
+        ids = [f"shared-{batch}-{i}" if i < 5 else f"7-{batch}-{i}" for i in range(size)]
+        for i in (0, 17, size - 1):
+            assert index.query(NS, m[i], 1)[0].id == ids[i]
+        assert len(index.fetch(NS, ids)) == size
+    hits = index.query(NS, np.ones(DIM, dtype=np.float32), count)
     assert len(hits) == count and all(np.isfinite(h.score) for h in hits)
     # The next writer works, over whatever bytes the killed one left.
-    index.upsert(ns, [VectorRecord("after-kill", np.ones(DIM, dtype=np.float32))])
-    assert index.query(ns, np.ones(DIM, dtype=np.float32), 1)[0].id == "after-kill"
-    fetched = index.fetch(ns, ["after-kill"])["after-kill"]
-    assert np.allclose(fetched.values, np.ones(DIM) / np.sqrt(DIM), atol=1e-6)
+    index.upsert(NS, [VectorRecord("after-kill", np.ones(DIM, dtype=np.float32))])
+    assert index.query(NS, np.ones(DIM, dtype=np.float32), 1)[0].id == "after-kill"
+    assert np.allclose(index.fetch(NS, ["after-kill"])["after-kill"].values, np.ones(DIM) / np.sqrt(DIM), atol=1e-6)
+    assert index.namespace_stats(NS).vector_count == count + 1
+    index.compact(NS)
+    slabs = index.namespace_folder(NS).glob("slab-*.f32")
+    assert sum(p.stat().st_size for p in slabs) == (count + 1) * DIM * 4
+
+
+def test_delete_namespace_under_a_concurrent_reader(index):
+    rng = np.random.default_rng(8)
+    index.upsert(NS, [VectorRecord(f"v{i}", v) for i, v in enumerate(unit(rng, 500))])
+    errors, seen = [], []
+    stop = threading.Event()
+    started = threading.Event()
+
+    def reader():
+        r = np.random.default_rng(9)
+        while not stop.is_set():
+            try:
+                seen.append(len(index.query(NS, unit(r)[0], 5)))
+                index.namespace_stats(NS)
+                index.list_ids(NS, limit=10)
+                started.set()
+            except Exception as exc:  # any error here is a bug
+                errors.append(exc)
+                started.set()
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    started.wait(30)
+    index.delete_namespace(NS)
+    # Once delete_namespace returns, every query sees an empty namespace.
+    assert index.query(NS, unit(rng)[0], 5) == [] and index.namespace_stats(NS).vector_count == 0
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == [] and set(seen) <= {0, 5}
+    assert not list((index.folder / ".trash").iterdir())
+    index.upsert(NS, [VectorRecord("again", unit(rng)[0])])
+    assert [m.id for m in index.query(NS, unit(rng)[0], 5)] == ["again"]
+
+
+def test_a_stale_reader_cannot_damage_a_recreated_namespace(backend, index):
+    """A reader holding connections and caches of a deleted namespace neither sees nor damages
+    the namespace re-created under the same name (SQLite finds `-wal`/`-shm` files by path)."""
+    rng = np.random.default_rng(10)
+    index.upsert(NS, [VectorRecord(f"old{i}", v) for i, v in enumerate(unit(rng, 50))])
+    stale = LocalIndex(index.folder)  # another reader, with its own connections
+    assert len(stale.query(NS, unit(rng)[0], 5)) == 5
+    index.delete_namespace(NS)
+    index.upsert(NS, [VectorRecord(f"new{i}", v) for i, v in enumerate(unit(rng, 20))])
+    assert stale.query(NS, unit(rng)[0], 100)[0].id.startswith("new")  # drops its stale connections
+    stale._drop(NS, None)
+    del stale
+    fresh = LocalIndex(index.folder)
+    assert sorted(all_ids(fresh, NS)) == sorted(f"new{i}" for i in range(20))
+    assert len(fresh.query(NS, unit(rng)[0], 100)) == 20
+
+
+def test_a_reader_in_another_process_sees_each_commit(backend, index):
+    script = textwrap.dedent("""
+        import sys, numpy as np
+        from pathlib import Path
+        from core.vectors.local import LocalBackend
+        index = LocalBackend(Path(sys.argv[1])).index("test-v1")
+        for line in sys.stdin:
+            print(len(index.query("{ns}", np.ones({dim}, dtype=np.float32), 1000)), flush=True)
+    """).format(ns=NS, dim=DIM)
+    reader = subprocess.Popen([sys.executable, "-c", script, str(backend.root)], cwd=ROOT, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rng = np.random.default_rng(11)
+    try:
+        for step in range(1, 6):
+            index.upsert(NS, [VectorRecord(f"s{step}-{i}", v) for i, v in enumerate(unit(rng, 10))])
+            reader.stdin.write("go\n")
+            reader.stdin.flush()
+            assert int(reader.stdout.readline()) == 10 * step
+        index.delete_namespace(NS)
+        reader.stdin.write("go\n")
+        reader.stdin.flush()
+        assert int(reader.stdout.readline()) == 0
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=30)
+    assert reader.returncode == 0, reader.stderr.read()
+
+
+def _child_upserts(index, queue):
+    try:
+        index.upsert(NS, [VectorRecord("from-child", np.ones(DIM, dtype=np.float32))])
+        queue.put(len(index.query(NS, np.ones(DIM, dtype=np.float32), 100)))
+    except Exception as exc:  # reported to the parent
+        queue.put(repr(exc))
+
+
+def test_a_forked_child_does_not_reuse_the_parents_connections(index):
+    import multiprocessing
+
+    index.upsert(NS, [VectorRecord(f"p{i}", v) for i, v in enumerate(unit(np.random.default_rng(12), 5))])
+    assert len(index.query(NS, np.ones(DIM), 10)) == 5  # the parent now pools connections
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_upserts, args=(index, queue))
+    child.start()
+    assert queue.get(timeout=60) == 6
+    child.join(60)
+    assert child.exitcode == 0
+    assert len(index.query(NS, np.ones(DIM), 10)) == 6

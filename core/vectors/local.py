@@ -1,17 +1,32 @@
 """The local backend: one shared index on disk, each namespace physically apart.
 
-    <root>/<index>/index.json                 name, dimension, metric, tags
-    <root>/<index>/ns/<encoded namespace>/    one folder per namespace
+    <root>/<index>/index.json                 name, dimension, metric, tags, deletion_protection
+    <root>/<index>/ns/<encoded namespace>/    one slot per namespace
         lock                                  flock held by the namespace's writer
-        meta.sqlite                           ids -> (slab, row), metadata, committed rows
-        slab-000001.f32 ...                   append-only float32 rows, memory-mapped
+        name                                  the real namespace name (slots may be hashed)
+        d-<uid>/                              this incarnation of the namespace
+            meta.sqlite                       ids -> (slab, row), metadata, committed rows, generation
+            slab-000001.f32 ...               append-only float32 rows, memory-mapped
+    <root>/<index>/.trash/                    deleted namespaces on their way out
 
 Like Pinecone's slabs, a query reads only its own namespace's files, exactly
 (brute force). A writer appends vectors past the committed row count, fsyncs,
-then points the ids at them in one SQLite transaction; readers trust only
-rows that a SQLite snapshot references, so they never see half an upsert, and
-a kill leaves at worst unreferenced bytes that the next writer overwrites or
-compaction removes. Deleting a namespace is one rename.
+then points the ids at them in one SQLite transaction that also bumps the
+generation; readers trust only rows their SQLite snapshot references, so they
+never see half an upsert, and a kill leaves at worst unreferenced bytes that
+the next writer truncates or compaction removes. Deleting a namespace is one
+rename of its slot.
+
+Why an incarnation folder: SQLite opens a database's `-wal` and `-shm` files by
+path, lazily, so a connection opened just before its namespace was deleted and
+re-created could pair the old database with the new namespace's WAL. Each
+incarnation has its own uid folder and a path is never reused, so a connection
+or cache keyed by path always belongs to exactly one incarnation, and one stat
+tells a reader whether what it cached is still current.
+
+Scores follow Pinecone: cosine and dotproduct are similarities (higher first);
+euclidean is the squared distance (lower first). Cosine indexes store
+L2-normalised vectors, so `fetch` returns them normalised.
 """
 
 from __future__ import annotations
@@ -25,438 +40,743 @@ import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from core.errors import LightfastError, NotFoundError
+from core.errors import DimensionMismatchError, LightfastError, NotFoundError
 from core.storage import read_only_connection
 from core.vectors.base import IndexSpec, Match, NamespaceStats, VectorBackend, VectorIndex, VectorRecord
 from core.vectors.filters import matches
 
-SLAB_ROWS = 65_536
+SLAB_ROWS = 65_536  # rows per slab file
 MAX_ID = 512
 MAX_NAMESPACE = 512
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-_CONN_CACHE = 64  # open SQLite connections kept per thread
-_NS_CACHE = 128  # namespaces whose vectors stay loaded
+COMPACT_MIN_DEAD = 1_024  # compaction runs when dead rows exceed live rows and this
+METRICS = ("cosine", "dotproduct", "euclidean")
+SCHEMA_VERSION = 1
+
+_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")  # lowercase only: case-insensitive file systems
+_MAX_SLOT = 200  # longest encoded slot name before falling back to a hash (NAME_MAX is 255)
+_INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_IDLE_CONNECTIONS = 32  # pooled SQLite connections kept per index
+_VIEWS = 64  # namespaces whose memory maps stay cached per index
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE slabs (slab INTEGER PRIMARY KEY, rows INTEGER NOT NULL);
+CREATE TABLE vectors (id TEXT PRIMARY KEY, slab INTEGER NOT NULL, row INTEGER NOT NULL, metadata TEXT NOT NULL);
+"""
 
 
-def _encode(namespace: str) -> str:
-    """A file-system-safe folder name; long names fall back to a hash."""
-    encoded = _SAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), namespace)
-    if len(encoded) > 200 or encoded.startswith("."):
-        return "h-" + hashlib.sha256(namespace.encode()).hexdigest()[:40]
+# -- names -------------------------------------------------------------------------------------------
+
+def encode_namespace(namespace: str) -> str:
+    """The slot folder's name: readable and reversible, or `~<sha256>` when too long."""
+    parts = []
+    for i, ch in enumerate(namespace):
+        if ch in _SAFE_CHARS and not (i == 0 and ch == "."):
+            parts.append(ch)
+        else:
+            parts.append("".join(f"%{b:02x}" for b in ch.encode()))
+    encoded = "".join(parts)
+    if len(encoded) > _MAX_SLOT:
+        return "~" + hashlib.sha256(namespace.encode()).hexdigest()  # '~' never appears in an encoding
     return encoded
 
 
-def _check_namespace(namespace: str) -> None:
-    if not isinstance(namespace, str) or not 1 <= len(namespace) <= MAX_NAMESPACE or "\0" in namespace:
-        raise LightfastError(
-            f"invalid namespace {namespace!r}: 1 to {MAX_NAMESPACE} characters, no NUL"
-        )
+def check_namespace(namespace: Any) -> None:
+    ok = isinstance(namespace, str) and 1 <= len(namespace) <= MAX_NAMESPACE and "\0" not in namespace
+    if ok:
+        try:
+            namespace.encode()
+        except UnicodeEncodeError:
+            ok = False
+    if not ok:
+        raise LightfastError(f"invalid namespace {namespace!r}: 1 to {MAX_NAMESPACE} characters, no NUL")
 
 
-def _check_id(namespace: str, vid: str) -> None:
+def _check_id(namespace: str, vid: Any) -> None:
     if not isinstance(vid, str) or not 1 <= len(vid) <= MAX_ID or not vid.isascii() or "\0" in vid:
         raise LightfastError(
             f"invalid vector id {vid!r} in namespace '{namespace}': 1 to {MAX_ID} ASCII characters, no NUL"
         )
 
 
-@contextmanager
-def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction that also bumps the generation readers cache by."""
-    conn.execute("BEGIN IMMEDIATE")
+def _check_index_name(name: Any) -> None:
+    if not isinstance(name, str) or not _INDEX_NAME.fullmatch(name):
+        raise LightfastError(
+            f"invalid index name {name!r}: 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'"
+        )
+
+
+# -- small file helpers ------------------------------------------------------------------------------
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        yield
-        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-@dataclass
-class _Loaded:
-    """A namespace's live vectors as of one generation."""
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
-    generation: tuple[int, int]  # (meta.sqlite inode, write counter)
-    ids: list[str]
-    matrix: np.ndarray  # (n, dim) float32, rows aligned with ids
-    metadata: list[dict] | None = None  # parsed lazily, for filtered queries
 
+def _slab_path(folder: Path, slab: int) -> Path:
+    return folder / f"slab-{slab:06d}.f32"
+
+
+def _slab_number(path: Path) -> int | None:
+    try:
+        return int(path.stem.split("-")[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# -- the backend -------------------------------------------------------------------------------------
 
 class LocalBackend(VectorBackend):
+    """Indexes as folders under `root`; safe to share between processes."""
+
     kind = "local"
 
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._indexes: dict[str, LocalIndex] = {}
+        self._indexes: dict[str, tuple[int, LocalIndex]] = {}  # name -> (index.json inode, index)
         self._lock = threading.Lock()
 
+    def _folder(self, name: str) -> Path:
+        _check_index_name(name)
+        return self.root / name
+
     def index_exists(self, name: str) -> bool:
-        return (self.root / name / "index.json").is_file()
+        return (self._folder(name) / "index.json").is_file()
 
     def create_index(self, spec: IndexSpec) -> None:
-        folder = self.root / spec.name
+        if spec.metric not in METRICS:
+            raise LightfastError(f"index '{spec.name}': unknown metric {spec.metric!r}; use one of {', '.join(METRICS)}")
+        if not isinstance(spec.dimension, int) or spec.dimension < 1:
+            raise LightfastError(f"index '{spec.name}': dimension must be a positive integer, got {spec.dimension!r}")
+        folder = self._folder(spec.name)
         (folder / "ns").mkdir(parents=True, exist_ok=True)
-        if (folder / "index.json").exists():
-            return
         meta = {
-            "name": spec.name, "dimension": spec.dimension, "metric": spec.metric,
-            "deletion_protection": spec.deletion_protection, "tags": spec.tags,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "name": spec.name, "dimension": spec.dimension, "metric": spec.metric, "tags": dict(spec.tags),
+            "deletion_protection": bool(spec.deletion_protection), "created_at": _now(), "format": 1,
         }
         tmp = folder / f".index.json.{uuid.uuid4().hex}"
-        tmp.write_text(json.dumps(meta, indent=2))
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
         try:
-            os.link(tmp, folder / "index.json")  # first writer wins; a racer keeps its rival's file
+            os.link(tmp, folder / "index.json")  # first creator wins, atomically
+            _fsync_dir(folder)
+            return
         except FileExistsError:
             pass
         finally:
-            tmp.unlink()
+            tmp.unlink(missing_ok=True)
+        self._configure(folder, spec)
+
+    def _configure(self, folder: Path, spec: IndexSpec) -> None:
+        """The index exists: check what cannot change, apply what can (tags, deletion protection)."""
+        lock_fd = os.open(folder / ".index.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            meta = json.loads((folder / "index.json").read_text())
+            if meta["dimension"] != spec.dimension:
+                raise DimensionMismatchError(
+                    f"index '{spec.name}' exists with {meta['dimension']}-dimensional vectors, "
+                    f"but the profile asks for {spec.dimension}"
+                )
+            if meta.get("metric", "cosine") != spec.metric:
+                raise LightfastError(
+                    f"index '{spec.name}' exists with metric {meta.get('metric')!r}, but the profile asks "
+                    f"for {spec.metric!r}; a metric cannot change, create a new index"
+                )
+            wanted = {"tags": dict(spec.tags), "deletion_protection": bool(spec.deletion_protection)}
+            if any(meta.get(k) != v for k, v in wanted.items()):
+                _write_atomic(folder / "index.json", json.dumps({**meta, **wanted}, indent=2) + "\n")
+        finally:
+            os.close(lock_fd)
 
     def list_indexes(self) -> list[str]:
-        return sorted(p.parent.name for p in self.root.glob("*/index.json"))
+        return sorted(p.name for p in self.root.iterdir()
+                      if not p.name.startswith(".") and (p / "index.json").is_file())
 
     def delete_index(self, name: str) -> None:
-        if not self.index_exists(name):
+        folder = self._folder(name)
+        try:
+            meta = json.loads((folder / "index.json").read_text())
+        except FileNotFoundError:
             return
-        meta = json.loads((self.root / name / "index.json").read_text())
         if meta.get("deletion_protection"):
-            raise LightfastError(f"index '{name}' has deletion protection on; it cannot be deleted")
-        trash = self.root / f".trash-{name}-{uuid.uuid4().hex}"
-        os.rename(self.root / name, trash)
-        shutil.rmtree(trash, ignore_errors=True)
+            raise LightfastError(
+                f"index '{name}' has deletion protection on; turn it off in its profile before deleting it"
+            )
+        trash = self.root / ".trash"
+        trash.mkdir(exist_ok=True)
+        target = trash / f"{name}-{uuid.uuid4().hex}"
+        try:
+            os.rename(folder, target)
+        except FileNotFoundError:
+            return  # another process deleted it first
         with self._lock:
             self._indexes.pop(name, None)
+        shutil.rmtree(target, ignore_errors=True)
 
-    def index(self, name: str) -> "LocalIndex":
+    def index(self, name: str) -> LocalIndex:
+        folder = self._folder(name)
+        try:
+            inode = os.stat(folder / "index.json").st_ino
+        except FileNotFoundError:
+            raise NotFoundError(f"local index '{name}' does not exist under {self.root}") from None
         with self._lock:
-            if name not in self._indexes or not self.index_exists(name):
-                if not self.index_exists(name):
-                    raise NotFoundError(f"local index '{name}' does not exist under {self.root}")
-                self._indexes[name] = LocalIndex(self.root / name)
-            return self._indexes[name]
+            cached = self._indexes.get(name)
+            if cached is not None and cached[0] == inode:
+                return cached[1]
+            index = LocalIndex(folder)
+            self._indexes[name] = (inode, index)
+            return index
+
+
+# -- one index ---------------------------------------------------------------------------------------
+
+@dataclass
+class _View:
+    """A namespace's committed rows as of one generation: memory maps, ids and a live mask."""
+
+    key: tuple[str, int]  # (incarnation uid, generation)
+    blocks: list[np.ndarray]  # one (rows, dim) memory map per slab, in slab order
+    slab_pos: dict[int, int]  # slab number -> position in blocks
+    ids: np.ndarray  # object array over all rows; None where a row is dead
+    dead: np.ndarray  # positions of dead rows
+    live_count: int
+    sqnorms: np.ndarray | None = None  # euclidean only
+    metadata: dict[str, dict] | None = None  # id -> metadata, loaded for filtered queries
+    masks: OrderedDict = field(default_factory=OrderedDict)  # filter json -> keep mask
 
 
 class LocalIndex(VectorIndex):
+    """One shared index. Thread-safe; several processes may read and write it at once."""
+
     def __init__(self, folder: Path):
-        meta = json.loads((folder / "index.json").read_text())
-        self.folder = folder
-        self.name = meta["name"]
-        self.dimension = int(meta["dimension"])
-        self.metric = meta.get("metric", "cosine")
-        self.tags = meta.get("tags", {})
-        self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
-        self._lock = threading.RLock()
-        self._local = threading.local()
-
-    # -- files, connections, locks -------------------------------------------
-    def _dir(self, namespace: str) -> Path:
-        return self.folder / "ns" / _encode(namespace)
-
-    def _conn(self, folder: Path) -> sqlite3.Connection:
-        cache: OrderedDict = getattr(self._local, "conns", None)
-        if cache is None:
-            cache = self._local.conns = OrderedDict()
-        key = str(folder)
-        db = folder / "meta.sqlite"
+        folder = Path(folder)
         try:
-            inode = os.stat(db).st_ino
+            meta = json.loads((folder / "index.json").read_text())
         except FileNotFoundError:
-            inode = None
-        entry = cache.get(key)
-        if entry is not None:
-            if entry[1] == inode:  # same file: a deleted and re-created namespace is a new one
-                cache.move_to_end(key)
-                return entry[0]
-            cache.pop(key)[0].close()
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:  # a read-only data dir can still be searched
-            conn = read_only_connection(db)
+            raise NotFoundError(f"local index at {folder} does not exist") from None
+        self.folder = folder
+        self.name: str = meta["name"]
+        self.dimension: int = int(meta["dimension"])
+        self.metric: str = meta.get("metric", "cosine")
+        self.tags: dict[str, str] = meta.get("tags", {})
+        self.deletion_protection: bool = bool(meta.get("deletion_protection", False))
+        self.created_at: str | None = meta.get("created_at")
+        self._row_bytes = self.dimension * 4
+        self._lock = threading.Lock()
+        self._idle: OrderedDict[str, list[sqlite3.Connection]] = OrderedDict()
+        self._idle_count = 0
+        self._views: OrderedDict[str, _View] = OrderedDict()
+        self._current: dict[str, Path] = {}  # namespace -> its incarnation folder, last seen
+        self._pid = os.getpid()
+        self._read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        if not self._read_only:
+            for old in (folder / ".trash").glob("*"):  # leftovers of deletes that were interrupted
+                shutil.rmtree(old, ignore_errors=True)
+
+    # -- paths and connections ------------------------------------------------------------------
+    def _slot(self, namespace: str) -> Path:
+        return self.folder / "ns" / encode_namespace(namespace)
+
+    @staticmethod
+    def _find_incarnation(slot: Path) -> Path | None:
+        try:
+            found = [e for e in os.listdir(slot) if e.startswith("d-")]
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if len(found) > 1:
+            raise LightfastError(f"namespace folder {slot} holds {len(found)} incarnations; expected one")
+        return slot / found[0] if found else None
+
+    def namespace_folder(self, namespace: str) -> Path | None:
+        """Where the namespace's files live now (None when it does not exist): for tools and tests."""
+        check_namespace(namespace)
+        return self._incarnation(namespace)
+
+    def _incarnation(self, namespace: str) -> Path | None:
+        """The namespace's current incarnation folder, checked with one stat when cached."""
+        cached = self._current.get(namespace)
+        if cached is not None and os.path.exists(cached):
+            return cached  # an incarnation path is never reused, so if it exists it is current
+        found = self._find_incarnation(self._slot(namespace))
+        if found is None:
+            self._current.pop(namespace, None)
         else:
+            self._current[namespace] = found
+        return found
+
+    def _open(self, folder: Path, create: bool = False) -> sqlite3.Connection:
+        db = folder / "meta.sqlite"
+        if self._read_only:
+            return read_only_connection(db)
+        if create:
             conn = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-        cache[key] = (conn, inode if inode is not None else os.stat(db).st_ino)
-        while len(cache) > _CONN_CACHE:
-            cache.popitem(last=False)[1][0].close()
+        else:  # never create a file while reading
+            uri = f"file:{urllib.parse.quote(str(db))}?mode=rw"
+            conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
-    def _forget(self, folder: Path) -> None:
-        cache = getattr(self._local, "conns", None)
-        if cache and str(folder) in cache:
-            cache.pop(str(folder))[0].close()
+    @contextmanager
+    def _connection(self, folder: Path) -> Iterator[sqlite3.Connection]:
+        """Borrow a pooled connection to one incarnation (threads share the pool, never a connection)."""
+        if self._pid != os.getpid():  # forked: connections must not cross a fork, so abandon them
+            with self._lock:
+                self._idle, self._idle_count, self._pid = OrderedDict(), 0, os.getpid()
+        key = str(folder)
+        conn = None
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle:
+                conn = idle.pop()
+                self._idle_count -= 1
+        if conn is None:
+            conn = self._open(folder)
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:  # interrupted half-way: never hand that on
+                conn.close()
+            else:
+                self._give_back(key, conn)
 
+    def _give_back(self, key: str, conn: sqlite3.Connection) -> None:
+        closing = []
+        with self._lock:
+            self._idle.setdefault(key, []).append(conn)
+            self._idle.move_to_end(key)
+            self._idle_count += 1
+            while self._idle_count > _IDLE_CONNECTIONS:
+                _, conns = next(iter(self._idle.items()))
+                closing.append(conns.pop(0))
+                self._idle_count -= 1
+                if not conns:
+                    self._idle.popitem(last=False)
+        for c in closing:
+            c.close()
+
+    def _drop(self, namespace: str, folder: Path | None) -> None:
+        """Forget cached state of a namespace incarnation that went away."""
+        with self._lock:
+            self._views.pop(namespace, None)
+            conns = self._idle.pop(str(folder), []) if folder is not None else []
+            self._idle_count -= len(conns)
+        if self._current.get(namespace) == folder:
+            self._current.pop(namespace, None)
+        for c in conns:
+            c.close()
+
+    # -- the writer lock ------------------------------------------------------------------------
     @contextmanager
     def _writer(self, namespace: str, create: bool) -> Iterator[Path | None]:
-        """Hold the namespace's writer lock; yields its folder (None if absent and not created)."""
-        _check_namespace(namespace)
-        folder = self._dir(namespace)
+        """Hold the namespace's writer lock; yields its incarnation folder (None if absent and not created)."""
+        check_namespace(namespace)
+        slot = self._slot(namespace)  # on a read-only disk the OSError below reaches core.storage's message
         while True:
-            if not folder.exists():
-                if not create:
-                    yield None
-                    return
-                folder.mkdir(parents=True, exist_ok=True)
-            lock_path = folder / "lock"
+            if create:
+                try:
+                    slot.mkdir(exist_ok=True)
+                except FileNotFoundError:
+                    raise NotFoundError(f"local index '{self.name}' was deleted (no {self.folder / 'ns'})") from None
             try:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            except FileNotFoundError:  # the folder was renamed away between the checks
-                continue
+                fd = os.open(slot / "lock", os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+            except (FileNotFoundError, NotADirectoryError):
+                if create:
+                    continue  # the slot was renamed away between mkdir and open
+                yield None
+                return
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                # A delete may have renamed the folder while we waited: then start over.
-                try:
-                    same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
+                try:  # a delete may have renamed the slot while we waited: then start over
+                    same = os.stat(slot / "lock").st_ino == os.fstat(fd).st_ino
                 except FileNotFoundError:
                     same = False
                 if not same:
                     continue
-                conn = self._conn(folder)
-                conn.executescript(
-                    """
-                    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                    CREATE TABLE IF NOT EXISTS slabs (slab INTEGER PRIMARY KEY, rows INTEGER NOT NULL);
-                    CREATE TABLE IF NOT EXISTS vectors (
-                        id TEXT PRIMARY KEY, slab INTEGER NOT NULL, row INTEGER NOT NULL, metadata TEXT NOT NULL);
-                    """
-                )
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('name', ?)", (namespace,))
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+                for leftover in slot.glob("tmp-*"):  # a creator killed half-way
+                    shutil.rmtree(leftover, ignore_errors=True)
+                folder = self._find_incarnation(slot)
+                if folder is None and create:
+                    folder = self._create_incarnation(slot, namespace)
+                elif folder is not None:
+                    self._check_owner(folder, namespace)
                 yield folder
                 return
             finally:
                 os.close(fd)
 
+    def _create_incarnation(self, slot: Path, namespace: str) -> Path:
+        uid = uuid.uuid4().hex
+        tmp = slot / f"tmp-{uid}"
+        tmp.mkdir()
+        conn = self._open(tmp, create=True)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+                ("name", namespace), ("uid", uid), ("generation", "0"), ("next_slab", "1"), ("created_at", _now()),
+            ])
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        finally:
+            conn.close()  # closed before the rename, so no connection knows the tmp path
+        _write_atomic(slot / "name", namespace)
+        final = slot / f"d-{uid}"
+        os.rename(tmp, final)
+        _fsync_dir(slot)
+        return final
 
-    # -- writes ---------------------------------------------------------------------
-    def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> int:
-        if not records:
-            return 0
-        _check_namespace(namespace)
+    def _check_owner(self, folder: Path, namespace: str) -> None:
+        with self._connection(folder) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='name'").fetchone()
+        if row is None or row[0] != namespace:
+            raise LightfastError(
+                f"namespace folder {folder.parent.name} of index '{self.name}' belongs to "
+                f"{row[0] if row else '?'!r}, not {namespace!r}"
+            )
+
+    @contextmanager
+    def _write_transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """One write transaction that also bumps the generation readers cache by."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- writes ---------------------------------------------------------------------------------
+    def _prepare(self, namespace: str, records: Sequence[VectorRecord]) -> tuple[list[str], np.ndarray, list[str]]:
+        """Validate everything before touching a file; within one call the last record of an id wins."""
         latest: dict[str, VectorRecord] = {}
-        for record in records:  # within one call the last record of an id wins
+        for record in records:
             _check_id(namespace, record.id)
             latest[record.id] = record
         ids = list(latest)
-        matrix = np.asarray([np.asarray(latest[i].values, dtype=np.float32) for i in ids], dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[1] != self.dimension:
-            got = matrix.shape[1] if matrix.ndim == 2 else "?"
-            self.check_dimension(got if isinstance(got, int) else -1, f"upsert into '{namespace}'")
-        if not np.isfinite(matrix).all():
-            raise LightfastError(f"upsert into '{namespace}': vectors must be finite (no NaN or inf)")
+        matrix = np.empty((len(ids), self.dimension), dtype=np.float32)
+        metadata = []
+        for row, vid in enumerate(ids):
+            record = latest[vid]
+            where = f"upsert into namespace '{namespace}', id '{vid}'"
+            try:
+                values = np.asarray(record.values, dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise LightfastError(f"{where}: values are not numbers ({exc})") from None
+            if values.ndim != 1:
+                raise LightfastError(f"{where}: values must be one vector, got shape {values.shape}")
+            self.check_dimension(values.shape[0], where)
+            with np.errstate(over="ignore"):
+                matrix[row] = values
+            if not np.isfinite(matrix[row]).all():
+                raise LightfastError(f"{where}: values must be finite float32 numbers (no NaN or infinity)")
+            if not isinstance(record.metadata, dict):
+                raise LightfastError(f"{where}: metadata must be a JSON object, got {type(record.metadata).__name__}")
+            try:
+                metadata.append(json.dumps(record.metadata, ensure_ascii=False, allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                raise LightfastError(f"{where}: metadata is not JSON-serialisable ({exc})") from None
         if self.metric == "cosine":
             norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-            matrix = matrix / np.where(norms == 0, 1, norms)
-        metadata = []
-        for i in ids:
-            try:
-                metadata.append(json.dumps(latest[i].metadata, ensure_ascii=False))
-            except (TypeError, ValueError) as exc:
-                raise LightfastError(f"metadata of id '{i}' in '{namespace}' is not JSON: {exc}") from None
+            matrix /= np.where(norms == 0, 1, norms)
+        return ids, matrix, metadata
 
-        with self._writer(namespace, create=True) as folder:
-            conn = self._conn(folder)
+    def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> int:
+        check_namespace(namespace)
+        ids, matrix, metadata = self._prepare(namespace, records)
+        if not ids:
+            return 0
+        with self._writer(namespace, create=True) as folder, self._connection(folder) as conn:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            next_slab = int(meta["next_slab"])
             last = conn.execute("SELECT slab, rows FROM slabs ORDER BY slab DESC LIMIT 1").fetchone()
-            slab, rows = (last[0], last[1]) if last else (1, 0)
-            placed: list[tuple[int, int]] = []
+            slab, rows = last if last and last[1] < SLAB_ROWS else (None, 0)
+            placed_slab = np.empty(len(ids), dtype=np.int64)
+            placed_row = np.empty(len(ids), dtype=np.int64)
             slab_rows: dict[int, int] = {}
             start = 0
             while start < len(ids):
-                if rows >= SLAB_ROWS:
-                    slab, rows = slab + 1, 0
+                if slab is None or rows >= SLAB_ROWS:
+                    slab, rows, next_slab = next_slab, 0, next_slab + 1
                 take = min(SLAB_ROWS - rows, len(ids) - start)
-                self._append(folder / f"slab-{slab:06d}.f32", rows, matrix[start : start + take])
-                placed.extend((slab, rows + k) for k in range(take))
+                self._append(folder, slab, rows, matrix[start : start + take])
+                placed_slab[start : start + take] = slab
+                placed_row[start : start + take] = np.arange(rows, rows + take)
                 rows += take
                 slab_rows[slab] = rows
                 start += take
-            with _write_transaction(conn):
+            with self._write_transaction(conn):
                 conn.executemany("INSERT OR REPLACE INTO slabs (slab, rows) VALUES (?, ?)", slab_rows.items())
+                conn.execute("UPDATE meta SET value=? WHERE key='next_slab'", (str(next_slab),))
                 conn.executemany(
                     "INSERT OR REPLACE INTO vectors (id, slab, row, metadata) VALUES (?, ?, ?, ?)",
-                    [(i, s, r, m) for i, (s, r), m in zip(ids, placed, metadata)],
+                    zip(ids, placed_slab.tolist(), placed_row.tolist(), metadata),
                 )
             self._maybe_compact(folder, conn)
         return len(ids)
 
-    def _append(self, path: Path, committed_rows: int, block: np.ndarray) -> None:
-        """Write block after the committed rows, dropping any bytes a crashed writer left."""
+    def _append(self, folder: Path, slab: int, committed_rows: int, block: np.ndarray) -> None:
+        """Write block after the committed rows, dropping any bytes a killed writer left there."""
+        path = _slab_path(folder, slab)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            offset = committed_rows * self.dimension * 4
+            offset = committed_rows * self._row_bytes
             os.ftruncate(fd, offset)
-            os.pwrite(fd, np.ascontiguousarray(block, dtype=np.float32).tobytes(), offset)
+            data = memoryview(np.ascontiguousarray(block, dtype=np.float32)).cast("B")
+            while data:
+                written = os.pwrite(fd, data, offset)
+                data, offset = data[written:], offset + written
             os.fsync(fd)
         finally:
             os.close(fd)
+        if committed_rows == 0:
+            _fsync_dir(folder)  # a new file: make its name durable too
 
     def delete(self, namespace: str, ids: Iterable[str]) -> None:
-        ids = list(ids)
+        check_namespace(namespace)
+        ids = list(dict.fromkeys(ids))
+        for vid in ids:
+            if not isinstance(vid, str):
+                raise LightfastError(f"delete from namespace '{namespace}': id {vid!r} is not a string")
         if not ids:
             return
         with self._writer(namespace, create=False) as folder:
             if folder is None:
                 return
-            conn = self._conn(folder)
-            with _write_transaction(conn):
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    conn.execute(f"DELETE FROM vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-            self._maybe_compact(folder, conn)
+            with self._connection(folder) as conn:
+                with self._write_transaction(conn):
+                    for start in range(0, len(ids), 500):
+                        chunk = ids[start : start + 500]
+                        conn.execute(f"DELETE FROM vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+                self._maybe_compact(folder, conn)
 
     def delete_namespace(self, namespace: str) -> None:
         with self._writer(namespace, create=False) as folder:
             if folder is None:
                 return
-            self._forget(folder)
             trash = self.folder / ".trash"
             trash.mkdir(exist_ok=True)
             target = trash / uuid.uuid4().hex
-            os.rename(folder, target)  # the one step that makes the namespace empty
-        with self._lock:
-            self._loaded.pop(namespace, None)
+            os.rename(self._slot(namespace), target)  # the one step that empties the namespace
+        self._drop(namespace, folder)
         shutil.rmtree(target, ignore_errors=True)
+
+    def compact(self, namespace: str) -> None:
+        """Rewrite live rows into fresh slabs and remove dead rows and orphan slab files."""
+        with self._writer(namespace, create=False) as folder:
+            if folder is not None:
+                with self._connection(folder) as conn:
+                    self._compact_locked(folder, conn)
 
     def _maybe_compact(self, folder: Path, conn: sqlite3.Connection) -> None:
         total = conn.execute("SELECT COALESCE(SUM(rows), 0) FROM slabs").fetchone()[0]
         live = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
-        if total - live > max(live, 1024):
+        dead = total - live
+        if dead > live and dead >= COMPACT_MIN_DEAD:
             self._compact_locked(folder, conn)
-
-    def compact(self, namespace: str) -> None:
-        """Rewrite live rows into fresh slabs and drop the dead bytes."""
-        with self._writer(namespace, create=False) as folder:
-            if folder is not None:
-                self._compact_locked(folder, self._conn(folder))
 
     def _compact_locked(self, folder: Path, conn: sqlite3.Connection) -> None:
         slabs = dict(conn.execute("SELECT slab, rows FROM slabs").fetchall())
+        next_slab = int(conn.execute("SELECT value FROM meta WHERE key='next_slab'").fetchone()[0])
         rows = conn.execute("SELECT id, slab, row FROM vectors ORDER BY slab, row").fetchall()
-        next_slab = max(slabs, default=0) + 1
         maps = {s: self._map(folder, s, n) for s, n in slabs.items()}
+        old_slab = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        old_row = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
         new_slabs: dict[int, int] = {}
         updates = []
         for start in range(0, len(rows), SLAB_ROWS):
-            part = rows[start : start + SLAB_ROWS]
-            block = np.stack([maps[s][r] for _, s, r in part]) if part else None
-            slab = next_slab + start // SLAB_ROWS
-            self._append(folder / f"slab-{slab:06d}.f32", 0, block)
-            new_slabs[slab] = len(part)
-            updates.extend((slab, k, vid) for k, (vid, _, _) in enumerate(part))
-        with _write_transaction(conn):
+            stop = min(start + SLAB_ROWS, len(rows))
+            block = np.empty((stop - start, self.dimension), dtype=np.float32)
+            part_slab, part_row = old_slab[start:stop], old_row[start:stop]
+            for s in np.unique(part_slab):
+                where = part_slab == s
+                block[where] = maps[int(s)][part_row[where]]
+            slab, next_slab = next_slab, next_slab + 1
+            self._append(folder, slab, 0, block)
+            new_slabs[slab] = stop - start
+            updates.extend((slab, k, rows[start + k][0]) for k in range(stop - start))
+        maps.clear()
+        with self._write_transaction(conn):
             conn.execute("DELETE FROM slabs")
             conn.executemany("INSERT INTO slabs (slab, rows) VALUES (?, ?)", new_slabs.items())
             conn.executemany("UPDATE vectors SET slab=?, row=? WHERE id=?", updates)
-        del maps
-        for path in folder.glob("slab-*.f32"):  # old slabs and orphans of crashed writers
-            if int(path.stem.split("-")[1]) not in new_slabs:
+            conn.execute("UPDATE meta SET value=? WHERE key='next_slab'", (str(next_slab),))
+        for path in folder.glob("slab-*.f32"):  # the old slabs and orphans of killed writers
+            if _slab_number(path) not in new_slabs:
                 path.unlink(missing_ok=True)
 
     def _map(self, folder: Path, slab: int, rows: int) -> np.ndarray:
         if rows == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.memmap(folder / f"slab-{slab:06d}.f32", dtype=np.float32, mode="r",
-                         shape=(rows, self.dimension))
+        path = _slab_path(folder, slab)
+        size = os.stat(path).st_size
+        if size < rows * self._row_bytes:
+            raise LightfastError(
+                f"slab {path} holds {size // self._row_bytes} rows but its namespace committed {rows}; "
+                "the index files were damaged outside Lightfast"
+            )
+        return np.asarray(np.memmap(path, dtype=np.float32, mode="r", shape=(rows, self.dimension)))
 
-    # -- reads ----------------------------------------------------------------------
-    def _load(self, namespace: str) -> _Loaded | None:
-        """The namespace's live vectors, reloaded only when its generation moved."""
-        _check_namespace(namespace)
-        folder = self._dir(namespace)
-        if not (folder / "meta.sqlite").exists():
-            with self._lock:
-                self._loaded.pop(namespace, None)
-            return None
-        for attempt in range(3):
-            try:
-                conn = self._conn(folder)
-                conn.execute("BEGIN")
-                try:
-                    row = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-                    # The inode tells a re-created namespace from the one it replaced.
-                    generation = (os.stat(folder / "meta.sqlite").st_ino, int(row[0]) if row else 0)
-                    with self._lock:
-                        cached = self._loaded.get(namespace)
-                        if cached is not None and cached.generation == generation:
-                            self._loaded.move_to_end(namespace)
-                            return cached
-                    slabs = dict(conn.execute("SELECT slab, rows FROM slabs").fetchall())
-                    rows = conn.execute("SELECT id, slab, row FROM vectors ORDER BY slab, row").fetchall()
-                finally:
-                    conn.execute("COMMIT")
-                matrix = np.empty((len(rows), self.dimension), dtype=np.float32)
-                if rows:
-                    slab_of = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-                    row_of = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
-                    for slab in np.unique(slab_of):
-                        mask = slab_of == slab
-                        matrix[mask] = self._map(folder, int(slab), slabs[int(slab)])[row_of[mask]]
-                loaded = _Loaded(generation, [r[0] for r in rows], matrix)
+    # -- reads ----------------------------------------------------------------------------------
+    @contextmanager
+    def _snapshot(self, namespace: str) -> Iterator[tuple[sqlite3.Connection, _View] | None]:
+        """A read transaction on the namespace and its view at that generation (None when empty).
+
+        Compaction or a namespace delete may move files under a reader; then it looks again.
+        """
+        check_namespace(namespace)
+        for attempt in range(5):
+            folder = self._incarnation(namespace)
+            if folder is None:
                 with self._lock:
-                    self._loaded[namespace] = loaded
-                    while len(self._loaded) > _NS_CACHE:
-                        self._loaded.popitem(last=False)
-                return loaded
-            except (FileNotFoundError, sqlite3.OperationalError):
-                # Compaction or a namespace delete moved files under us: look again.
-                self._forget(folder)
-                if not (folder / "meta.sqlite").exists():
-                    return None
-                time.sleep(0.01 * (attempt + 1))
+                    self._views.pop(namespace, None)
+                yield None
+                return
+            yielded = False
+            try:
+                with self._connection(folder) as conn:
+                    conn.execute("BEGIN")
+                    try:
+                        view = self._view(namespace, folder, conn)
+                        yielded = True
+                        yield conn, view
+                        return
+                    finally:
+                        conn.execute("COMMIT")
+            except (FileNotFoundError, sqlite3.DatabaseError):
+                if yielded or (attempt >= 2 and os.path.exists(folder / "meta.sqlite")):
+                    raise
+                self._drop(namespace, folder)  # moved under us: look again
+                time.sleep(0.002 * attempt)
         raise LightfastError(f"namespace '{namespace}' of index '{self.name}' kept changing while being read")
 
+    def _view(self, namespace: str, folder: Path, conn: sqlite3.Connection) -> _View:
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('uid', 'generation', 'name')").fetchall())
+        if meta.get("name") != namespace:
+            raise LightfastError(f"namespace folder {folder} belongs to {meta.get('name')!r}, not {namespace!r}")
+        key = (meta["uid"], int(meta["generation"]))
+        with self._lock:
+            cached = self._views.get(namespace)
+            if cached is not None and cached.key == key:
+                self._views.move_to_end(namespace)
+                return cached
+        slabs = conn.execute("SELECT slab, rows FROM slabs ORDER BY slab").fetchall()
+        rows = conn.execute("SELECT id, slab, row FROM vectors").fetchall()
+        blocks = [self._map(folder, s, n) for s, n in slabs]
+        offsets = {s: o for (s, _), o in zip(slabs, np.cumsum([0] + [n for _, n in slabs]).tolist())}
+        total = sum(n for _, n in slabs)
+        ids = np.full(total, None, dtype=object)
+        if rows:
+            pos = np.fromiter((offsets[r[1]] + r[2] for r in rows), dtype=np.int64, count=len(rows))
+            ids[pos] = [r[0] for r in rows]
+        live = np.not_equal(ids, None) if total else np.zeros(0, dtype=bool)
+        view = _View(key, blocks, {s: n for n, (s, _) in enumerate(slabs)}, ids, np.flatnonzero(~live), len(rows))
+        if self.metric == "euclidean":
+            view.sqnorms = np.concatenate([np.einsum("ij,ij->i", b, b) for b in blocks]) if blocks else np.zeros(0)
+        with self._lock:
+            self._views[namespace] = view
+            while len(self._views) > _VIEWS:
+                self._views.popitem(last=False)
+        return view
+
+    def _keep_mask(self, view: _View, conn: sqlite3.Connection, flt: dict[str, Any]) -> np.ndarray:
+        """Rows that pass a metadata filter, cached per view and filter."""
+        if not isinstance(flt, dict):
+            raise LightfastError(f"a filter must be an object like {{'path': 'a.md'}}, got {flt!r}")
+        try:
+            fkey = json.dumps(flt, sort_keys=True)
+        except (TypeError, ValueError):
+            fkey = None
+        if fkey is not None:
+            with self._lock:
+                cached = view.masks.get(fkey)
+            if cached is not None:
+                return cached
+        if view.metadata is None:
+            view.metadata = {vid: json.loads(m) for vid, m in conn.execute("SELECT id, metadata FROM vectors")}
+        metadata = view.metadata
+        keep = np.zeros(len(view.ids), dtype=bool)
+        for pos, vid in enumerate(view.ids):
+            if vid is not None and matches(metadata[vid], flt):
+                keep[pos] = True
+        if fkey is not None:
+            with self._lock:
+                view.masks[fkey] = keep
+                while len(view.masks) > 16:
+                    view.masks.popitem(last=False)
+        return keep
+
     def query(self, namespace: str, vector: np.ndarray, top_k: int, filter: dict[str, Any] | None = None) -> list[Match]:
+        check_namespace(namespace)
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
-        self.check_dimension(q.shape[0], f"query of '{namespace}'")
-        if top_k < 1:
-            raise LightfastError(f"top_k must be at least 1, got {top_k}")
-        loaded = self._load(namespace)
-        if loaded is None or not loaded.ids:
-            return []
+        self.check_dimension(q.shape[0], f"query of namespace '{namespace}'")
+        if not np.isfinite(q).all():
+            raise LightfastError(f"query of namespace '{namespace}': the vector must be finite (no NaN or infinity)")
+        if not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise LightfastError(f"query of namespace '{namespace}': top_k must be at least 1, got {top_k!r}")
         if self.metric == "cosine":
             norm = np.linalg.norm(q)
             q = q / norm if norm else q
-        if self.metric == "euclidean":
-            scores = -np.sum((loaded.matrix - q) ** 2, axis=1)  # higher is nearer
-        else:
-            scores = loaded.matrix @ q
-        if filter:
-            try:
-                metas = self._metadata_all(namespace, loaded)
-            except (sqlite3.OperationalError, FileNotFoundError):
-                return []  # deleted under us, as below
-            keep = np.fromiter((matches(m, filter) for m in metas), dtype=bool, count=len(metas))
-            scores = np.where(keep, scores, -np.inf)
-            top_k = min(top_k, int(keep.sum()))
-            if top_k == 0:
+        with self._snapshot(namespace) as snap:
+            if snap is None:
                 return []
-        k = min(top_k, len(scores))
-        best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        best = best[np.argsort(-scores[best], kind="stable")]
-        chosen = [loaded.ids[i] for i in best]
-        try:
-            metadata = self._metadata(namespace, chosen)
-        except (sqlite3.OperationalError, FileNotFoundError):
-            # The namespace was deleted (renamed away) after we loaded it: it is empty now.
-            self._forget(self._dir(namespace))
-            with self._lock:
-                self._loaded.pop(namespace, None)
-            return []
-        return [Match(vid, float(scores[i]), metadata.get(vid, {})) for vid, i in zip(chosen, best)]
+            conn, view = snap
+            if view.live_count == 0:
+                return []
+            keep = self._keep_mask(view, conn, filter) if filter else None
+            candidates = int(keep.sum()) if keep is not None else view.live_count
+            if candidates == 0:
+                return []
+            scores = self._scores(view, q)
+            best = -scores if self.metric == "euclidean" else scores.copy()  # higher is better
+            best[view.dead] = -np.inf
+            if keep is not None:
+                best[~keep] = -np.inf
+            k = min(int(top_k), candidates)
+            chosen = np.argpartition(-best, k - 1)[:k] if k < len(best) else np.arange(len(best))
+            chosen = chosen[np.argsort(-best[chosen], kind="stable")]
+            chosen = [int(i) for i in chosen if view.ids[i] is not None and (keep is None or keep[i])][:k]
+            ids = [view.ids[i] for i in chosen]
+            metadata = view.metadata if view.metadata is not None else self._metadata(conn, ids)
+            return [Match(vid, float(scores[i]), metadata.get(vid, {})) for vid, i in zip(ids, chosen)]
 
-    def _metadata(self, namespace: str, ids: Sequence[str]) -> dict[str, dict]:
-        if not ids:
-            return {}
-        conn = self._conn(self._dir(namespace))
+    def _scores(self, view: _View, q: np.ndarray) -> np.ndarray:
+        if len(view.blocks) == 1:
+            dots = view.blocks[0] @ q
+        else:
+            dots = np.empty(len(view.ids), dtype=np.float32)
+            start = 0
+            for block in view.blocks:
+                np.dot(block, q, out=dots[start : start + len(block)])
+                start += len(block)
+        if self.metric == "euclidean":
+            return np.maximum(view.sqnorms - 2 * dots + float(q @ q), 0)
+        return dots
+
+    @staticmethod
+    def _metadata(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict]:
         out = {}
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
@@ -466,79 +786,75 @@ class LocalIndex(VectorIndex):
                 out[vid] = json.loads(meta)
         return out
 
-    def _metadata_all(self, namespace: str, loaded: _Loaded) -> list[dict]:
-        if loaded.metadata is None:
-            found = self._metadata(namespace, loaded.ids)
-            loaded.metadata = [found.get(i, {}) for i in loaded.ids]
-        return loaded.metadata
+    def fetch(self, namespace: str, ids: Sequence[str]) -> dict[str, VectorRecord]:
+        check_namespace(namespace)
+        wanted = [i for i in dict.fromkeys(ids) if isinstance(i, str)]
+        if not wanted:
+            return {}
+        with self._snapshot(namespace) as snap:
+            if snap is None:
+                return {}
+            conn, view = snap
+            out: dict[str, VectorRecord] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for vid, slab, row, meta in conn.execute(
+                    f"SELECT id, slab, row, metadata FROM vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ):
+                    values = np.array(view.blocks[view.slab_pos[slab]][row], dtype=np.float32)
+                    out[vid] = VectorRecord(vid, values, json.loads(meta))
+            return {vid: out[vid] for vid in wanted if vid in out}
 
     def namespace_stats(self, namespace: str) -> NamespaceStats:
-        _check_namespace(namespace)
-        folder = self._dir(namespace)
-        if not (folder / "meta.sqlite").exists():
-            return NamespaceStats(namespace, 0)
-        try:
-            count = self._conn(folder).execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
-        except sqlite3.OperationalError:
-            self._forget(folder)
-            return NamespaceStats(namespace, 0)
-        return NamespaceStats(namespace, count)
+        check_namespace(namespace)
+        for _ in range(3):
+            folder = self._incarnation(namespace)
+            if folder is None:
+                return NamespaceStats(namespace, 0)
+            try:
+                with self._connection(folder) as conn:
+                    return NamespaceStats(namespace, conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+            except sqlite3.OperationalError:
+                self._drop(namespace, folder)  # deleted under us: look again
+        return NamespaceStats(namespace, 0)
 
     def list_namespaces(self, prefix: str | None = None) -> list[NamespaceStats]:
         out = []
-        for folder in sorted((self.folder / "ns").iterdir()) if (self.folder / "ns").exists() else []:
-            if not (folder / "meta.sqlite").exists():
+        try:
+            slots = os.listdir(self.folder / "ns")
+        except FileNotFoundError:
+            return []
+        for entry in slots:
+            slot = self.folder / "ns" / entry
+            if entry.startswith("~"):
+                try:
+                    name = (slot / "name").read_text()
+                except FileNotFoundError:
+                    continue
+            else:
+                name = urllib.parse.unquote(entry)
+            if prefix and not name.startswith(prefix):
                 continue
-            try:
-                conn = self._conn(folder)
-                row = conn.execute("SELECT value FROM meta WHERE key='name'").fetchone()
-                count = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
-            except sqlite3.OperationalError:
-                self._forget(folder)
-                continue
-            if row and count and (prefix is None or row[0].startswith(prefix)):
-                out.append(NamespaceStats(row[0], count))
+            count = self.namespace_stats(name).vector_count
+            if count:
+                out.append(NamespaceStats(name, count))
         return sorted(out, key=lambda s: s.namespace)
 
     def list_ids(self, namespace: str, prefix: str | None = None, limit: int = 100,
                  pagination_token: str | None = None) -> tuple[list[str], str | None]:
-        _check_namespace(namespace)
-        folder = self._dir(namespace)
-        if not (folder / "meta.sqlite").exists():
-            return [], None
-        sql = "SELECT id FROM vectors WHERE id > ?"
-        params: list[Any] = [pagination_token or ""]
+        check_namespace(namespace)
+        if not isinstance(limit, int) or limit < 1:
+            raise LightfastError(f"list_ids of namespace '{namespace}': limit must be at least 1, got {limit!r}")
+        sql, params = "SELECT id FROM vectors WHERE id > ?", [pagination_token or ""]
         if prefix:
-            sql += " AND substr(id, 1, ?) = ?"
-            params += [len(prefix), prefix]
+            sql += " AND id >= ? AND id < ?"
+            params += [prefix, prefix + "\U0010ffff"]  # ids are ASCII: this bounds every id starting with prefix
         sql += " ORDER BY id LIMIT ?"
         params.append(limit + 1)
-        try:
-            ids = [r[0] for r in self._conn(folder).execute(sql, params)]
-        except sqlite3.OperationalError:  # deleted under us
-            self._forget(folder)
-            return [], None
+        with self._snapshot(namespace) as snap:
+            if snap is None:
+                return [], None
+            ids = [r[0] for r in snap[0].execute(sql, params)]
         more = len(ids) > limit
         ids = ids[:limit]
-        return ids, (ids[-1] if more and ids else None)
-
-    def fetch(self, namespace: str, ids: Sequence[str]) -> dict[str, VectorRecord]:
-        _check_namespace(namespace)
-        folder = self._dir(namespace)
-        if not ids or not (folder / "meta.sqlite").exists():
-            return {}
-        conn = self._conn(folder)
-        out: dict[str, VectorRecord] = {}
-        conn.execute("BEGIN")
-        try:
-            slabs = dict(conn.execute("SELECT slab, rows FROM slabs").fetchall())
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                for vid, slab, row, meta in conn.execute(
-                    f"SELECT id, slab, row, metadata FROM vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                ):
-                    values = np.array(self._map(folder, slab, slabs[slab])[row])
-                    out[vid] = VectorRecord(vid, values, json.loads(meta))
-        finally:
-            conn.execute("COMMIT")
-        return out
+        return ids, (ids[-1] if more else None)
