@@ -34,6 +34,17 @@ TEXTS = [
     "{\"id\": 1, \"name\": \"lightfast\", \"tags\": [\"vector\", \"namespace\"]}",
     "TL;DR: one shared index, many namespaces.",
     "Physical isolation: each namespace is stored in separate slab files.",
+    # Long markdown, well past 256 tokens: headings, lists, a code fence, a table.
+    "\n".join(
+        f"## Step {i}: configure the `{name}` store\n\n"
+        f"- Set `include: [\"**/*.{ext}\"]` in **lightfast.yml**.\n"
+        f"- Run `lightfast ingest --store {name}`; it prints *{i * 7} chunks*.\n\n"
+        f"```python\nservice.search(\"{name} query {i}\", limit={i + 3})\n```\n\n"
+        f"| store | files |\n|---|---|\n| {name} | {i * 11} |\n"
+        for i, (name, ext) in enumerate([("docs", "md"), ("code", "py"), ("notes", "txt"), ("web", "html")] * 3)
+    ),
+    "\n\t  \n",
+    "UPPER CASE SHOUTING AND MiXeD cAsE WoRdS",
 ]
 
 

