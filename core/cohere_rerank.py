@@ -1,28 +1,45 @@
-"""Cohere rerank over the official SDK: reorders merged multi-namespace hits by relevance."""
+"""Cohere rerank over the official SDK: reorders merged multi-namespace hits by relevance.
+
+At most 1,000 documents a call (Cohere's advice); with more candidates, the
+best 1,000 by vector score are sent. Retries via core.retry; the SDK's own are off.
+"""
 
 from __future__ import annotations
 
-import os
+from core.errors import BackendError, LightfastError
 from core.rerank import Reranker
-from core.retry import RetryPolicy
+from core.retry import RetryPolicy, default_timeout
 
 MAX_DOCUMENTS = 1000  # Cohere advises at most 1,000 documents a request
 
 
 class CohereReranker(Reranker):
     def __init__(self, api_key: str, model: str = "rerank-v3.5", base_url: str | None = None,
-                 retry: RetryPolicy | None = None):
+                 *, retry: RetryPolicy | None = None, timeout: float | None = None):
         import cohere
 
+        if not api_key:
+            raise LightfastError("a Cohere API key is needed (set COHERE_API_KEY)")
         self.name = f"cohere:{model}"
         self.model = model
-        self._client = cohere.ClientV2(api_key=api_key, base_url=base_url, timeout=float(os.environ.get("LIGHTFAST_HTTP_TIMEOUT", "30")), max_retries=0)
-        self.retry = retry or RetryPolicy()
+        self.timeout = timeout if timeout is not None else default_timeout()
+        self._client = cohere.ClientV2(api_key=api_key, base_url=base_url or None, timeout=self.timeout,
+                                       max_retries=0, log_warning_experimental_features=False)
+        self.retry = (retry or RetryPolicy()).with_secret(api_key)
 
     def rerank(self, query, documents, scores, top_n):
+        if not documents or top_n <= 0:
+            return []
+        if len(scores) != len(documents):
+            raise ValueError(f"{len(documents)} documents but {len(scores)} scores")
         # Keep the best candidates by vector score when there are more than one request takes.
         order = sorted(range(len(documents)), key=lambda i: -scores[i])[:MAX_DOCUMENTS]
         docs = [documents[i] for i in order]
-        response = self.retry.call("Cohere rerank", None, lambda: self._client.rerank(
+        response = self.retry.call(f"Cohere rerank ({len(docs)} documents)", None, lambda: self._client.rerank(
             model=self.model, query=query, documents=docs, top_n=min(top_n, len(docs))))
-        return [(order[r.index], float(r.relevance_score)) for r in response.results]
+        out = []
+        for r in response.results:
+            if not 0 <= r.index < len(docs):
+                raise BackendError(f"Cohere rerank returned index {r.index} for {len(docs)} documents")
+            out.append((order[r.index], float(r.relevance_score)))
+        return out

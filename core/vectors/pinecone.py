@@ -1,172 +1,262 @@
 """The Pinecone backend, over the official SDK: the design's ConsolePineconeClient.
 
-Every request goes through core.retry (backoff, Retry-After, bounded), and
-every request is kept within Pinecone's limits: upserts of at most 1,000
-records and under 2 MB, metadata under 40 KB per record (the chunk text is
-cut to fit, and says so), fetches and deletes of at most 1,000 ids.
+Every request goes through core.retry (backoff, Retry-After, bounded) with a
+bounded per-attempt timeout, and the SDK's own retries are switched off so
+that policy is the only one in force. Every request is kept within Pinecone's
+limits: upserts of at most 1,000 records and under 2 MB of JSON, metadata
+under 40 KB per record (the chunk text is cut to fit, and says so), fetches
+and deletes of at most 1,000 ids. Namespace names and ids are checked before
+anything is sent.
 """
 
 from __future__ import annotations
 
-import os
 import json
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+from urllib.parse import quote
 
 import numpy as np
 
-from core.errors import LightfastError, NotFoundError
-from core.retry import RetryPolicy
+from core.errors import BackendError, DimensionMismatchError, LightfastError, NotFoundError
+from core.retry import DEFAULT_TIMEOUT_S, RetryPolicy, default_timeout
 from core.vectors.base import IndexSpec, Match, NamespaceStats, VectorBackend, VectorIndex, VectorRecord
+
+T = TypeVar("T")
 
 MAX_BATCH_RECORDS = 1000
 MAX_REQUEST_BYTES = 2 * 1024 * 1024 - 64 * 1024  # 2 MB, with room for the envelope
-MAX_METADATA_BYTES = 40 * 1024
+MAX_METADATA_BYTES = 40_000  # Pinecone allows 40 KB (40,960 bytes); keep a little slack
 MAX_IDS_PER_REQUEST = 1000
-FETCH_IDS_PER_REQUEST = 200  # fetch sends ids in the URL: keep it short
+MAX_FETCH_URL_CHARS = 6000  # fetch sends ids in the query string: keep the URL short
 MAX_ID = 512
 MAX_NAMESPACE = 512
-TIMEOUT_S = float(os.environ.get("LIGHTFAST_HTTP_TIMEOUT", "20"))  # per attempt
+MAX_TOP_K = 10_000
+READY_TIMEOUT_S = 300.0
+READY_POLL_S = 2.0
 
 
 def check_namespace(namespace: str) -> None:
-    if not 0 < len(namespace) <= MAX_NAMESPACE or "\0" in namespace or not namespace.isascii():
+    if not isinstance(namespace, str) or not 0 < len(namespace) <= MAX_NAMESPACE \
+            or "\0" in namespace or not namespace.isascii():
+        shown = repr(namespace[:80]) + ("..." if isinstance(namespace, str) and len(namespace) > 80 else "")
         raise LightfastError(
-            f"namespace {namespace[:80]!r} breaks Pinecone's limit: 1 to {MAX_NAMESPACE} ASCII characters, no NUL"
+            f"namespace {shown} breaks Pinecone's limit: 1 to {MAX_NAMESPACE} ASCII characters, no NUL"
         )
 
 
 def check_id(namespace: str, vid: str) -> None:
-    if not 0 < len(vid) <= MAX_ID or "\0" in vid or not vid.isascii():
+    if not isinstance(vid, str) or not 0 < len(vid) <= MAX_ID or "\0" in vid or not vid.isascii():
+        shown = repr(vid[:80]) + ("..." if isinstance(vid, str) and len(vid) > 80 else "")
         raise LightfastError(
-            f"vector id {vid[:80]!r} in namespace '{namespace}' breaks Pinecone's limit: 1 to {MAX_ID} ASCII characters"
+            f"vector id {shown} in namespace '{namespace}' breaks Pinecone's limit: "
+            f"1 to {MAX_ID} ASCII characters, no NUL"
         )
 
 
-def fit_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+def _json_size(value: Any) -> int:
+    """Bytes of value as the SDK sends it (compact UTF-8 JSON)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def fit_metadata(metadata: dict[str, Any], where: str = "a record") -> dict[str, Any]:
     """Metadata within 40 KB: the chunk text is cut (and marked) rather than the record refused."""
-    size = len(json.dumps(metadata, ensure_ascii=False).encode())
+    size = _json_size(metadata)
     if size <= MAX_METADATA_BYTES:
         return metadata
     text = str(metadata.get("text", ""))
-    rest = {k: v for k, v in metadata.items() if k != "text"}
-    room = MAX_METADATA_BYTES - len(json.dumps({**rest, "text": "", "text_truncated": True}).encode()) - 16
-    if room <= 0:
-        raise LightfastError(f"metadata of {size:,} bytes exceeds Pinecone's 40 KB even without its text")
+    rest = {k: v for k, v in metadata.items() if k not in ("text", "text_truncated")}
+    room = MAX_METADATA_BYTES - _json_size({**rest, "text": "", "text_truncated": True})
+    if room <= 0 or not text:
+        raise LightfastError(
+            f"metadata of {where} is {size:,} bytes: over Pinecone's 40 KB limit even without its text"
+        )
     cut = text.encode()[:room].decode(errors="ignore")
-    while len(json.dumps(cut, ensure_ascii=False).encode()) > room:  # escapes take room too
+    while cut and _json_size(cut) - 2 > room:  # escapes (quotes, newlines) take room too
         cut = cut[: int(len(cut) * 0.9)]
     return {**rest, "text": cut, "text_truncated": True}
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    return getattr(exc, "status_code", None) == 404
+
+
+def _unless_missing(fn: Callable[[], T]) -> Callable[[], T | None]:
+    """Run fn; a 404 from the service means "nothing there" and returns None."""
+
+    def run():
+        try:
+            return fn()
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+
+    return run
+
+
+def _disable_sdk_retries(handle: Any) -> None:
+    """The data-plane client takes no retry_config; switch its transport's retries off.
+
+    Without this every one of our attempts hides up to four of the SDK's, each
+    with its own real sleep, and a test's no-op sleep no longer keeps it fast.
+    """
+    from pinecone._internal.config import RetryConfig
+
+    transport = getattr(getattr(getattr(handle, "_http", None), "_client", None), "_transport", None)
+    if transport is not None and hasattr(transport, "_config"):
+        transport._config = RetryConfig(max_retries=0)
 
 
 class PineconeBackend(VectorBackend):
     kind = "pinecone"
 
-    def __init__(self, api_key: str, host: str | None = None, retry: RetryPolicy | None = None):
+    def __init__(self, api_key: str, host: str | None = None, *, retry: RetryPolicy | None = None,
+                 timeout: float | None = None, ready_timeout: float = READY_TIMEOUT_S):
         from pinecone import Pinecone
         from pinecone._internal.config import RetryConfig
 
-        self._api_key = api_key
-        # Control-plane retries are ours alone. The SDK's data-plane REST client keeps its
-        # own (4 attempts on 429/5xx) inside each of our attempts; the deadline bounds both.
-        self._client = Pinecone(api_key=api_key, host=host, timeout=TIMEOUT_S,
+        if not api_key:
+            raise LightfastError("a Pinecone API key is needed (set PINECONE_API_KEY)")
+        self.timeout = timeout if timeout is not None else default_timeout()
+        self.ready_timeout = ready_timeout
+        # Control-plane retries are off in the SDK: core.retry's policy is the one in force.
+        self._client = Pinecone(api_key=api_key, host=host or None, timeout=self.timeout,
                                 retry_config=RetryConfig(max_retries=0))
-        self.retry = retry or RetryPolicy()
+        self.retry = (retry or RetryPolicy()).with_secret(api_key)
         self._indexes: dict[str, PineconeIndex] = {}
 
-    def _call(self, operation: str, fn):
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
         return self.retry.call(operation, None, fn)
 
     def index_exists(self, name: str) -> bool:
         return bool(self._call(f"checking index '{name}'", lambda: self._client.has_index(name)))
 
+    def _describe(self, name: str):
+        """The index's model, or None when it does not exist."""
+        return self._call(f"describing index '{name}'", _unless_missing(lambda: self._client.describe_index(name)))
+
     def create_index(self, spec: IndexSpec) -> None:
+        """Create (serverless) if missing, wait until ready, then apply protection and tags. Idempotent."""
         from pinecone import ServerlessSpec
 
+        protection = "enabled" if spec.deletion_protection else "disabled"
+        tags = {"platform": "lightfast", **spec.tags}
         if not self.index_exists(spec.name):
             try:
                 self._call(f"creating index '{spec.name}'", lambda: self._client.create_index(
-                    spec.name, spec=ServerlessSpec(cloud=spec.cloud, region=spec.region),
-                    dimension=spec.dimension, metric=spec.metric, timeout=120,
+                    name=spec.name, spec=ServerlessSpec(cloud=spec.cloud, region=spec.region),
+                    dimension=spec.dimension, metric=spec.metric, deletion_protection=protection,
+                    tags=tags, timeout=-1,  # we wait ourselves, within our bound
                 ))
-            except LightfastError:
-                if not self.index_exists(spec.name):  # another process may have won the race
+            except BackendError:
+                if not self.index_exists(spec.name):  # a 409: another process (or our lost reply) won
                     raise
+        model = self._wait_ready(spec.name)
+        if model.dimension != spec.dimension:
+            raise DimensionMismatchError(
+                f"Pinecone index '{spec.name}' holds {model.dimension}-dimensional vectors "
+                f"but the profile asks for {spec.dimension}"
+            )
         self._call(f"configuring index '{spec.name}'", lambda: self._client.configure_index(
-            spec.name, deletion_protection="enabled" if spec.deletion_protection else "disabled",
-            tags=dict(spec.tags),
+            spec.name, deletion_protection=protection, tags=tags,
         ))
+        self._indexes.pop(spec.name, None)
+
+    def _wait_ready(self, name: str):
+        polls = max(1, int(self.ready_timeout / READY_POLL_S))
+        for _ in range(polls):
+            model = self._describe(name)
+            if model is None:
+                raise NotFoundError(f"Pinecone index '{name}' disappeared while it was being created")
+            if getattr(model.status, "ready", False):
+                return model
+            self.retry.sleep(READY_POLL_S)
+        raise BackendError(f"Pinecone index '{name}' was not ready after {self.ready_timeout:.0f} s")
 
     def list_indexes(self) -> list[str]:
         found = self._call("listing indexes", lambda: self._client.list_indexes())
         return sorted(i.name for i in found)
 
     def delete_index(self, name: str) -> None:
-        self._call(f"deleting index '{name}'", lambda: self._client.delete_index(name, timeout=-1))
+        self._call(f"deleting index '{name}'", _unless_missing(lambda: self._client.delete_index(name, timeout=-1)))
         self._indexes.pop(name, None)
 
     def index(self, name: str) -> "PineconeIndex":
         if name not in self._indexes:
-            try:
-                model = self._call(f"describing index '{name}'", lambda: self._client.describe_index(name))
-            except LightfastError as exc:
-                if "HTTP 404" in str(exc):
-                    raise NotFoundError(f"Pinecone index '{name}' does not exist") from None
-                raise
-            from pinecone import Index
-
-            dimension = next(iter(model.schema.fields.values())).dimension
-            handle = Index(host=model.host, api_key=self._api_key, timeout=TIMEOUT_S)
-            self._indexes[name] = PineconeIndex(name, dimension, handle, self.retry)
+            model = self._describe(name)
+            if model is None:
+                raise NotFoundError(f"Pinecone index '{name}' does not exist")
+            handle = self._client.index(host=model.host)
+            _disable_sdk_retries(handle)
+            self._indexes[name] = PineconeIndex(name, int(model.dimension), handle, self.retry, self.timeout)
         return self._indexes[name]
 
 
 class PineconeIndex(VectorIndex):
-    def __init__(self, name: str, dimension: int, handle, retry: RetryPolicy):
+    def __init__(self, name: str, dimension: int, handle: Any, retry: RetryPolicy,
+                 timeout: float = DEFAULT_TIMEOUT_S):
         self.name = name
         self.dimension = dimension
         self._index = handle
         self.retry = retry
+        self.timeout = timeout
 
     def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> int:
         check_namespace(namespace)
         payload = []
         for r in records:
             check_id(namespace, r.id)
-            values = np.asarray(r.values, dtype=np.float32)
+            values = np.asarray(r.values, dtype=np.float32).reshape(-1)
             self.check_dimension(values.shape[0], f"upsert into '{namespace}'")
-            payload.append({"id": r.id, "values": values.tolist(), "metadata": fit_metadata(r.metadata)})
+            if not np.isfinite(values).all():
+                raise LightfastError(f"vector '{r.id}' for namespace '{namespace}' has NaN or infinite values")
+            item = {"id": r.id, "values": values.tolist()}
+            metadata = fit_metadata(dict(r.metadata), f"record '{r.id}' in namespace '{namespace}'")
+            if metadata:
+                item["metadata"] = metadata
+            payload.append(item)
         written = 0
         for batch in _batches(payload):
-            self.retry.call("upsert", namespace, lambda b=batch: self._index.upsert(vectors=b, namespace=namespace))
+            self.retry.call("upsert", namespace, lambda b=batch: self._index.upsert(
+                vectors=b, namespace=namespace, timeout=self.timeout))
             written += len(batch)
         return written
 
     def query(self, namespace, vector, top_k, filter=None) -> list[Match]:
         check_namespace(namespace)
-        q = np.asarray(vector, dtype=np.float32)
+        if not 1 <= int(top_k) <= MAX_TOP_K:
+            raise LightfastError(f"top_k must be between 1 and {MAX_TOP_K:,} (got {top_k})")
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.check_dimension(q.shape[0], f"query of '{namespace}'")
-        kwargs = {"vector": q.tolist(), "top_k": int(top_k), "namespace": namespace, "include_metadata": True}
+        kwargs: dict[str, Any] = {"vector": q.tolist(), "top_k": int(top_k), "namespace": namespace,
+                                  "include_metadata": True, "timeout": self.timeout}
         if filter:
             kwargs["filter"] = filter
         response = self.retry.call("query", namespace, lambda: self._index.query(**kwargs))
         return [Match(m.id, float(m.score), dict(m.metadata or {})) for m in response.matches]
 
     def delete(self, namespace: str, ids: Iterable[str]) -> None:
-        ids = list(ids)
+        check_namespace(namespace)
+        ids = list(dict.fromkeys(ids))
+        for vid in ids:
+            check_id(namespace, vid)
         for start in range(0, len(ids), MAX_IDS_PER_REQUEST):
             chunk = ids[start : start + MAX_IDS_PER_REQUEST]
-            self.retry.call("delete", namespace, lambda c=chunk: self._index.delete(ids=c, namespace=namespace))
+            self.retry.call("delete", namespace, _unless_missing(
+                lambda c=chunk: self._index.delete(ids=c, namespace=namespace, timeout=self.timeout)))
 
     def delete_namespace(self, namespace: str) -> None:
         check_namespace(namespace)
-        if self.namespace_stats(namespace).vector_count == 0:
-            return
-        self.retry.call("delete all", namespace, lambda: self._index.delete(delete_all=True, namespace=namespace))
+        # deleteAll on a namespace that holds nothing answers 404 on current API versions: a no-op.
+        self.retry.call("delete all", namespace, _unless_missing(
+            lambda: self._index.delete(delete_all=True, namespace=namespace, timeout=self.timeout)))
 
     def _stats(self):
-        return self.retry.call("describe index stats", None, lambda: self._index.describe_index_stats())
+        return self.retry.call(f"describing index stats of '{self.name}'", None,
+                               lambda: self._index.describe_index_stats(timeout=self.timeout))
 
     def namespace_stats(self, namespace: str) -> NamespaceStats:
+        check_namespace(namespace)
         summary = (self._stats().namespaces or {}).get(namespace)
         return NamespaceStats(namespace, int(summary.vector_count) if summary else 0)
 
@@ -179,23 +269,32 @@ class PineconeIndex(VectorIndex):
         )
 
     def list_ids(self, namespace, prefix=None, limit=100, pagination_token=None):
-        kwargs = {"namespace": namespace, "limit": min(int(limit), 100)}
+        check_namespace(namespace)
+        if int(limit) < 1:
+            raise LightfastError(f"list_ids limit must be at least 1 (got {limit})")
+        kwargs: dict[str, Any] = {"namespace": namespace, "limit": min(int(limit), 100), "timeout": self.timeout}
         if prefix:
             kwargs["prefix"] = prefix
         if pagination_token:
             kwargs["pagination_token"] = pagination_token
-        response = self.retry.call("list ids", namespace, lambda: self._index.list_paginated(**kwargs))
-        ids = [v.id for v in (response.vectors or [])]
+        response = self.retry.call("list ids", namespace, _unless_missing(
+            lambda: self._index.list_paginated(**kwargs)))
+        if response is None:  # no such namespace
+            return [], None
+        ids = sorted(v.id for v in (response.vectors or []))
         token = response.pagination.next if response.pagination else None
         return ids, token or None
 
     def fetch(self, namespace: str, ids: Sequence[str]) -> dict[str, VectorRecord]:
+        check_namespace(namespace)
+        ids = list(dict.fromkeys(ids))
+        for vid in ids:
+            check_id(namespace, vid)
         out: dict[str, VectorRecord] = {}
-        ids = list(ids)
-        for start in range(0, len(ids), FETCH_IDS_PER_REQUEST):
-            chunk = ids[start : start + FETCH_IDS_PER_REQUEST]
-            response = self.retry.call("fetch", namespace, lambda c=chunk: self._index.fetch(ids=c, namespace=namespace))
-            for vid, v in (response.vectors or {}).items():
+        for chunk in _fetch_chunks(ids):
+            response = self.retry.call("fetch", namespace, _unless_missing(
+                lambda c=chunk: self._index.fetch(ids=c, namespace=namespace, timeout=self.timeout)))
+            for vid, v in ((response.vectors or {}) if response is not None else {}).items():
                 out[vid] = VectorRecord(vid, np.asarray(v.values, dtype=np.float32), dict(v.metadata or {}))
         return out
 
@@ -205,7 +304,7 @@ def _batches(payload: list[dict]) -> Iterable[list[dict]]:
     batch: list[dict] = []
     size = 0
     for item in payload:
-        item_size = len(json.dumps(item, ensure_ascii=False).encode()) + 1
+        item_size = _json_size(item) + 1  # and a comma
         if batch and (len(batch) >= MAX_BATCH_RECORDS or size + item_size > MAX_REQUEST_BYTES):
             yield batch
             batch, size = [], 0
@@ -213,3 +312,18 @@ def _batches(payload: list[dict]) -> Iterable[list[dict]]:
         size += item_size
     if batch:
         yield batch
+
+
+def _fetch_chunks(ids: list[str]) -> Iterable[list[str]]:
+    """At most 1,000 ids a request, and a query string of at most MAX_FETCH_URL_CHARS."""
+    chunk: list[str] = []
+    chars = 0
+    for vid in ids:
+        cost = len("&ids=") + len(quote(vid, safe=""))
+        if chunk and (len(chunk) >= MAX_IDS_PER_REQUEST or chars + cost > MAX_FETCH_URL_CHARS):
+            yield chunk
+            chunk, chars = [], 0
+        chunk.append(vid)
+        chars += cost
+    if chunk:
+        yield chunk

@@ -1,74 +1,121 @@
-"""A threaded JSON HTTP server with fault injection, shared by the wire servers."""
+"""A threaded JSON HTTP server with fault injection, shared by the wire servers.
+
+Faults are set at run time, either scripted for the next requests
+(`faults.fail_next("429", "drop")`) or drawn at a rate from `faults.kinds`
+(`faults.rate = 0.2`). Kinds: "429" (with Retry-After: faults.retry_after),
+"500", "400", "slow" (answers after faults.slow_seconds, longer than a
+client's timeout) and "drop" (closes the socket without a response).
+Counters: `requests` (method, path) of every request, `faults.injected` per kind.
+"""
 
 from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
-import time
-from collections import deque
+from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+FAULT_KINDS = ("429", "500", "400", "slow", "drop")
 
 
 class Faults:
     """Either a scripted queue of faults for the next requests, or a random rate."""
 
-    def __init__(self):
+    def __init__(self, seed: int = 2):
         self.lock = threading.Lock()
         self.script: deque[str] = deque()
         self.rate = 0.0
-        self.kinds = ("429", "500", "slow", "drop")
+        self.kinds: tuple[str, ...] = ("429", "500", "slow", "drop")
         self.slow_seconds = 2.0
-        self.rng = random.Random(2)  # seeded: the same faults every run (seed 0 draws none < 0.1 for 35 requests)
-        self.injected: dict[str, int] = {}
+        self.retry_after = "0"  # seconds, as the header's text
+        self.rng = random.Random(seed)  # seeded: the same faults every run
+        self.injected: Counter[str] = Counter()
+        self.only_paths: tuple[str, ...] = ()  # when set, only requests to these paths are faulted
 
-    def next(self) -> str | None:
+    def fail_next(self, *kinds: str) -> None:
+        for kind in kinds:
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"unknown fault {kind!r}; one of {FAULT_KINDS}")
+        with self.lock:
+            self.script.extend(kinds)
+
+    def always(self, *kinds: str) -> None:
+        """Every request fails with one of kinds (until clear())."""
+        self.kinds, self.rate = kinds, 1.0
+
+    def clear(self) -> None:
+        with self.lock:
+            self.script.clear()
+        self.rate = 0.0
+
+    def next(self, path: str) -> str | None:
+        if self.only_paths and path not in self.only_paths:
+            return None
         with self.lock:
             kind = self.script.popleft() if self.script else None
             if kind is None and self.rate and self.rng.random() < self.rate:
                 kind = self.rng.choice(self.kinds)
             if kind:
-                self.injected[kind] = self.injected.get(kind, 0) + 1
+                self.injected[kind] += 1
             return kind
 
 
 class JsonServer:
-    """Subclasses implement handle(method, path, query, body, headers) -> (status, dict)."""
+    """Subclasses implement handle(method, path, query, body, headers) -> (status, dict).
 
-    def __init__(self):
-        self.faults = Faults()
-        self.requests: list[tuple[str, str]] = []
+    Several servers may share one Faults and one request log (a service's
+    control plane and its data planes).
+    """
+
+    def __init__(self, faults: Faults | None = None, requests: list | None = None):
+        self.faults = faults if faults is not None else Faults()
+        self.requests: list[tuple[str, str]] = requests if requests is not None else []
+        self._stopping = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                # Headers and body go out in two writes: without this, Nagle and delayed ACKs
+                # add ~40 ms to every response.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 url = urlparse(self.path)
                 server.requests.append((self.command, url.path))
-                fault = server.faults.next()
-                if fault == "drop":
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                if fault == "slow":
-                    time.sleep(server.faults.slow_seconds)
-                if fault == "429":
-                    return self._send(429, {"error": {"code": "RESOURCE_EXHAUSTED", "message": "slow down"}},
-                                      {"Retry-After": "0"})
-                if fault == "400":
-                    return self._send(400, {"error": {"code": "INVALID_ARGUMENT", "message": "injected"}})
-                if fault == "500":
-                    return self._send(500, {"error": {"code": "INTERNAL", "message": "injected"}})
+                fault = server.faults.next(url.path)
                 try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    return self._send(400, {"error": {"code": "INVALID_ARGUMENT", "message": "bad JSON"}})
-                status, payload = server.handle(self.command, url.path, parse_qs(url.query), body, self.headers)
-                self._send(status, payload)
+                    if fault == "drop":
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    if fault == "slow":
+                        server._stopping.wait(server.faults.slow_seconds)
+                    if fault == "429":
+                        return self._send(429, {"error": {"code": "RESOURCE_EXHAUSTED", "message": "Too many requests"},
+                                                "message": "Too many requests"},
+                                          {"Retry-After": str(server.faults.retry_after)})
+                    if fault == "400":
+                        return self._send(400, {"error": {"code": "INVALID_ARGUMENT", "message": "injected"},
+                                                "message": "injected"})
+                    if fault == "500":
+                        return self._send(500, {"error": {"code": "INTERNAL", "message": "injected"},
+                                                "message": "injected"})
+                    try:
+                        body = json.loads(raw) if raw else {}
+                    except ValueError:
+                        return self._send(400, {"error": {"code": "INVALID_ARGUMENT", "message": "bad JSON"}})
+                    status, payload = server.handle(self.command, url.path, parse_qs(url.query), body, self.headers)
+                    self._send(status, payload)
+                except (BrokenPipeError, ConnectionResetError, OSError):
+                    self.close_connection = True  # the client gave up (a slow fault): nothing to answer
 
             def _send(self, status, payload, headers=None):
                 data = json.dumps(payload).encode()
@@ -80,7 +127,7 @@ class JsonServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = _serve
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
 
             def log_message(self, *args):
                 pass
@@ -88,13 +135,19 @@ class JsonServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def count(self, path: str | None = None, method: str | None = None) -> int:
+        """Requests received (faulted ones included), optionally to one path and method."""
+        return sum(1 for m, p in list(self.requests)
+                   if (path is None or p == path) and (method is None or m == method))
 
     def start(self):
         self.thread.start()
         return self
 
     def stop(self):
+        self._stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -1,150 +1,297 @@
 """Pinecone's control plane and data plane, over plain HTTP on 127.0.0.1.
 
-The control server answers /indexes; each created index gets its own data
-server (its `host`), answering /vectors/*, /query and /describe_index_stats.
+The control server answers /indexes (create, list, describe, configure by
+PATCH, delete). Each created index gets its own data-plane server, and
+describe returns its `http://127.0.0.1:PORT` as the index's `host`, so the SDK
+comes back here: /vectors/upsert, /query (exact cosine over the stored
+vectors, with metadata filters), /vectors/fetch, /vectors/delete,
+/vectors/list and /describe_index_stats. Every request must carry the right
+`Api-Key` (401 otherwise). Pinecone's request limits are enforced (400), so a
+client that breaks them fails here too. All planes share one fault plan and
+one request log. Vectors live in memory. A test tool, not Pinecone.
+
+    with PineconeServer(api_key="k") as server:
+        backend = PineconeBackend("k", host=server.url)
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
+from typing import Any
 
 import numpy as np
 
 from tests.wire.base import JsonServer
+
+MAX_UPSERT_RECORDS = 1000
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+MAX_METADATA_BYTES = 40 * 1024
+MAX_IDS = 1000
+MAX_TOP_K = 10_000
+_MISSING = object()
 
 
 def _error(status: int, code: str, message: str):
     return status, {"error": {"code": code, "message": message}, "status": status}
 
 
-def _matches(metadata: dict, flt: dict | None) -> bool:
-    from core.vectors.filters import matches
+def matches(metadata: dict, flt: dict | None) -> bool:
+    """Pinecone's filter language, independently of core.vectors.filters (a second opinion)."""
+    if not flt:
+        return True
+    for key, cond in flt.items():
+        if key == "$and":
+            if not all(matches(metadata, c) for c in cond):
+                return False
+        elif key == "$or":
+            if not any(matches(metadata, c) for c in cond):
+                return False
+        else:
+            value = metadata.get(key, _MISSING)
+            ops = cond if isinstance(cond, dict) else {"$eq": cond}
+            for op, arg in ops.items():
+                if not _op(op, value, arg):
+                    return False
+    return True
 
-    return matches(metadata, flt)
+
+def _op(op: str, value: Any, arg: Any) -> bool:
+    if op == "$exists":
+        return (value is not _MISSING) == bool(arg)
+    if value is _MISSING:
+        return op in ("$ne", "$nin")
+    values = value if isinstance(value, list) else [value]  # a list field matches if any element does
+    if op == "$eq":
+        return arg in values
+    if op == "$ne":
+        return arg not in values
+    if op == "$in":
+        return any(v in arg for v in values)
+    if op == "$nin":
+        return not any(v in arg for v in values)
+    compare = {"$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b,
+               "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b}.get(op)
+    if compare is None:
+        raise ValueError(f"unsupported filter operator {op}")
+    return isinstance(value, (int, float)) and compare(value, arg)
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _token(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode()
+
+
+def _untoken(token: str) -> str:
+    return base64.urlsafe_b64decode(token.encode()).decode() if token else ""
 
 
 class DataPlane(JsonServer):
     def __init__(self, control: "PineconeServer", name: str, dimension: int, metric: str):
-        super().__init__()
+        super().__init__(faults=control.faults, requests=control.requests)
         self.control, self.name, self.dimension, self.metric = control, name, dimension, metric
-        self.faults = control.faults  # one fault plan for the whole service
+        #: namespace -> id -> (values, metadata)
         self.namespaces: dict[str, dict[str, tuple[list[float], dict]]] = {}
         self.lock = threading.Lock()
-        self.upsert_batches: list[int] = []
+        self.upsert_batches: list[int] = []  # records per upsert request
+        self.upsert_bytes: list[int] = []  # body bytes per upsert request
+        self.fetch_batches: list[int] = []
+        self.delete_batches: list[int] = []
 
     def handle(self, method, path, query, body, headers):
         if headers.get("Api-Key") != self.control.api_key:
             return _error(401, "UNAUTHENTICATED", "Invalid API Key")
-        ns_name = body.get("namespace", "") if method == "POST" else query.get("namespace", [""])[0]
+        if method == "POST":
+            ns_name = body.get("namespace", "")
+        else:
+            ns_name = query.get("namespace", [""])[0]
+        if len(ns_name) > 512 or "\0" in ns_name:
+            return _error(400, "INVALID_ARGUMENT", "Namespace name is invalid")
         with self.lock:
-            ns = self.namespaces.setdefault(ns_name, {})
             if path == "/vectors/upsert":
-                vectors = body["vectors"]
-                if len(vectors) > 1000:
-                    return _error(400, "INVALID_ARGUMENT", "upsert of more than 1000 records")
-                for v in vectors:
-                    if len(v["values"]) != self.dimension:
-                        return _error(400, "INVALID_ARGUMENT", f"Vector dimension {len(v['values'])} does not match "
-                                                                f"the dimension of the index {self.dimension}")
-                    ns[v["id"]] = (v["values"], v.get("metadata") or {})
-                self.upsert_batches.append(len(vectors))
-                return 200, {"upsertedCount": len(vectors)}
+                return self._upsert(ns_name, body, int(headers.get("Content-Length") or 0))
             if path == "/query":
-                q = np.asarray(body["vector"], dtype=np.float32)
-                scored = []
-                for vid, (values, metadata) in ns.items():
-                    if not _matches(metadata, body.get("filter")):
-                        continue
-                    v = np.asarray(values, dtype=np.float32)
-                    score = float(v @ q / ((np.linalg.norm(v) * np.linalg.norm(q)) or 1.0))
-                    scored.append((score, vid))
-                scored.sort(key=lambda t: -t[0])
-                matches = [{"id": vid, "score": score, "values": [],
-                            **({"metadata": ns[vid][1]} if body.get("includeMetadata") else {})}
-                           for score, vid in scored[: body["topK"]]]
-                return 200, {"matches": matches, "namespace": ns_name, "usage": {"readUnits": 1}}
+                return self._query(ns_name, body)
+            if path == "/describe_index_stats":
+                counts = {n: {"vectorCount": len(v)} for n, v in sorted(self.namespaces.items())}
+                return 200, {"namespaces": counts, "dimension": self.dimension, "indexFullness": 0.0,
+                             "totalVectorCount": sum(c["vectorCount"] for c in counts.values()),
+                             "metric": self.metric, "vectorType": "dense"}
+            ns = self.namespaces.get(ns_name)
             if path == "/vectors/fetch":
+                ids = query.get("ids", [])
+                if not ids or len(ids) > MAX_IDS:
+                    return _error(400, "INVALID_ARGUMENT", f"fetch takes 1 to {MAX_IDS} ids, got {len(ids)}")
+                self.fetch_batches.append(len(ids))
                 found = {vid: {"id": vid, "values": ns[vid][0], "metadata": ns[vid][1]}
-                         for vid in query.get("ids", []) if vid in ns}
+                         for vid in ids if ns and vid in ns}
                 return 200, {"vectors": found, "namespace": ns_name, "usage": {"readUnits": 1}}
             if path == "/vectors/delete":
+                if ns is None:
+                    return _error(404, "NOT_FOUND", "Namespace not found")
+                ids = body.get("ids") or []
+                if len(ids) > MAX_IDS:
+                    return _error(400, "INVALID_ARGUMENT", f"delete takes at most {MAX_IDS} ids")
                 if body.get("deleteAll"):
-                    ns.clear()
-                for vid in body.get("ids") or []:
+                    ns.clear()  # like Pinecone: the records go, the namespace stays
+                self.delete_batches.append(len(ids))
+                for vid in ids:
                     ns.pop(vid, None)
                 return 200, {}
             if path == "/vectors/list":
                 prefix = query.get("prefix", [""])[0]
                 limit = int(query.get("limit", ["100"])[0])
-                after = query.get("paginationToken", [""])[0]
-                ids = sorted(i for i in ns if i.startswith(prefix) and i > after)
+                if not 1 <= limit <= 100:
+                    return _error(400, "INVALID_ARGUMENT", "limit must be between 1 and 100")
+                after = _untoken(query.get("paginationToken", [""])[0])
+                ids = sorted(i for i in (ns or {}) if i.startswith(prefix) and i > after)
                 page = ids[:limit]
-                pagination = {"next": page[-1]} if len(ids) > limit else None
-                out = {"vectors": [{"id": i} for i in page], "namespace": ns_name, "usage": {"readUnits": 1}}
-                if pagination:
-                    out["pagination"] = pagination
+                out: dict[str, Any] = {"vectors": [{"id": i} for i in page], "namespace": ns_name,
+                                       "usage": {"readUnits": 1}}
+                if len(ids) > limit:
+                    out["pagination"] = {"next": _token(page[-1])}
                 return 200, out
-            if path == "/describe_index_stats":
-                counts = {n: {"vectorCount": len(v)} for n, v in self.namespaces.items() if v}
-                return 200, {"namespaces": counts, "dimension": self.dimension, "indexFullness": 0.0,
-                             "totalVectorCount": sum(c["vectorCount"] for c in counts.values())}
         return _error(404, "NOT_FOUND", f"no route {method} {path}")
+
+    def _upsert(self, ns_name: str, body: dict, size: int):
+        vectors = body.get("vectors") or []
+        if not ns_name:
+            return _error(400, "INVALID_ARGUMENT", "this test server expects a namespace on every upsert")
+        if len(vectors) > MAX_UPSERT_RECORDS:
+            return _error(400, "INVALID_ARGUMENT", f"Upsert of {len(vectors)} vectors exceeds the {MAX_UPSERT_RECORDS}")
+        if size > MAX_REQUEST_BYTES:
+            return _error(400, "INVALID_ARGUMENT", f"Request size {size} exceeds the maximum supported size of 2MB")
+        for v in vectors:
+            vid = v.get("id", "")
+            if not 1 <= len(vid) <= 512 or not vid.isascii() or "\0" in vid:
+                return _error(400, "INVALID_ARGUMENT", "Vector ID must be 1-512 ASCII characters")
+            if len(v["values"]) != self.dimension:
+                return _error(400, "INVALID_ARGUMENT", f"Vector dimension {len(v['values'])} does not match "
+                                                        f"the dimension of the index {self.dimension}")
+            if _size(v.get("metadata") or {}) > MAX_METADATA_BYTES:
+                return _error(400, "INVALID_ARGUMENT", f"Metadata size exceeds the limit of {MAX_METADATA_BYTES} bytes")
+        ns = self.namespaces.setdefault(ns_name, {})
+        for v in vectors:
+            ns[v["id"]] = (v["values"], v.get("metadata") or {})
+        self.upsert_batches.append(len(vectors))
+        self.upsert_bytes.append(size)
+        return 200, {"upsertedCount": len(vectors)}
+
+    def _query(self, ns_name: str, body: dict):
+        top_k = body.get("topK", 0)
+        if not 1 <= top_k <= MAX_TOP_K:
+            return _error(400, "INVALID_ARGUMENT", f"topK must be between 1 and {MAX_TOP_K}")
+        q = np.asarray(body.get("vector") or [], dtype=np.float32)
+        if q.shape != (self.dimension,):
+            return _error(400, "INVALID_ARGUMENT", f"Query vector dimension {q.shape[0]} does not match "
+                                                    f"the dimension of the index {self.dimension}")
+        ns = self.namespaces.get(ns_name, {})
+        try:
+            picked = [(vid, rec) for vid, rec in ns.items() if matches(rec[1], body.get("filter"))]
+        except ValueError as exc:
+            return _error(400, "INVALID_ARGUMENT", str(exc))
+        scored = []
+        qn = float(np.linalg.norm(q)) or 1.0
+        for vid, (values, _) in picked:
+            v = np.asarray(values, dtype=np.float32)
+            scored.append((float(v @ q / ((float(np.linalg.norm(v)) or 1.0) * qn)), vid))
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        out = []
+        for score, vid in scored[:top_k]:
+            m: dict[str, Any] = {"id": vid, "score": score, "values": ns[vid][0] if body.get("includeValues") else []}
+            if body.get("includeMetadata"):
+                m["metadata"] = ns[vid][1]
+            out.append(m)
+        return 200, {"matches": out, "namespace": ns_name, "usage": {"readUnits": 1}}
 
 
 class PineconeServer(JsonServer):
-    def __init__(self, api_key: str = "pc-test-key"):
+    """The control plane; `planes[index name]` is each index's data plane."""
+
+    def __init__(self, api_key: str = "pc-test-key", ready_after: int = 0):
         super().__init__()
         self.api_key = api_key
+        #: describes of a new index answering "Initializing" before it is ready
+        self.ready_after = ready_after
         self.indexes: dict[str, dict] = {}
         self.planes: dict[str, DataPlane] = {}
+        self.lock = threading.Lock()
 
     def stop(self):
-        for plane in self.planes.values():
+        for plane in list(self.planes.values()):
             plane.stop()
         super().stop()
 
+    def plane(self, name: str) -> DataPlane:
+        return self.planes[name]
+
     def _model(self, name: str) -> dict:
         i = self.indexes[name]
+        ready = i["describes"] >= self.ready_after
         return {
             "name": name, "host": self.planes[name].url,
-            "status": {"ready": True, "state": "Ready"},
-            "schema": {"fields": {"_values": {"type": "dense_vector", "dimension": i["dimension"], "metric": i["metric"]}}},
+            "status": {"ready": ready, "state": "Ready" if ready else "Initializing"},
+            "schema": {"fields": {"_values": {"type": "dense_vector", "dimension": i["dimension"],
+                                              "metric": i["metric"]}}},
             "deployment": {"deployment_type": "managed", "cloud": i["cloud"], "region": i["region"]},
-            "deletion_protection": i["deletion_protection"], "tags": i["tags"],
+            "deletion_protection": i["deletion_protection"], "tags": dict(i["tags"]),
         }
 
     def handle(self, method, path, query, body, headers):
         if headers.get("Api-Key") != self.api_key:
             return _error(401, "UNAUTHENTICATED", "Invalid API Key")
         parts = [p for p in path.split("/") if p]
-        if parts == ["indexes"] and method == "GET":
-            return 200, {"indexes": [self._model(n) for n in sorted(self.indexes)]}
-        if parts == ["indexes"] and method == "POST":
-            name = body["name"]
-            if name in self.indexes:
-                return _error(409, "ALREADY_EXISTS", f"Resource {name} already exists")
-            field = next(iter(body["schema"]["fields"].values()))
-            self.indexes[name] = {"dimension": field["dimension"], "metric": field.get("metric", "cosine"),
-                                  "cloud": body["deployment"]["cloud"], "region": body["deployment"]["region"],
-                                  "deletion_protection": body.get("deletion_protection", "disabled"),
-                                  "tags": body.get("tags") or {}}
-            self.planes[name] = DataPlane(self, name, field["dimension"], field.get("metric", "cosine")).start()
-            return 201, self._model(name)
-        if len(parts) == 2 and parts[0] == "indexes":
-            name = parts[1]
-            if name not in self.indexes:
-                return _error(404, "NOT_FOUND", f"Resource {name} not found")
-            if method == "GET":
-                return 200, self._model(name)
-            if method == "PATCH":
-                if "deletion_protection" in body:
-                    self.indexes[name]["deletion_protection"] = body["deletion_protection"]
-                self.indexes[name]["tags"].update(body.get("tags") or {})
-                return 200, self._model(name)
-            if method == "DELETE":
-                if self.indexes[name]["deletion_protection"] == "enabled":
-                    return _error(403, "FORBIDDEN", "Deletion protection is enabled for this index")
-                self.indexes.pop(name)
-                self.planes.pop(name).stop()
-                return 202, {}
+        with self.lock:
+            if parts == ["indexes"] and method == "GET":
+                return 200, {"indexes": [self._model(n) for n in sorted(self.indexes)]}
+            if parts == ["indexes"] and method == "POST":
+                return self._create(body)
+            if len(parts) == 2 and parts[0] == "indexes":
+                name = parts[1]
+                if name not in self.indexes:
+                    return _error(404, "NOT_FOUND", f"Resource {name} not found")
+                if method == "GET":
+                    self.indexes[name]["describes"] += 1
+                    return 200, self._model(name)
+                if method == "PATCH":
+                    if "deletion_protection" in body:
+                        self.indexes[name]["deletion_protection"] = body["deletion_protection"]
+                    for k, v in (body.get("tags") or {}).items():
+                        if v == "":
+                            self.indexes[name]["tags"].pop(k, None)  # Pinecone: an empty value removes a tag
+                        else:
+                            self.indexes[name]["tags"][k] = v
+                    return 202, self._model(name)
+                if method == "DELETE":
+                    if self.indexes[name]["deletion_protection"] == "enabled":
+                        return _error(403, "FORBIDDEN", f"Deletion protection is enabled for index '{name}'")
+                    self.indexes.pop(name)
+                    self.planes.pop(name).stop()
+                    return 202, {}
         return _error(404, "NOT_FOUND", f"no route {method} {path}")
+
+    def _create(self, body: dict):
+        name = body.get("name", "")
+        if name in self.indexes:
+            return _error(409, "ALREADY_EXISTS", f"Resource {name} already exists")
+        # Two wire shapes: the classic {dimension, metric, spec: {serverless}} and the schema form.
+        if "schema" in body:
+            field = next(iter(body["schema"]["fields"].values()))
+            dimension, metric = field["dimension"], field.get("metric", "cosine")
+            deployment = body.get("deployment") or {}
+            cloud, region = deployment.get("cloud"), deployment.get("region")
+        else:
+            dimension, metric = body.get("dimension"), body.get("metric", "cosine")
+            serverless = (body.get("spec") or {}).get("serverless") or {}
+            cloud, region = serverless.get("cloud"), serverless.get("region")
+        if not isinstance(dimension, int) or not cloud or not region:
+            return _error(400, "INVALID_ARGUMENT", "a serverless index needs dimension, cloud and region")
+        self.indexes[name] = {"dimension": dimension, "metric": metric, "cloud": cloud, "region": region,
+                              "deletion_protection": body.get("deletion_protection") or "disabled",
+                              "tags": dict(body.get("tags") or {}), "describes": 0}
+        self.planes[name] = DataPlane(self, name, dimension, metric).start()
+        return 201, self._model(name)
