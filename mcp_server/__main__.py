@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -45,6 +46,9 @@ def serve(config: str | None, http: bool = False, host: str = "127.0.0.1", port:
         start_watcher(get)
     logging.getLogger("lightfast.mcp").info("serving %s over %s", path, "http" if http else "stdio")
     if http:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            logging.getLogger("lightfast.mcp").warning(
+                "binding to %s: anyone who can reach this address can search the index", host)
         from mcp.server.transport_security import TransportSecuritySettings
 
         security = TransportSecuritySettings(
@@ -59,7 +63,8 @@ def serve(config: str | None, http: bool = False, host: str = "127.0.0.1", port:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mcp_server", description=__doc__)
-    parser.add_argument("--config", help="lightfast.yml (default: found from the working directory upwards)")
+    parser.add_argument("--config", default=os.environ.get("LIGHTFAST_CONFIG"),
+                        help="lightfast.yml (default: $LIGHTFAST_CONFIG, or found from the working directory upwards)")
     parser.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")

@@ -1,39 +1,220 @@
-"""Shaping results for a model's context: structured data plus a compact, capped text form."""
+"""Shaping results for a model's context: snippets, file freshness, capped text, argument errors."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 SNIPPET_CHARS = 400
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The chunk's text on one line, cut at limit characters with an ellipsis."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def freshness(root: Path, path: str, indexed_hash: str, cache: dict[str, str]) -> str:
-    """'fresh', 'changed' or 'deleted': the file on disk against what was indexed."""
+    """'fresh', 'changed' or 'deleted': the file on disk against the sha256 it was indexed with.
+
+    'unknown' when there is no hash to compare or the path does not stay inside root.
+    """
+    if not indexed_hash:
+        return "unknown"
     if path not in cache:
-        file = root / path
-        try:
-            cache[path] = hashlib.sha256(file.read_bytes()).hexdigest()
-        except OSError:
-            cache[path] = ""
+        file = (root / path).resolve()
+        if not file.is_relative_to(root.resolve()):
+            cache[path] = "?"
+        else:
+            try:
+                cache[path] = hashlib.sha256(file.read_bytes()).hexdigest()
+            except OSError:
+                cache[path] = ""
     current = cache[path]
+    if current == "?":
+        return "unknown"
     if not current:
         return "deleted"
     return "fresh" if current == indexed_hash else "changed"
 
 
-def cap(lines: list[str], max_chars: int, unit: str) -> str:
-    """Join lines up to max_chars; say what was cut and how to get it."""
+def cap(lines: list[str], max_chars: int, unit: str, hint: str = "raise max_chars or lower top_k") -> str:
+    """Join lines within max_chars, the cut notice included; say what was cut and how to get it."""
+    text = "\n".join(lines)
+    if len(text) <= max_chars:
+        return text
     out, used = [], 0
     for i, line in enumerate(lines):
-        if used + len(line) + 1 > max_chars and out:
-            out.append(f"… cut: {len(lines) - i} more {unit} (raise max_chars or lower top_k)")
+        notice = f"… cut: {len(lines) - i} more {unit} ({hint})"
+        if used + len(line) + 1 + len(notice) > max_chars:
+            if not out:  # the first line alone is too long: keep its start
+                notice = f"… cut: the rest of this line and {len(lines) - i - 1} more {unit} ({hint})"
+                out.append(line[: max(0, max_chars - len(notice) - 2)] + "…")
+            out.append(notice)
             break
         out.append(line)
         used += len(line) + 1
     return "\n".join(out)
+
+
+def argument_error(tool: str, errors: list[dict]) -> str:
+    """A pydantic ValidationError's errors as one short message, without echoing the values."""
+    parts = []
+    for err in errors[:5]:
+        field = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
+        message = err.get("msg", "invalid")
+        if err.get("type") == "missing":
+            message = "is required"
+        parts.append(f"{field}: {message}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return (f"invalid arguments for {tool}: " + "; ".join(parts) + more
+            + ". Fix them as the tool's input schema describes and call again.")
+
+
+# -- structured output: these models' JSON schemas are the tools' output schemas -------
+LIST_CAP = 100  # entries of skipped/failed lists kept in an ingest answer
+
+
+class SearchHit(BaseModel):
+    id: str = Field(description="Vector id: pass it to read_chunk to expand the hit.")
+    namespace: str
+    store: str
+    path: str = Field(description="Path relative to the store's repository root.")
+    start_line: int
+    end_line: int
+    score: float
+    headings: str = Field("", description="The Markdown headings above the chunk, if any.")
+    snippet: str = Field(description=f"The chunk's text on one line, at most {SNIPPET_CHARS} characters.")
+    file_state: str = Field(description="fresh, changed or deleted since it was indexed; unknown for "
+                                        "another repository's stores.")
+
+
+class SearchOutput(BaseModel):
+    query: str
+    namespaces: list[str] = Field(description="Namespaces searched.")
+    hits: list[SearchHit]
+    failed_stores: dict[str, str] = Field(description="Namespace -> error, for namespaces that could not be "
+                                                      "searched; the other namespaces' hits are still returned.")
+    latency_ms: float = Field(0.0, description="Time the search took in the server (embedding included).")
+
+
+class ChunkOut(BaseModel):
+    id: str
+    chunk_index: int
+    start_line: int
+    end_line: int
+    text: str
+
+
+class ReadChunkOutput(BaseModel):
+    namespace: str
+    store: str
+    path: str
+    chunks: list[ChunkOut] = Field(description="The chunk and its neighbours, in file order.")
+
+
+class IngestOutput(BaseModel):
+    state: str = Field(description="idle, running, done, cancelled or failed.")
+    stores: list[str]
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = Field(0, description="Chunks embedded.")
+    upserted: int = Field(0, description="Vectors written to the index.")
+    deleted: int = Field(0, description="Vectors deleted from the index.")
+    failed_count: int = 0
+    skipped_count: int = 0
+    failed: list[str] = Field(default_factory=list,
+                              description=f"'path: reason' for files that failed (first {LIST_CAP}).")
+    skipped: list[str] = Field(default_factory=list,
+                               description=f"'path: reason' for files skipped (first {LIST_CAP}).")
+    progress: str = Field("", description="The latest progress message while running.")
+    seconds: float = 0.0
+    error: str = ""
+
+
+class NamespaceOut(BaseModel):
+    namespace: str
+    environment: str
+    store: str = ""
+    workspace: str = ""
+    organization: str = ""
+    index: str = ""
+    embedding_model: str = ""
+    dimension: int = 0
+    chunk_max_tokens: int = 0
+    chunk_overlap: int = 0
+    documents: int = Field(-1, description="Documents in the mirror (-1: not in the mirror).")
+    vectors: int = Field(-1, description="Vectors in the mirror (-1: not in the mirror).")
+    index_vectors: int = Field(-1, description="What the index itself reports (-1: not there or not asked).")
+    only_in: str = Field("", description="'index' or 'mirror' when the namespace exists on one side only.")
+    last_ingest: str = ""
+    last_ingest_status: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+
+class NamespacesOutput(BaseModel):
+    total: int = Field(description="Namespaces found, before the limit.")
+    namespaces: list[NamespaceOut]
+
+
+def _int(value, default: int) -> int:
+    return default if value is None else int(value)
+
+
+def namespace_out(row: dict) -> NamespaceOut:
+    """A row of Lightfast.namespaces() (a mirror record with counts, or an index-only namespace)."""
+    return NamespaceOut(
+        namespace=row["namespace_name"], environment=row.get("environment") or "",
+        store=row.get("store_slug") or "", workspace=row.get("workspace_id") or "",
+        organization=row.get("organization_id") or "", index=row.get("index_name") or "",
+        embedding_model=row.get("embedding_model") or "", dimension=_int(row.get("embedding_dim"), 0),
+        chunk_max_tokens=_int(row.get("chunk_max_tokens"), 0), chunk_overlap=_int(row.get("chunk_overlap"), 0),
+        documents=_int(row.get("documents"), -1), vectors=_int(row.get("vectors"), -1),
+        index_vectors=_int(row.get("index_vectors"), -1), only_in=row.get("only_in") or "",
+        last_ingest=row.get("last_ingest") or "", last_ingest_status=row.get("last_ingest_status") or "",
+        created_at=str(row.get("created_at") or ""), updated_at=str(row.get("updated_at") or ""),
+    )
+
+
+def namespace_line(n: NamespaceOut) -> str:
+    if n.only_in == "index":
+        return f"{n.namespace}: only in the index ({n.index_vectors} vectors), no mirror record"
+    index = "?" if n.index_vectors < 0 else str(n.index_vectors)
+    flag = " [only in the mirror]" if n.only_in == "mirror" else ""
+    return (f"{n.namespace}: {n.documents} documents, {n.vectors} vectors (index {index}){flag}, "
+            f"{n.embedding_model} {n.dimension}-d, last ingest {n.last_ingest or 'never'}"
+            + (f" ({n.last_ingest_status})" if n.last_ingest_status and n.last_ingest_status != "ok" else ""))
+
+
+def search_text(out: SearchOutput, max_chars: int) -> str:
+    lines = [f"{len(out.hits)} hits in {len(out.namespaces)} namespace(s) for {snippet(out.query, 200)!r}"]
+    for i, h in enumerate(out.hits, 1):
+        note = "" if h.file_state in ("fresh", "unknown") else f" [file {h.file_state} since indexed]"
+        lines.append(f"{i}. {h.path}:{h.start_line}-{h.end_line} ({h.store}, score {h.score:.3f}){note} id={h.id}")
+        lines.append(f"   {h.snippet}")
+    lines += [f"failed: {ns}: {err}" for ns, err in out.failed_stores.items()]
+    if out.hits:
+        lines.append("Expand a hit with read_chunk(id).")
+    return cap(lines, max_chars, "lines")
+
+
+def ingest_text(out: IngestOutput) -> str:
+    lines = [f"ingest {out.state} ({', '.join(out.stores) or 'no stores'}): {out.added} added, "
+             f"{out.changed} changed, {out.removed} removed, {out.unchanged} unchanged; {out.embedded} chunks "
+             f"embedded, {out.upserted} vectors upserted, {out.deleted} deleted; {out.failed_count} failed, "
+             f"{out.skipped_count} skipped ({out.seconds:.1f} s)"]
+    if out.progress and out.state == "running":
+        lines.append(f"progress: {out.progress}")
+    if out.error:
+        lines.append(f"error: {out.error}")
+    lines += [f"failed {f}" for f in out.failed[:20]]
+    lines += [f"skipped {s}" for s in out.skipped[:20]]
+    hidden = max(0, out.failed_count - 20) + max(0, out.skipped_count - 20)
+    if hidden:
+        lines.append(f"… {hidden} more failed/skipped files not listed here")
+    return cap(lines, 6000, "lines", "see the structured result")

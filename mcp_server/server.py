@@ -3,9 +3,10 @@
 A thin face over core.service.Lightfast. Every blocking call (model load,
 embedding, disk, index) runs in a worker thread, never on the event loop.
 Tools return structured content (with an output schema) and a compact text
-form capped in characters. Input schemas use plain types with defaults, never
-anyOf/oneOf/allOf, which some clients reject. A user error comes back as a
-tool error (isError) that says what to do next; the server keeps serving.
+form capped in characters. Input schemas use plain types with defaults ("" and
+[] mean "not given"), never anyOf/oneOf/allOf, which some clients reject. A
+user's error comes back as a tool error (isError) that says what to do next;
+the server keeps serving.
 """
 
 from __future__ import annotations
@@ -14,99 +15,45 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, UnexpectedToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from core.errors import LightfastError
-from mcp_server.format import cap, freshness, snippet
+from mcp_server.format import (
+    LIST_CAP, ChunkOut, IngestOutput, NamespaceOut, NamespacesOutput, ReadChunkOutput, SearchHit,
+    SearchOutput, argument_error, cap, freshness, ingest_text, namespace_line, namespace_out, search_text,
+    snippet,
+)
 
 log = logging.getLogger("lightfast.mcp")
 
 MAX_TOP_K = 50
-DEFAULT_MAX_CHARS = 8000  # ~2k tokens: far below Claude Code's ~25k-token tool cap
+MAX_QUERY_CHARS = 4000  # core.search.MAX_QUERY_CHARS
+DEFAULT_MAX_CHARS = 8000  # ~2k tokens: far below Claude Code's ~25k-token cap on a tool result
 MAX_CHARS = 60000
+PROGRESS_EVERY_S = 0.25  # at most ~4 progress notifications a second, plus every stage change
+INGEST_LOCK_WAIT_S = 60
 
 
-# -- output models (their JSON schemas are the tools' output schemas) ---------------
-class SearchHit(BaseModel):
-    id: str = Field(description="Vector id; pass to read_chunk to expand the hit.")
-    namespace: str
-    store: str
-    path: str
-    start_line: int
-    end_line: int
-    score: float
-    snippet: str
-    file_state: str = Field(description="fresh, changed or deleted since it was indexed.")
+class LightfastMCP(MCPServer):
+    """MCPServer whose argument errors are one short line instead of pydantic's report."""
 
-
-class SearchOutput(BaseModel):
-    query: str
-    namespaces: list[str]
-    hits: list[SearchHit]
-    failed_stores: dict[str, str] = Field(description="Namespace -> error, for namespaces that failed.")
-
-
-class ChunkOut(BaseModel):
-    id: str
-    chunk_index: int
-    start_line: int
-    end_line: int
-    text: str
-
-
-class ReadChunkOutput(BaseModel):
-    namespace: str
-    store: str
-    path: str
-    chunks: list[ChunkOut]
-
-
-class IngestOutput(BaseModel):
-    state: str = Field(description="idle, running, done or failed.")
-    stores: list[str]
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    embedded: int = 0
-    upserted: int = 0
-    deleted: int = 0
-    failed: list[str] = Field(default_factory=list, description="'path: reason' for files that failed.")
-    skipped: list[str] = Field(default_factory=list, description="'path: reason' for skipped files.")
-    progress: str = ""
-    seconds: float = 0.0
-    error: str = ""
-
-
-class NamespaceOut(BaseModel):
-    namespace: str
-    environment: str
-    store: str
-    workspace: str
-    organization: str
-    index: str
-    embedding_model: str
-    dimension: int
-    chunk_max_tokens: int
-    chunk_overlap: int
-    documents: int
-    vectors: int
-    index_vectors: int = Field(-1, description="What the index itself reports (-1: not asked).")
-    last_ingest: str = ""
-    created_at: str = ""
-    updated_at: str = ""
-
-
-class NamespacesOutput(BaseModel):
-    namespaces: list[NamespaceOut]
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None):
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(argument_error(name, exc.__cause__.errors())) from exc.__cause__
+            raise
 
 
 def _result(text: str, data: BaseModel) -> CallToolResult:
@@ -114,52 +61,72 @@ def _result(text: str, data: BaseModel) -> CallToolResult:
                           structured_content=data.model_dump(mode="json"))
 
 
-def _namespace_out(row: dict) -> NamespaceOut:
-    return NamespaceOut(
-        namespace=row["namespace_name"], environment=row["environment"], store=row.get("store_slug", ""),
-        workspace=row.get("workspace_id", ""), organization=row.get("organization_id", ""),
-        index=row.get("index_name", ""), embedding_model=row.get("embedding_model", ""),
-        dimension=row.get("embedding_dim") or 0, chunk_max_tokens=row.get("chunk_max_tokens") or 0,
-        chunk_overlap=row.get("chunk_overlap") or 0, documents=row.get("documents") or 0,
-        vectors=row.get("vectors") or 0,
-        index_vectors=-1 if row.get("index_vectors") is None else row["index_vectors"],
-        last_ingest=row.get("last_ingest") or "", created_at=row.get("created_at") or "",
-        updated_at=row.get("updated_at") or "",
-    )
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
 
 
 class IngestTracker:
-    """The state of this server's current or last ingest, for ingest_status."""
+    """This server's current or last ingest, for ingest_status; updated from the worker thread."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.state = IngestOutput(state="idle", stores=[])
 
+    def start(self, stores: list[str]) -> bool:
+        """Mark a run as started; False when one is already running."""
+        with self.lock:
+            if self.state.state == "running":
+                return False
+            self.state = IngestOutput(state="running", stores=stores, progress="starting")
+            return True
+
     def update(self, **fields) -> None:
         with self.lock:
             self.state = self.state.model_copy(update=fields)
+
+    def finish(self, report, seconds: float, cancelled: bool) -> None:
+        totals = report.totals()
+        failed = _unique([f"{p}: {why}" for r in report.stores for p, why in r.failed])
+        skipped = _unique([f"{p}: {why}" for r in report.stores for p, why in r.skipped])
+        self.update(
+            state="cancelled" if cancelled else "done", added=totals.get("added", 0),
+            changed=totals.get("changed", 0), removed=totals.get("removed", 0),
+            unchanged=totals.get("unchanged", 0), embedded=totals.get("chunks_embedded", 0),
+            upserted=totals.get("vectors_upserted", 0), deleted=totals.get("vectors_deleted", 0),
+            failed_count=len(failed), skipped_count=len(skipped), failed=failed[:LIST_CAP],
+            skipped=skipped[:LIST_CAP], seconds=round(seconds, 3), progress="",
+        )
 
     def snapshot(self) -> IngestOutput:
         with self.lock:
             return self.state.model_copy()
 
 
-def _ingest_text(out: IngestOutput) -> str:
-    head = (f"ingest {out.state}: {out.added} added, {out.changed} changed, {out.removed} removed, "
-            f"{out.unchanged} unchanged; {out.embedded} chunks embedded, {out.failed and len(out.failed) or 0} failed, "
-            f"{len(out.skipped)} skipped ({out.seconds:.1f} s)")
-    lines = [head]
-    if out.progress and out.state == "running":
-        lines.append(f"progress: {out.progress}")
-    if out.error:
-        lines.append(f"error: {out.error}")
-    lines += [f"failed {f}" for f in out.failed[:20]]
-    lines += [f"skipped {s}" for s in out.skipped[:20]]
-    return cap(lines, 6000, "lines")
+def safe_paths(root: Path, paths: list[str]) -> list[Path] | None:
+    """User-given paths, resolved (symlinks followed); any that lands outside root is refused.
+
+    None (the whole repository) when no paths are given or one of them is the root itself.
+    """
+    root = root.resolve()
+    out = []
+    for p in paths:
+        if not p.strip() or "\x00" in p:
+            raise ToolError(f"path {p!r} is empty or has a NUL character; give repo-relative paths like 'docs/a.md'")
+        given = Path(p)
+        try:
+            full = (given if given.is_absolute() else root / given).resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop, an unreadable folder
+            raise ToolError(f"path {p!r} cannot be resolved ({exc}); give a plain repo-relative path") from None
+        if not full.is_relative_to(root):
+            how = "resolves (through a symlink) to" if (root / given).is_symlink() else "is"
+            raise ToolError(f"path {p!r} {how} outside the repository root {root}; "
+                            "give paths inside the repository, relative to its root")
+        out.append(full)
+    return None if not out or root in out else out
 
 
-def build_server(open_service: Callable[[], object], *, read_only: bool = False) -> MCPServer:
-    """open_service builds the core service (once, lazily, in a worker thread)."""
+def build_server(open_service: Callable[[], Any], *, read_only: bool = False) -> MCPServer:
+    """The server's tools over the service open_service builds (once, lazily, in a worker thread)."""
     state: dict = {}
     service_lock = threading.Lock()
     tracker = IngestTracker()
@@ -171,113 +138,145 @@ def build_server(open_service: Callable[[], object], *, read_only: bool = False)
             return state["service"]
 
     async def call(fn, *args, **kw):
-        """Run blocking core work in a thread; LightfastError becomes a tool error."""
+        """Run blocking core work in a thread; a LightfastError becomes a tool error."""
         try:
             return await anyio.to_thread.run_sync(lambda: fn(*args, **kw))
         except LightfastError as exc:
             raise ToolError(str(exc)) from None
 
-    svc_for_instructions = None
-    server = MCPServer(
+    server = LightfastMCP(
         name="lightfast",
         instructions=(
-            "Search this repository's documents and code, kept in one shared vector index with one "
-            "namespace per store. Use `search` first; expand a hit with `read_chunk`. Run `ingest` after "
-            "files change (or rely on the watcher)."
+            "Semantic search over this repository's documents and code (one namespace per store in a "
+            "shared vector index). Use `search` first and expand a hit with `read_chunk`; run `ingest` "
+            "after files change. Answers are compact: raise max_chars only when you need more."
         ),
     )
 
+    # -- search ------------------------------------------------------------------------------
+    def run_search(query, stores, scope, top_k, path_glob) -> SearchOutput:
+        svc = service()
+        started = time.perf_counter()
+        result = svc.search(query, stores=stores or None, scope=scope, top_k=top_k, path_glob=path_glob or None)
+        own = {r["namespace_name"] for r in svc.namespace_records("store")}  # this repo's stores
+        cache: dict[str, str] = {}
+        hits = [
+            SearchHit(
+                id=h.vector_id, namespace=h.namespace, store=h.store, path=h.path, start_line=h.start_line,
+                end_line=h.end_line, score=round(float(h.score), 4), headings=snippet(h.headings or "", 200),
+                snippet=snippet(h.text),
+                file_state=freshness(svc.root, h.path, h.content_hash, cache) if h.namespace in own else "unknown",
+            )
+            for h in result.hits
+        ]
+        return SearchOutput(query=result.query, namespaces=list(result.namespaces), hits=hits,
+                            failed_stores=dict(result.failed), latency_ms=round((time.perf_counter() - started) * 1000, 1))
+
     @server.tool(
-        annotations=ToolAnnotations(title="Search the repo", read_only_hint=True, idempotent_hint=True),
+        annotations=ToolAnnotations(title="Search the repo", read_only_hint=True, destructive_hint=False,
+                                    idempotent_hint=True, open_world_hint=False),
         description=(
-            "Semantic search over this repository's stores. scope 'store' searches the named stores "
-            "(default: all stores of this lightfast.yml), 'workspace' every store of the workspace, "
-            "'organization' every store of the organization. Returns hits with path, line range, score, "
-            "a snippet, and whether the file changed since it was indexed. Compact by default: raise "
-            "max_chars for more text, or call read_chunk with a hit's id."
+            "Semantic search over this repository's indexed documents and code. scope 'store' (default) "
+            "searches the named stores, or every store of this lightfast.yml when none are named; "
+            "'workspace' every store of the workspace; 'organization' every store of the organization. "
+            "Returns hits with path, line range, score, a one-line snippet, the hit's id, and whether the "
+            "file changed since it was indexed. Stores that fail are listed, the others still answer. "
+            "The text answer is capped at max_chars and says what it cut; call read_chunk with a hit's "
+            "id for the full chunk and its neighbours."
         ),
     )
     async def search(
-        query: Annotated[str, Field(description="What to look for, in natural language.", min_length=1, max_length=4000)],
-        stores: Annotated[list[str], Field(description="Store slugs (scope 'store' only); empty means all.")] = [],
-        scope: Annotated[Literal["store", "workspace", "organization"], Field(description="How wide to search.")] = "store",
-        top_k: Annotated[int, Field(description="Hits to return.", ge=1, le=MAX_TOP_K)] = 8,
-        path_glob: Annotated[str, Field(description="Only paths matching this glob, e.g. 'docs/**'; empty for all.")] = "",
-        max_chars: Annotated[int, Field(description="Cap on the text answer's length.", ge=500, le=MAX_CHARS)] = DEFAULT_MAX_CHARS,
+        query: Annotated[str, Field(description="What to look for, in natural language or code words.",
+                                    min_length=1, max_length=MAX_QUERY_CHARS)],
+        stores: Annotated[list[str], Field(description="Store slugs from lightfast.yml (scope 'store' only); "
+                                                       "empty means all of them.", max_length=100)] = [],
+        scope: Annotated[Literal["store", "workspace", "organization"],
+                         Field(description="How wide to search.")] = "store",
+        top_k: Annotated[int, Field(description="Number of hits to return.", ge=1, le=MAX_TOP_K)] = 8,
+        path_glob: Annotated[str, Field(description="Only paths matching this glob, e.g. 'docs/**' or "
+                                                    "'*.py'; empty for all.", max_length=500)] = "",
+        max_chars: Annotated[int, Field(description="Cap on the text answer, in characters.",
+                                        ge=500, le=MAX_CHARS)] = DEFAULT_MAX_CHARS,
     ) -> Annotated[CallToolResult, SearchOutput]:
         if not query.strip():
             raise ToolError("query is empty: give some words to search for")
-        svc = await call(service)
-        result = await call(svc.search, query, stores=stores or None, scope=scope, top_k=top_k,
-                            path_glob=path_glob or None)
-        cache: dict[str, str] = {}
-        hits = [
-            SearchHit(id=h.vector_id, namespace=h.namespace, store=h.store, path=h.path,
-                      start_line=h.start_line, end_line=h.end_line, score=round(h.score, 4),
-                      snippet=snippet(h.text), file_state=freshness(svc.root, h.path, h.content_hash, cache))
-            for h in result.hits
-        ]
-        out = SearchOutput(query=result.query, namespaces=result.namespaces, hits=hits, failed_stores=result.failed)
-        lines = [f"{len(hits)} hits in {len(result.namespaces)} namespace(s) for {result.query!r}"]
-        for i, h in enumerate(hits, 1):
-            note = "" if h.file_state == "fresh" else f" [{h.file_state} since indexed]"
-            lines.append(f"{i}. {h.path}:{h.start_line}-{h.end_line} ({h.store}, {h.score:.3f}){note} id={h.id}")
-            lines.append(f"   {h.snippet}")
-        lines += [f"failed: {ns}: {err}" for ns, err in result.failed.items()]
-        return _result(cap(lines, max_chars, "lines"), out)
+        if any(not s.strip() for s in stores):
+            raise ToolError("stores has an empty slug: name stores from lightfast.yml, or pass [] for all")
+        out = await call(run_search, query, stores, scope, top_k, path_glob)
+        return _result(search_text(out, max_chars), out)
 
+    # -- read_chunk ----------------------------------------------------------------------------
     @server.tool(
-        annotations=ToolAnnotations(title="Read a chunk", read_only_hint=True, idempotent_hint=True),
-        description="Expand a search hit: the chunk with the given id and up to `radius` neighbouring chunks of the same file.",
+        annotations=ToolAnnotations(title="Read a chunk", read_only_hint=True, destructive_hint=False,
+                                    idempotent_hint=True, open_world_hint=False),
+        description=(
+            "Expand a search hit: the chunk with the given id (from search) and up to `radius` "
+            "neighbouring chunks on each side, from the same file, with their line ranges and full text."
+        ),
     )
     async def read_chunk(
         id: Annotated[str, Field(description="A hit's id from search.", min_length=1, max_length=512)],
         radius: Annotated[int, Field(description="Neighbouring chunks on each side.", ge=0, le=5)] = 1,
-        max_chars: Annotated[int, Field(description="Cap on the text answer's length.", ge=500, le=MAX_CHARS)] = 12000,
+        max_chars: Annotated[int, Field(description="Cap on the text answer, in characters.",
+                                        ge=500, le=MAX_CHARS)] = 12000,
     ) -> Annotated[CallToolResult, ReadChunkOutput]:
         svc = await call(service)
         found = await call(svc.read_chunk, id, radius=radius)
-        out = ReadChunkOutput(namespace=found["namespace"], store=found["store"], path=found["path"],
-                              chunks=[ChunkOut(id=c["vector_id"], chunk_index=c["chunk_index"],
-                                               start_line=c["start_line"], end_line=c["end_line"], text=c["text"])
-                                      for c in found["chunks"]])
-        lines = [f"{out.path} ({out.store})"]
+        out = ReadChunkOutput(
+            namespace=found["namespace"], store=found["store"], path=found["path"],
+            chunks=[ChunkOut(id=c["vector_id"], chunk_index=c["chunk_index"], start_line=c["start_line"],
+                             end_line=c["end_line"], text=c["text"]) for c in found["chunks"]],
+        )
+        lines = [f"{out.path} ({out.store}, {out.namespace})"]
         for c in out.chunks:
-            mark = " <- hit" if c.id == id else ""
-            lines.append(f"--- lines {c.start_line}-{c.end_line}{mark}")
+            lines.append(f"--- lines {c.start_line}-{c.end_line}{' <- the hit' if c.id == id else ''}")
             lines.extend(c.text.splitlines())
-        return _result(cap(lines, max_chars, "lines"), out)
+        return _result(cap(lines, max_chars, "lines", "raise max_chars or lower radius"), out)
 
+    # -- namespaces ----------------------------------------------------------------------------
     @server.tool(
-        annotations=ToolAnnotations(title="List namespaces", read_only_hint=True, idempotent_hint=True),
-        description="This organization's namespaces: record fields, document and vector counts (mirror and index), last ingest.",
+        annotations=ToolAnnotations(title="List namespaces", read_only_hint=True, destructive_hint=False,
+                                    idempotent_hint=True, open_world_hint=False),
+        description=(
+            "This organization's namespaces in this environment, as the mirror and the index know them: "
+            "record fields (store, workspace, index, model, dimension, chunking), document and vector "
+            "counts (mirror and index), last ingest, and namespaces found on one side only."
+        ),
     )
-    async def list_namespaces() -> Annotated[CallToolResult, NamespacesOutput]:
+    async def list_namespaces(
+        limit: Annotated[int, Field(description="Most namespaces to return.", ge=1, le=1000)] = 100,
+    ) -> Annotated[CallToolResult, NamespacesOutput]:
         svc = await call(service)
-        rows = [r for r in await call(svc.namespaces) if r.get("store_slug")]
-        out = NamespacesOutput(namespaces=[_namespace_out(r) for r in rows])
-        lines = [f"{n.namespace}: {n.documents} documents, {n.vectors} vectors (index {n.index_vectors}), "
-                 f"model {n.embedding_model}, last ingest {n.last_ingest or 'never'}" for n in out.namespaces]
-        return _result(cap(lines or ["no namespaces yet: run the ingest tool"], 8000, "namespaces"), out)
+        rows = await call(svc.namespaces)
+        out = NamespacesOutput(total=len(rows), namespaces=[namespace_out(r) for r in rows[:limit]])
+        lines = [namespace_line(n) for n in out.namespaces] or ["no namespaces yet: run the ingest tool"]
+        if out.total > limit:
+            lines.append(f"… {out.total - limit} more namespaces (raise limit)")
+        return _result(cap(lines, DEFAULT_MAX_CHARS, "namespaces", "lower limit or use namespace_stats"), out)
+
+    def own_row(store: str, with_backend: bool) -> dict | None:
+        svc = service()
+        svc.config.store(store)  # an unknown slug -> ConfigError listing the known ones
+        return next((r for r in svc.namespaces(with_backend=with_backend)
+                     if r.get("store_slug") == store and r.get("workspace_id") == svc.config.workspace), None)
 
     @server.tool(
-        annotations=ToolAnnotations(title="Namespace stats", read_only_hint=True, idempotent_hint=True),
-        description="One store's namespace record with its document and vector counts and last ingest.",
+        annotations=ToolAnnotations(title="Namespace stats", read_only_hint=True, destructive_hint=False,
+                                    idempotent_hint=True, open_world_hint=False),
+        description=(
+            "One store's namespace (a store slug from this lightfast.yml): its record, document and vector "
+            "counts in the mirror and in the index, and its last ingest."
+        ),
     )
     async def namespace_stats(
         store: Annotated[str, Field(description="A store slug from lightfast.yml.", min_length=1, max_length=200)],
     ) -> Annotated[CallToolResult, NamespaceOut]:
-        svc = await call(service)
-        await call(svc.config.store, store)  # unknown slug -> tool error listing the known ones
-        rows = [r for r in await call(svc.namespaces) if r.get("store_slug") == store
-                and r.get("workspace_id") == svc.config.workspace]
-        if not rows:
+        row = await call(own_row, store, True)
+        if row is None:
             raise ToolError(f"store '{store}' has not been ingested yet: call the ingest tool first")
-        out = _namespace_out(rows[0])
-        text = (f"{out.namespace} in index {out.index} ({out.environment}): {out.documents} documents, "
-                f"{out.vectors} vectors (index reports {out.index_vectors}); {out.embedding_model} "
-                f"{out.dimension}-d; chunks {out.chunk_max_tokens}/{out.chunk_overlap}; last ingest "
-                f"{out.last_ingest or 'never'}")
+        out = namespace_out(row)
+        text = (f"{namespace_line(out)}; index {out.index} ({out.environment}); chunks "
+                f"{out.chunk_max_tokens} tokens, overlap {out.chunk_overlap}")
         return _result(text, out)
 
     @server.resource("lightfast://namespaces", name="namespaces", mime_type="application/json",
@@ -285,103 +284,120 @@ def build_server(open_service: Callable[[], object], *, read_only: bool = False)
     async def namespaces_resource() -> str:
         svc = await call(service)
         rows = await call(svc.namespaces, with_backend=False)
-        return NamespacesOutput(namespaces=[_namespace_out(r) for r in rows if r.get("store_slug")]).model_dump_json()
+        return NamespacesOutput(total=len(rows), namespaces=[namespace_out(r) for r in rows]).model_dump_json()
 
     @server.resource("lightfast://namespaces/{store}", name="namespace", mime_type="application/json",
-                     description="One store's namespace record with its counts and last ingest.")
+                     description="One store's namespace record (a store of this lightfast.yml) with its counts.")
     async def namespace_resource(store: str) -> str:
-        svc = await call(service)
-        rows = [r for r in await call(svc.namespaces, with_backend=False)
-                if r.get("store_slug") == store and r.get("workspace_id") == svc.config.workspace]
-        if not rows:
-            raise ValueError(f"store '{store}' has no namespace yet; ingest it first")
-        return _namespace_out(rows[0]).model_dump_json()
+        try:
+            row = await call(own_row, store, False)
+        except ToolError as exc:
+            raise ResourceNotFoundError(str(exc)) from None
+        if row is None:
+            raise ResourceNotFoundError(f"store '{store}' has no namespace yet; ingest it first")
+        return namespace_out(row).model_dump_json()
 
     if read_only:
         return server
 
+    # -- ingest --------------------------------------------------------------------------------
     @server.tool(
         annotations=ToolAnnotations(title="Ingest the repo", read_only_hint=False, destructive_hint=True,
-                                    idempotent_hint=True),
+                                    idempotent_hint=True, open_world_hint=False),
         description=(
-            "Incremental ingest of this repository: new and changed files are embedded, vectors of "
-            "deleted files removed. Optionally only some paths (relative to the repo root) or one store. "
-            "Sends progress notifications when the request has a progress token; ingest_status follows "
-            "a long run."
+            "Incremental ingest of this repository into its stores' namespaces: new and changed files are "
+            "chunked and embedded, vectors of deleted files removed, unchanged files left alone. Optionally "
+            "only some paths (relative to the repository root) or one store. Sends progress notifications "
+            "when the request carries a progress token; ingest_status follows a long run from another call. "
+            "Returns counts (added, changed, removed, embedded, upserted, failed, skipped with reasons)."
         ),
     )
     async def ingest(
         ctx: Context,
-        paths: Annotated[list[str], Field(description="Repo-relative paths to (re)ingest; empty for all.")] = [],
-        store: Annotated[str, Field(description="Only this store; empty for all.")] = "",
-        full: Annotated[bool, Field(description="Re-embed everything, not only changes.")] = False,
+        paths: Annotated[list[str], Field(description="Repo-relative files or folders to (re)ingest; empty "
+                                                      "for the whole repository.", max_length=1000)] = [],
+        store: Annotated[str, Field(description="Only this store slug; empty for all stores.",
+                                    max_length=200)] = "",
+        full: Annotated[bool, Field(description="Re-embed everything, not only what changed.")] = False,
     ) -> Annotated[CallToolResult, IngestOutput]:
         svc = await call(service)
-        root = svc.root.resolve()
-        safe = []
-        for p in paths:
-            full_path = (root / p).resolve() if not Path(p).is_absolute() else Path(p).resolve()
-            if not full_path.is_relative_to(root):
-                raise ToolError(f"path {p!r} is outside the repository root {root}; give repo-relative paths")
-            safe.append(full_path)
+        safe = await call(safe_paths, svc.root, paths)
         if store:
-            await call(svc.config.store, store)
-        if tracker.snapshot().state == "running":
-            raise ToolError("an ingest is already running in this server; follow it with ingest_status")
+            await call(svc.config.store, store)  # an unknown slug -> tool error listing the known ones
         stores = [store] if store else [s.slug for s in svc.config.stores]
-        tracker.update(state="running", stores=stores, progress="starting", error="")
-        started = time.perf_counter()
-        step = {"n": 0}
+        if not tracker.start(stores):
+            raise ToolError("an ingest is already running in this server: follow it with ingest_status")
+        cancel = threading.Event()
+        sent = {"n": 0, "at": 0.0, "stage": ""}
 
-        def on_progress(p) -> None:
-            step["n"] += 1
-            message = f"{p.store}: {p.stage} {p.done}/{p.total} {p.message}"[:200]
+        def on_progress(p) -> None:  # in the worker thread
+            message = f"{p.store}: {p.stage} {p.done}/{p.total} {p.message}".strip()[:200]
             tracker.update(progress=message)
+            now = time.monotonic()
+            key = f"{p.store}:{p.stage}"
+            if cancel.is_set() or (key == sent["stage"] and now - sent["at"] < PROGRESS_EVERY_S
+                                   and p.stage != "done"):
+                return
+            sent.update(n=sent["n"] + 1, at=now, stage=key)
             try:
-                anyio.from_thread.run(ctx.report_progress, step["n"], None, message)
-            except Exception:  # a client without a progress token, or gone: keep ingesting
+                anyio.from_thread.run(ctx.report_progress, sent["n"], None, message)
+            except Exception:  # the client went away: keep ingesting
                 pass
 
+        def run() -> None:  # in the worker thread: the tracker always learns how the run ended
+            started = time.perf_counter()
+            try:
+                report = svc.ingest(stores, full=full, paths=safe, progress=on_progress,
+                                    cancelled=cancel.is_set, lock_wait=INGEST_LOCK_WAIT_S)
+            except LightfastError as exc:
+                tracker.update(state="failed", error=str(exc), seconds=round(time.perf_counter() - started, 3))
+                raise
+            except BaseException as exc:
+                log.exception("ingest failed")
+                tracker.update(state="failed", error=f"internal error ({type(exc).__name__}); see the server log",
+                               seconds=round(time.perf_counter() - started, 3))
+                raise
+            tracker.finish(report, time.perf_counter() - started, cancel.is_set())
+
         try:
-            report = await call(svc.ingest, stores, full=full, paths=safe or None, progress=on_progress,
-                                lock_wait=60)
-        except ToolError as exc:
-            tracker.update(state="failed", error=str(exc), seconds=time.perf_counter() - started)
+            await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            cancel.set()  # the thread stops between files; ingest_status shows 'cancelled'
             raise
-        totals = report.totals()
-        tracker.update(
-            state="done", added=totals["added"], changed=totals["changed"], removed=totals["removed"],
-            unchanged=totals["unchanged"], embedded=totals["chunks_embedded"], upserted=totals["vectors_upserted"],
-            deleted=totals["vectors_deleted"], seconds=round(time.perf_counter() - started, 3), progress="",
-            failed=[f"{p}: {why}" for r in report.stores for p, why in r.failed],
-            skipped=[f"{p}: {why}" for r in report.stores for p, why in r.skipped],
-        )
+        except LightfastError as exc:
+            raise ToolError(f"{exc} (nothing is lost: run ingest again to finish)") from None
         out = tracker.snapshot()
-        return _result(_ingest_text(out), out)
+        return _result(ingest_text(out), out)
 
     @server.tool(
-        annotations=ToolAnnotations(title="Ingest status", read_only_hint=True, idempotent_hint=True),
-        description="The state of this server's current or last ingest: running/done/failed, progress and counts.",
+        annotations=ToolAnnotations(title="Ingest status", read_only_hint=True, destructive_hint=False,
+                                    idempotent_hint=True, open_world_hint=False),
+        description=(
+            "The state of this server's current or last ingest (idle, running, done, cancelled or failed), "
+            "its latest progress message and its counts. Call it while a long ingest runs."
+        ),
     )
     async def ingest_status() -> Annotated[CallToolResult, IngestOutput]:
         out = tracker.snapshot()
-        return _result(_ingest_text(out), out)
+        return _result(ingest_text(out), out)
 
     return server
 
 
-def warm_in_background(open_service: Callable[[], object]) -> threading.Thread:
-    """Load the model off the event loop so the first search is fast; log when ready."""
+def warm_in_background(open_service: Callable[[], Any]) -> threading.Thread:
+    """Open the service and load the model in a thread, so the handshake is not delayed; log when ready."""
 
     def run():
         started = time.perf_counter()
         try:
             svc = open_service()
+            svc.mirror  # noqa: B018 - opens (and migrates) the mirror now rather than on the first call
             embedder = svc.embedder
             if hasattr(embedder, "warm"):
                 embedder.warm()
-            log.info("ready: %s in %.1f s", getattr(embedder, "model_name", "embedder"), time.perf_counter() - started)
-        except Exception as exc:  # reported to the client on its first call instead
+            log.info("ready: %s loaded in %.1f s", getattr(embedder, "model_name", "embedder"),
+                     time.perf_counter() - started)
+        except Exception as exc:  # the client sees the same error as a tool error on its first call
             log.warning("warm-up failed: %s", exc)
 
     thread = threading.Thread(target=run, name="lightfast-warmup", daemon=True)
