@@ -1,13 +1,21 @@
-"""The TUI's flows through Textual's Pilot, on a real temp mirror and local index."""
+"""The TUI's flows through Textual's Pilot, on a real temp mirror and the real local index."""
 
 from __future__ import annotations
 
-import pytest
-from textual.widgets import OptionList, ProgressBar, RichLog, Static, TabbedContent, Tree
+import asyncio
+import io
+import contextlib
+import sys
+import time
 
-from conftest import write_files
+import pytest
+from textual.widgets import OptionList, ProgressBar, RadioButton, RichLog, Select, Static, TabbedContent, Tree
+
+from conftest import HashEmbedder, make_config, write_files
 from lightfast_tui.app import LightfastApp
-from lightfast_tui.modals import ConfirmModal, HelpScreen
+from lightfast_tui.screens.confirm import ConfirmModal
+from lightfast_tui.screens.help import HelpScreen
+from lightfast_tui.widgets.stats_tab import MISSING
 
 pytestmark = pytest.mark.anyio
 
@@ -16,6 +24,7 @@ FILES = {
     "docs/bread.md": "# Bread\n\nKnead the dough for ten minutes then let it rise.\n",
     "src/app.py": "def compute_invoice_total(lines):\n    return sum(l.amount for l in lines)\n",
 }
+DOCS = "org_acme:ws_platform:store_docs"
 
 
 @pytest.fixture
@@ -24,13 +33,20 @@ def service(repo, service_factory):
     return service_factory(repo)
 
 
-async def settle(app, pilot):
+async def settle(app, pilot) -> None:
     await app.workers.wait_for_complete()
     await pilot.pause()
 
 
+async def until(pilot, condition, seconds: float = 10.0) -> None:
+    """Wait on a condition the UI reaches through messages from a thread."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await pilot.pause(0.02)
+
+
 def tree_labels(app) -> list[str]:
-    tree = app.query_one("#ns-tree", Tree)
     out = []
 
     def walk(node, depth):
@@ -38,133 +54,369 @@ def tree_labels(app) -> list[str]:
         for child in node.children:
             walk(child, depth + 1)
 
-    walk(tree.root, 0)
+    walk(app.query_one("#ns-tree", Tree).root, 0)
     return out
 
 
-async def test_browse_namespaces(service):
+async def select_store(app, pilot, slug: str) -> None:
+    tree = app.query_one("#ns-tree", Tree)
+    tree.focus()
+    workspace = tree.root.children[0].children[0].children[0]
+    tree.move_cursor(next(n for n in workspace.children if str(n.label) == slug))
+    await pilot.pause()
+
+
+def rendered(app, selector: str) -> str:
+    """A widget's content as plain text (tables included)."""
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(app.query_one(selector, Static).content)
+    return console.export_text()
+
+
+def log_text(app) -> str:
+    return "\n".join(str(line.text) for line in app.query_one("#ingest-log", RichLog).lines)
+
+
+def notifications(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+# -- browse ----------------------------------------------------------------------------------
+async def test_browse_tree_and_record(service):
     service.ingest()
-    app = LightfastApp(service)
+    app = LightfastApp(service, time_format=lambda v: "T" if v else "never")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         labels = tree_labels(app)
-        assert "  test" in labels and "    acme" in labels and "      platform" in labels
-        assert "        docs" in labels and "        code" in labels
+        assert labels[:4] == ["namespaces", "  test", "    acme", "      platform"]
+        assert set(labels[4:]) == {"        code", "        docs"}
+        assert app.focused is app.query_one("#ns-tree")
+        await select_store(app, pilot, "docs")
+        browser = app.query_one("#browser")
+        assert browser.selected["namespace_name"] == DOCS
+        assert browser.selected["documents"] == 2
+        assert browser.selected["vectors"] == browser.selected["index_vectors"] == 2
+        record = rendered(app, "#ns-record")
+        for text in (DOCS, "lightfast-test-v1", "64 tokens, overlap 8", "2 in mirror, 2 in index",
+                     "last ingest  T (ok)", "created      T", "hash-test (64-d)", "local"):
+            assert text in record
         tree = app.query_one("#ns-tree", Tree)
-        tree.focus()
-        docs = next(n for n in tree.root.children[0].children[0].children[0].children if str(n.label) == "docs")
-        tree.move_cursor(docs)
+        tree.move_cursor(tree.root.children[0].children[0].children[0])  # the workspace: a summary
         await pilot.pause()
-        assert app.selected["namespace_name"] == "org_acme:ws_platform:store_docs"
-        assert app.selected["documents"] == 2 and app.selected["vectors"] == app.selected["index_vectors"]
+        summary = rendered(app, "#ns-record")
+        assert "workspace  platform" in summary and "stores     2" in summary
 
 
-async def test_search_shows_hits_and_preview(service):
+async def test_app_takes_a_factory_and_shows_an_empty_mirror(service):
+    app = LightfastApp(lambda: service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert app.service is service
+        assert "no namespaces yet" in tree_labels(app)[1]
+
+
+# -- search ----------------------------------------------------------------------------------
+async def test_search_hits_preview_and_copy(service):
     service.ingest()
     app = LightfastApp(service)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("slash")
         assert app.query_one(TabbedContent).active == "search"
-        await pilot.press(*"pelican lagoon")
-        await pilot.press("enter")
+        assert app.focused is app.query_one("#search-input")
+        await pilot.press(*"pelican lagoon", "enter")
         await settle(app, pilot)
         hits = app.query_one("#hits", OptionList)
-        assert hits.option_count >= 1
-        assert "docs/birds.md" in str(hits.get_option_at_index(0).prompt)
-        pane = app.query_one("#search-pane")
-        assert pane.current_hit().path == "docs/birds.md"
-        hits.focus()
-        await pilot.press("enter")  # copies path:line
+        assert hits.option_count == 3
+        assert "docs/birds.md:1-3" in str(hits.get_option_at_index(0).prompt)
+        assert app.focused is hits  # results take the focus, so enter acts on a hit
+        assert "docs/birds.md:1-3" in rendered(app, "#preview-title")
+        assert "pelican colony" in rendered(app, "#preview")
+        await pilot.press("down")
+        assert "src/app.py" in rendered(app, "#preview-title") or "docs/bread.md" in rendered(app, "#preview-title")
+        await pilot.press("up", "enter")
         assert app.clipboard == "docs/birds.md:1"
+        assert "copied docs/birds.md:1" in notifications(app)
 
 
-async def test_ingest_with_progress_and_log(service):
+async def test_search_scope_and_store_filter(service):
+    service.ingest()
     app = LightfastApp(service)
     async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("slash")
+        pane = app.query_one("#search-pane")
+        app.query_one("#search-store", Select).value = "code"
+        await pilot.pause()
+        pane.search("pelican lagoon")
+        await settle(app, pilot)
+        assert {h.store for h in app.query_one("#hits").hits} == {"code"}
+        pane.set_scope("workspace")
+        await pilot.pause()
+        assert pane.scope == "workspace" and app.query_one("#search-store", Select).disabled
+        pane.search("pelican lagoon")
+        await settle(app, pilot)
+        assert {h.store for h in app.query_one("#hits").hits} == {"code", "docs"}
+        app.query_one("#scope-organization", RadioButton).value = True
+        await pilot.pause()
+        assert pane.scope == "organization"
+
+
+async def test_search_before_ingest_is_a_notification(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("slash", *"pelican", "enter")
+        await settle(app, pilot)
+        assert any("run `lightfast ingest` first" in n for n in notifications(app))
+        assert "search failed" in rendered(app, "#search-status")
+
+
+async def test_e_opens_the_editor_at_the_line(service, monkeypatch):
+    import lightfast_tui.app as app_module
+
+    service.ingest()
+    calls = []
+    monkeypatch.setenv("EDITOR", "nvim -p")
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setattr(app_module.subprocess, "run", lambda args, check: calls.append(args))
+    app = LightfastApp(service)
+    monkeypatch.setattr(app, "suspend", contextlib.nullcontext)  # the headless driver cannot suspend
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("slash", *"invoice total", "enter")
+        await settle(app, pilot)
+        assert app.query_one("#hits").current.path == "src/app.py"
+        await pilot.press("e")
+        assert calls == [["nvim", "-p", "+1", str(service.root / "src/app.py")]]
+
+
+# -- ingest ----------------------------------------------------------------------------------
+async def test_ingest_all_with_progress_and_log(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
         await pilot.press("i")
         assert app.query_one(TabbedContent).active == "ingest"
+        await until(pilot, lambda: "done in" in log_text(app))
         await settle(app, pilot)
         bar = app.query_one("#ingest-progress", ProgressBar)
         assert bar.total is not None and bar.progress == bar.total
-        log = "\n".join(str(line.text) for line in app.query_one("#ingest-log", RichLog).lines)
-        assert "done" in log and "3 added" in log
-        assert not app.query_one("#ingest-go").disabled
+        log = log_text(app)
+        assert "docs scan: 2 new or changed" in log and "3 added" in log
+        assert not app.query_one("#ingest-go").disabled and app.query_one("#ingest-stop").disabled
+        assert app.query_one(TabbedContent).active == "ingest"
+        assert {"docs", "code"} <= {str(n.label) for n in
+                                    app.query_one("#ns-tree", Tree).root.children[0].children[0].children[0].children}
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
     assert len(service.mirror.documents(record["id"])) == 2
 
 
-async def select_store(app, pilot, slug):
-    tree = app.query_one("#ns-tree", Tree)
-    tree.focus()
-    leaf = next(n for n in tree.root.children[0].children[0].children[0].children if str(n.label) == slug)
-    tree.move_cursor(leaf)
-    await pilot.pause()
+async def test_ingest_one_store(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        app.query_one("#ingest-store", Select).value = "code"
+        await pilot.click("#ingest-go")
+        await until(pilot, lambda: "done in" in log_text(app))
+        assert "code done" in log_text(app) and "docs" not in log_text(app)
+    assert service.mirror.get_namespace("test", "acme", "platform", "docs") is None
 
 
-async def test_delete_is_confirmed_or_cancelled(service):
-    service.ingest()
-    docs = "org_acme:ws_platform:store_docs"
-    before = service.index.namespace_stats(docs).vector_count
+class SlowEmbedder(HashEmbedder):
+    batch_size = 1
+
+    def embed_batch(self, texts, kind):
+        time.sleep(0.02)
+        return super().embed_batch(texts, kind)
+
+
+async def test_ingest_stays_responsive_and_cancels_between_batches(repo, service_factory):
+    write_files(repo, {f"docs/n{i:03}.md": f"# Note {i}\n\n" + "word " * 400 for i in range(60)})
+    service = service_factory(repo, embedder=SlowEmbedder())
     app = LightfastApp(service)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
+        await pilot.press("i")
+        await until(pilot, lambda: "docs/n002.md" in log_text(app))
+        pane = app.query_one("#ingest-pane")
+        assert pane.busy and app.query_one("#ingest-go").disabled
+        await pilot.press("1")  # the UI answers keys while the thread works
+        assert app.query_one(TabbedContent).active == "namespaces"
+        await pilot.press("3")
+        pane.action_cancel()
+        await until(pilot, lambda: not pane.busy, seconds=30)
+        assert "cancelled" in log_text(app)
+    record = service.mirror.get_namespace("test", "acme", "platform", "docs")
+    assert len(service.mirror.documents(record["id"])) < 60
+
+
+# -- danger operations ---------------------------------------------------------------------
+async def test_delete_vectors_is_confirmed_or_cancelled(service):
+    service.ingest()
+    before = service.index.namespace_stats(DOCS).vector_count
+    app = LightfastApp(service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
         await select_store(app, pilot, "docs")
         await pilot.press("d")
-        await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
-        assert docs in app.screen.loss and f"All {before:,} vectors" in app.screen.loss
+        assert DOCS in app.screen.loss and f"All {before:,} vectors" in app.screen.loss
+        assert "lightfast-test-v1" in app.screen.loss
         await pilot.press("escape")  # cancel
         await settle(app, pilot)
-        assert service.index.namespace_stats(docs).vector_count == before
+        assert not isinstance(app.screen, ConfirmModal)
+        assert service.index.namespace_stats(DOCS).vector_count == before
         await pilot.press("d")
-        await pilot.pause()
+        await pilot.press("enter")  # the focus starts on Cancel: enter is safe
+        await settle(app, pilot)
+        assert service.index.namespace_stats(DOCS).vector_count == before
+        await pilot.press("d")
         await pilot.click("#confirm-yes")
         await settle(app, pilot)
-        assert service.index.namespace_stats(docs).vector_count == 0
+        assert service.index.namespace_stats(DOCS).vector_count == 0
+        assert f"docs: deleted {before:,} vectors" in notifications(app)
+        assert app.query_one("#browser").selected["vectors"] == 0  # the record was reloaded
+    assert service.mirror.get_namespace("test", "acme", "platform", "docs") is not None
 
 
-async def test_help_stats_and_palette(service):
+async def test_remove_record_is_confirmed(service):
     service.ingest()
     app = LightfastApp(service)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
-        await pilot.press("escape")
-        await pilot.press("4")
         await settle(app, pilot)
-        table = app.query_one("#stats-namespaces_per_environment")
-        assert table.row_count == 1
-        titles = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Search", "Ingest all stores", "Toggle watch", "Delete namespace vectors", "Help"):
-            assert title in titles
+        await select_store(app, pilot, "code")
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmModal)
+        assert "record of namespace org_acme:ws_platform:store_code" in app.screen.loss
+        await pilot.click("#confirm-yes")
+        await settle(app, pilot)
+        await pilot.pause()
+        assert "        code" not in tree_labels(app)
+    assert service.mirror.get_namespace("test", "acme", "platform", "code") is None
 
 
-async def test_startup_does_not_load_the_model(repo, service_factory):
-    from core.embeddings.local import LocalEmbedder
-
-    write_files(repo, FILES)
-    embedder = LocalEmbedder()
-    service = service_factory(repo, embedder=embedder)
+async def test_delete_without_a_selected_store_warns(service):
+    service.ingest()
     app = LightfastApp(service)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        assert not embedder.loaded
+        await pilot.press("d")
+        assert not isinstance(app.screen, ConfirmModal)
+        assert "select a store in the Namespaces tab first" in notifications(app)
 
 
-async def test_watch_toggle_shows_its_state(service, repo):
-    import asyncio
+# -- keys, palette, help, stats ----------------------------------------------------------------
+async def test_help_footer_and_palette(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        ids = {b.id for b in app.BINDINGS}
+        assert {"quit", "help", "search", "ingest-all", "watch", "refresh"} <= ids
+        assert all(b.description for b in app.BINDINGS)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = "\n".join(f"{k} {w}" for _, rows in app.screen.sections for k, w in rows)
+        for line in ("Delete vectors", "Copy path:line", "Open in $EDITOR", "Cancel ingest", "Command palette"):
+            assert line in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Search", "Search scope: workspace", "Ingest all stores", "Cancel ingest", "Toggle watch",
+                      "Delete namespace vectors", "Remove store record", "Tab: Stats", "Help: Lightfast keys"):
+            assert title in titles
 
+
+async def test_palette_runs_an_action(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"scope: organization")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "search"
+        assert app.query_one("#search-pane").scope == "organization"
+
+
+async def test_stats_tab_mounts_the_stats_view_on_first_visit(service):
+    service.ingest()
+    app = LightfastApp(service)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert not app.query("#stats-view")  # not at start-up
+        await pilot.press("4")
+        await settle(app, pilot)
+        await pilot.pause()
+        assert app.query_one("#stats-namespaces_per_environment").row_count == 1
+
+
+async def test_stats_tab_without_the_stats_view(service, monkeypatch):
+    monkeypatch.setitem(sys.modules, "lightfast_tui.stats_view", None)  # import -> ImportError
+    app = LightfastApp(service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        assert MISSING in rendered(app, "#stats-placeholder")
+
+
+# -- the model ---------------------------------------------------------------------------------
+@pytest.fixture
+def local_embedder():
+    from core.embeddings.local import LocalEmbedder
+
+    return LocalEmbedder()
+
+
+async def test_startup_never_waits_for_the_model(repo, service_factory, local_embedder):
+    write_files(repo, FILES)
+    service = service_factory(repo, embedder=local_embedder)
+    app = LightfastApp(service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("3", "1")
+        await settle(app, pilot)
+        assert not local_embedder.loaded
+        await pilot.press("slash")  # first need: warmed in the background
+        await settle(app, pilot)
+        assert local_embedder.loaded
+
+
+async def test_ingest_and_search_with_the_real_model(repo, service_factory, local_embedder):
+    write_files(repo, FILES)
+    make_config(repo, environment="local")  # the built-in profile: all-MiniLM-L6-v2, 384-d
+    service = service_factory(repo, embedder=local_embedder)
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("i")
+        await until(pilot, lambda: not app.query_one("#ingest-pane").busy, seconds=120)
+        assert "3 added" in log_text(app)
+        await pilot.press("slash", *"where do pelicans nest", "enter")
+        await settle(app, pilot)
+        assert app.query_one("#hits").hits[0].path == "docs/birds.md"
+
+
+# -- watch -------------------------------------------------------------------------------------
+async def test_watch_toggle_shows_its_state(service):
     app = LightfastApp(service)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await pilot.press("w")
         status = app.query_one("#watch-status", Static)
-        for _ in range(200):  # the catch-up batch reports through a message
-            await asyncio.sleep(0.05)
-            if "added" in str(status.render()):
-                break
+        await until(pilot, lambda: "added" in str(status.render()))
         assert "idle" in str(status.render()) and "3 added" in str(status.render())
+        await until(pilot, lambda: "docs" in tree_labels(app)[-1] or "docs" in tree_labels(app)[-2])
         await pilot.press("w")
         await pilot.pause()
         assert str(status.render()) == "watch: off"
-        assert app.watcher is None
+        assert not app.query_one("#watch-status").watching
+    await asyncio.sleep(0)
+
+
+async def test_e_without_a_suspendable_terminal_says_where(service):
+    service.ingest()
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:  # the headless driver cannot suspend
+        await pilot.press("slash", *"invoice total", "enter")
+        await settle(app, pilot)
+        await pilot.press("e")
+        assert any("open src/app.py:1" in n for n in notifications(app))

@@ -1,12 +1,22 @@
-"""Snapshots of the TUI's main screens at fixed sizes, with fixed data (no clocks, paths or random ids)."""
+"""Snapshots of the TUI's main screens at fixed sizes, with fixed data.
+
+Deterministic by construction: the deterministic HashEmbedder, a fixed time
+format (no clocks on screen), no paths or random ids in the picture, animation
+off, cursor blink off, and waits on workers rather than sleeps. Layout lives
+here; behaviour is asserted with Pilot in test_tui.py.
+
+Regenerate after a deliberate change: pytest tests/test_tui_snapshots.py --snapshot-update
+"""
 
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Input
 
 from conftest import write_files
 from lightfast_tui.app import LightfastApp
 
+SIZES = [(80, 24), (120, 40)]
 FILES = {
     "docs/birds.md": "# Birds\n\nThe pelican colony nests on the northern lagoon every spring.\n",
     "docs/bread.md": "# Bread\n\nKnead the dough for ten minutes then let it rise.\n",
@@ -14,55 +24,66 @@ FILES = {
 }
 
 
+def fixed_time(value: str | None) -> str:
+    return "2026-01-02 03:04 UTC" if value else "never"
+
+
 @pytest.fixture
 def app(repo, service_factory):
     write_files(repo, FILES)
     service = service_factory(repo)
     service.ingest()
-    with service.mirror.write() as conn:  # fixed times: the picture must not change between runs
-        conn.execute("UPDATE namespaces SET created_at='2026-01-01T00:00:00', updated_at='2026-01-02T00:00:00'")
-        conn.execute("UPDATE ingest_runs SET started_at='2026-01-02T00:00:00', finished_at='2026-01-02T00:00:01'")
-    app = LightfastApp(service)
+    app = LightfastApp(service, time_format=fixed_time)
     app.animation_level = "none"
     return app
 
 
-async def select_docs(pilot):
+async def ready(pilot) -> None:
+    """Namespaces loaded, nothing blinking."""
     app = pilot.app
+    for field in app.query(Input):
+        field.cursor_blink = False
     await app.workers.wait_for_complete()
     await pilot.pause()
-    tree = app.query_one("#ns-tree")
-    tree.focus()
-    leaf = next(n for n in tree.root.children[0].children[0].children[0].children if str(n.label) == "docs")
-    tree.move_cursor(leaf)
+
+
+async def select_docs(pilot) -> None:
+    await ready(pilot)
+    tree = pilot.app.query_one("#ns-tree")
+    workspace = tree.root.children[0].children[0].children[0]
+    tree.move_cursor(next(n for n in workspace.children if str(n.label) == "docs"))
     await pilot.pause()
 
 
-async def search_pelican(pilot):
-    app = pilot.app
+async def search_pelican(pilot) -> None:
+    await ready(pilot)
     await pilot.press("slash", *"pelican lagoon", "enter")
-    await app.workers.wait_for_complete()
+    await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 def test_namespaces_screen(snap_compare, app, size):
     assert snap_compare(app, terminal_size=size, run_before=select_docs)
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 def test_search_screen(snap_compare, app, size):
     assert snap_compare(app, terminal_size=size, run_before=search_pelican)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_ingest_screen(snap_compare, app, size):
+    assert snap_compare(app, terminal_size=size, run_before=ready, press=["3"])
 
 
 def test_confirm_delete_screen(snap_compare, app):
     async def before(pilot):
         await select_docs(pilot)
         await pilot.press("d")
-        await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=before)
 
 
 def test_help_screen(snap_compare, app):
-    assert snap_compare(app, terminal_size=(80, 24), press=["question_mark"])
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready, press=["question_mark"])

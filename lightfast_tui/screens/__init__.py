@@ -1,0 +1,1 @@
+"""Screens pushed over the tabs: the confirmation modal and the help screen."""

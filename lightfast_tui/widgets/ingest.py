@@ -1,0 +1,151 @@
+"""The Ingest tab: one store or all, a progress bar and a live log.
+
+The ingest runs in a thread worker that only posts messages. Cancelling sets
+the worker's flag, which core checks between batches through `cancelled`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Button, ProgressBar, RichLog, Select, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from core.errors import LightfastError
+from lightfast_tui import widgets
+
+ALL = "__all__"
+LOGGED_STAGES = ("recover", "scan", "delete", "done")
+
+
+class IngestPane(Widget):
+    BINDINGS = [
+        Binding("s", "start", "Start ingest", id="ingest-start"),
+        Binding("c", "cancel", "Cancel ingest", id="ingest-cancel"),
+    ]
+
+    @dataclass
+    class Progressed(Message):
+        progress: object  # core.ingest.Progress
+
+    @dataclass
+    class Finished(Message):
+        """Bubbles up so the app refreshes what depends on the mirror."""
+
+        report: object | None  # core.service.IngestReport, None when it failed
+        cancelled: bool
+
+    class Failed(widgets.Failed):
+        pass
+
+    def __init__(self, service, **kw):
+        super().__init__(**kw)
+        self.service = service
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        stores = [s.slug for s in self.service.config.stores]
+        with Horizontal(id="ingest-bar"):
+            yield Select([("all stores", ALL)] + [(s, s) for s in stores], value=ALL, allow_blank=False,
+                         id="ingest-store")
+            yield Button("Ingest", id="ingest-go", variant="primary")
+            yield Button("Cancel", id="ingest-stop", disabled=True)
+        yield ProgressBar(total=1, id="ingest-progress", show_eta=False)
+        yield Static("idle", id="ingest-stage")
+        yield RichLog(id="ingest-log", wrap=True, markup=True, max_lines=2000)
+
+    # -- starting and stopping -------------------------------------------------------------
+    def action_start(self) -> None:
+        value = self.query_one("#ingest-store", Select).value
+        self.start(None if value == ALL else [str(value)])
+
+    def start(self, stores: list[str] | None) -> None:
+        """Ingest the given stores (None: all); refused while an ingest runs."""
+        if self.busy:
+            self.notify("an ingest is already running", severity="warning")
+            return
+        self._set_busy(True)
+        self.query_one("#ingest-progress", ProgressBar).update(total=None, progress=0)
+        self.log_line(f"[b]ingest[/b] {escape(', '.join(stores)) if stores else 'all stores'}")
+        self._ingest(stores)
+
+    def action_cancel(self) -> None:
+        if self.busy:
+            self.workers.cancel_group(self, "ingest")
+            self.query_one("#ingest-stage", Static).update("cancelling after the current batch…")
+
+    @on(Button.Pressed, "#ingest-go")
+    def _go(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#ingest-stop")
+    def _stop(self) -> None:
+        self.action_cancel()
+
+    def _set_busy(self, on: bool) -> None:
+        self.busy = on
+        go, stop = self.query_one("#ingest-go", Button), self.query_one("#ingest-stop", Button)
+        enable, disable = (stop, go) if on else (go, stop)
+        enable.disabled = False
+        if disable.has_focus:  # hand the focus over, or Textual moves it to another tab
+            enable.focus()
+        disable.disabled = True
+
+    # -- the worker --------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ingest")
+    def _ingest(self, stores: list[str] | None) -> None:
+        worker = get_current_worker()
+        report = None
+        try:
+            report = self.service.ingest(
+                stores, progress=lambda p: self.post_message(self.Progressed(p)),
+                cancelled=lambda: worker.is_cancelled, lock_wait=5,
+            )
+        except LightfastError as exc:
+            self.post_message(self.Failed("ingest", str(exc)))
+        finally:  # also after our own bug, so the pane never stays "running"
+            self.post_message(self.Finished(report, worker.is_cancelled))
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "ingest" and event.state == WorkerState.ERROR:
+            self.log_line(f"[red]internal error[/] {event.worker.error!r}")
+
+    # -- progress ------------------------------------------------------------------------------
+    @on(Progressed)
+    def _progressed(self, message: Progressed) -> None:
+        message.stop()
+        p = message.progress
+        self.query_one("#ingest-progress", ProgressBar).update(total=max(p.total, 1),
+                                                              progress=p.done if p.total else 1)
+        self.query_one("#ingest-stage", Static).update(f"{p.store}: {p.stage} {p.done}/{p.total} {escape(p.message)}")
+        if p.stage in LOGGED_STAGES:
+            self.log_line(f"[b]{escape(p.store)}[/b] {p.stage}: {escape(p.message)}")
+        elif p.stage == "embed":
+            self.log_line(f"[dim]{escape(p.store)} {p.done}/{p.total} {escape(p.message)}[/]")
+
+    @on(Finished)
+    def _finished(self, message: Finished) -> None:
+        self._set_busy(False)
+        stage = self.query_one("#ingest-stage", Static)
+        if message.report is None:
+            stage.update("failed")
+            self.log_line("[red]failed[/]")
+            return
+        t = message.report.totals()
+        word = "[yellow]cancelled[/]" if message.cancelled else "[green]done[/]"
+        stage.update("cancelled" if message.cancelled else "done")
+        self.log_line(f"{word} in {message.report.seconds:.1f} s: {t.get('added', 0)} added, "
+                      f"{t.get('changed', 0)} changed, {t.get('removed', 0)} removed, "
+                      f"{t.get('chunks_embedded', 0)} chunks embedded, {t.get('skipped', 0)} skipped, "
+                      f"{t.get('failed', 0)} failed")
+
+    def log_line(self, text: str) -> None:
+        self.query_one("#ingest-log", RichLog).write(text)
