@@ -39,13 +39,29 @@ BATCH_CHUNKS = 256
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress report; the CLI, TUI and MCP server all render these."""
+    """One progress report; the CLI, TUI and MCP server all render these.
+
+    Stages, in order: "recover" (a killed run's journal), "scan" (files read,
+    hashed and chunked: done/total count files), "embed" (done/total count
+    chunks: total is every chunk of this store's run, known before the first
+    batch; one report per embedder batch), "delete" (files removed), "done".
+    """
 
     store: str
     stage: str  # "recover" | "scan" | "embed" | "delete" | "done"
     done: int
     total: int
     message: str = ""
+    #: Chunks embedded per second in this store's embed stage so far.
+    rate: float | None = None
+    #: Seconds left at that rate.
+    eta_s: float | None = None
+    #: Vectors written to the index so far in this store's run.
+    vectors_written: int = 0
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -118,6 +134,8 @@ class StoreIngest:
         self.progress = progress or (lambda p: None)
         self.cancelled = cancelled or (lambda: False)
         self.report = StoreReport(store.slug, self.name)
+        self._total = 0  # chunks this run embeds, known once every file is prepared
+        self._embed_started = time.perf_counter()
         self.max_tokens = min(store.chunking.max_tokens, embedder.max_tokens)
         self.overlap = store.chunking.overlap
 
@@ -165,11 +183,11 @@ class StoreIngest:
 
         gone = sorted(p for p in known if selected(p) and p not in present)
 
-        total = len(files)
-        self.progress(Progress(self.store.slug, "scan", 0, total,
-                               f"{total} new or changed, {len(gone)} removed"))
-        batch: list[_Pending] = []
-        batch_chunks = 0
+        # Read, vet and chunk everything first, so the embed stage knows its total.
+        # Memory: the chunks' text of the new and changed files, not their vectors.
+        self.progress(Progress(self.store.slug, "scan", 0, len(files),
+                               f"{len(files)} new or changed, {len(gone)} removed"))
+        pending: list[_Pending] = []
         for done, file in enumerate(files, 1):
             if self.cancelled():
                 break
@@ -178,19 +196,43 @@ class StoreIngest:
                 if file.path in known:
                     gone.append(file.path)
             elif item is not _UNCHANGED:
-                batch.append(item)
-                batch_chunks += len(item.chunks)
-            if batch_chunks >= BATCH_CHUNKS:
-                self._write(batch)
-                batch, batch_chunks = [], 0
-            self.progress(Progress(self.store.slug, "embed", done, total, file.path))
-        if batch and not self.cancelled():
-            self._write(batch)
+                pending.append(item)
+            self.progress(Progress(self.store.slug, "scan", done, len(files), file.path))
+        self._embed_all(pending)
         if gone and not self.cancelled():
             self._remove(gone)
         self.report.seconds = time.perf_counter() - started
-        self.progress(Progress(self.store.slug, "done", total, total, self._summary()))
+        self.progress(Progress(self.store.slug, "done", self.report.chunks_embedded, self._total,
+                               self._summary(), vectors_written=self.report.vectors_upserted))
         return self.report
+
+    def _embed_all(self, pending: list[_Pending]) -> None:
+        """Embed and write the prepared files in batches of about BATCH_CHUNKS chunks."""
+        self._total = sum(len(item.chunks) for item in pending)
+        self._embed_started = time.perf_counter()
+        files = len(pending)
+        self._report_embed(f"{files} file{'s' * (files != 1)} to embed")
+        batch: list[_Pending] = []
+        batch_chunks = 0
+        for item in pending:
+            if self.cancelled():
+                return
+            batch.append(item)
+            batch_chunks += len(item.chunks)
+            if batch_chunks >= BATCH_CHUNKS:
+                self._write(batch)
+                batch, batch_chunks = [], 0
+        if batch and not self.cancelled():
+            self._write(batch)
+
+    def _report_embed(self, message: str, in_flight: int = 0) -> None:
+        """An "embed" report: in_flight counts chunks of the current batch already embedded."""
+        done = self.report.chunks_embedded + in_flight
+        elapsed = time.perf_counter() - self._embed_started
+        rate = done / elapsed if done and elapsed > 0 else None
+        eta = (self._total - done) / rate if rate else None
+        self.progress(Progress(self.store.slug, "embed", done, self._total, message, rate, eta,
+                               self.report.vectors_upserted))
 
     def _prepare(self, file: FoundFile, doc: dict | None, full: bool) -> _Pending | None:
         """Read, vet and chunk one file; None when it is skipped or failed,
@@ -230,7 +272,14 @@ class StoreIngest:
                 texts.append(chunk.embedding_text())
         ids = [vid for vid, _, _ in records_meta]
         self.mirror.set_pending(self.ns["id"], ids)  # 1. journal
-        vectors = self.embedder.embed_documents(texts)
+        embedded = 0
+
+        def on_batch(n: int) -> None:
+            nonlocal embedded
+            embedded += n
+            self._report_embed(batch[0].file.path if len(batch) == 1 else f"{len(batch)} files", embedded)
+
+        vectors = self.embedder.embed_documents(texts, on_batch=on_batch)
         self.report.chunks_embedded += len(texts)
         records = [
             VectorRecord(vid, np.asarray(vec, dtype=np.float32), self._metadata(item, chunk))

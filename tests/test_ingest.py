@@ -329,3 +329,26 @@ def test_search_and_read_never_leave_this_organization(repo, tmp_path, service_f
     with pytest.raises(NotFoundError):
         ours.read_chunk(their_hit.vector_id)
     assert {r["organization_id"] for r in ours.namespaces()} == {"acme"}
+
+
+def test_progress_follows_the_embedding(repo, service_factory, hash_embedder):
+    """The embed stage's total is every chunk, known up front; one report per embedder batch."""
+    write_files(repo, {f"doc{i}.md": "\n\n".join(f"Paragraph {i}.{j} " + "word " * 40 for j in range(6))
+                       for i in range(12)})
+    svc = service_factory(repo)
+    seen = []
+    report = svc.ingest(["docs"], progress=seen.append)
+    chunks = report.totals()["chunks_embedded"]
+    embeds = [p for p in seen if p.stage == "embed"]
+    assert chunks > 3 * hash_embedder.batch_size
+    assert {p.total for p in embeds} == {chunks}  # the total never moves
+    assert embeds[0].done == 0 and embeds[-1].done == chunks
+    assert [p.done for p in embeds] == sorted(p.done for p in embeds)
+    # the first report announces the total, then one per embedder call
+    assert len(embeds) == 1 + hash_embedder.calls
+    assert all(p.rate and p.eta_s is not None for p in embeds[1:])
+    done = [p for p in seen if p.stage == "done"][-1]
+    assert (done.done, done.total, done.vectors_written) == (chunks, chunks, chunks)
+    # every embed report comes after every scan report: nothing is embedded before the total is known
+    stages = [p.stage for p in seen]
+    assert max(i for i, s in enumerate(stages) if s == "scan") < stages.index("embed")
