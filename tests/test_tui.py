@@ -46,11 +46,19 @@ async def until(pilot, condition, seconds: float = 10.0) -> None:
         await pilot.pause(0.02)
 
 
+def node_name(node) -> str:
+    """A tree node's name without its counts: a branch's name, a store's slug, or the label."""
+    data = node.data
+    if isinstance(data, dict):
+        return data.get("store_slug") or data["namespace_name"]
+    return getattr(data, "name", None) or str(node.label)
+
+
 def tree_labels(app) -> list[str]:
     out = []
 
     def walk(node, depth):
-        out.append("  " * depth + str(node.label))
+        out.append("  " * depth + node_name(node))
         for child in node.children:
             walk(child, depth + 1)
 
@@ -58,11 +66,29 @@ def tree_labels(app) -> list[str]:
     return out
 
 
-async def select_store(app, pilot, slug: str) -> None:
+def find_leaf(app, namespace: str):
+    def walk(node):
+        if isinstance(node.data, dict) and node.data["namespace_name"] == namespace:
+            return node
+        for child in node.children:
+            found = walk(child)
+            if found is not None:
+                return found
+        return None
+
+    return walk(app.query_one("#ns-tree", Tree).root)
+
+
+async def select_store(app, pilot, slug: str, workspace: str = "platform") -> None:
     tree = app.query_one("#ns-tree", Tree)
     tree.focus()
-    workspace = tree.root.children[0].children[0].children[0]
-    tree.move_cursor(next(n for n in workspace.children if str(n.label) == slug))
+    leaf = find_leaf(app, f"org_acme:ws_{workspace}:store_{slug}")
+    node = leaf.parent
+    while node is not None:  # collapsed branches open first, as a person would
+        node.expand()
+        node = node.parent
+    await pilot.pause()
+    tree.move_cursor(leaf)
     await pilot.pause()
 
 
@@ -100,13 +126,14 @@ async def test_browse_tree_and_record(service):
         assert browser.selected["vectors"] == browser.selected["index_vectors"] == 2
         record = rendered(app, "#ns-record")
         for text in (DOCS, "lightfast-test-v1", "64 tokens, overlap 8", "2 in mirror, 2 in index",
-                     "last ingest  T (ok)", "created      T", "hash-test (64-d)", "local"):
+                     "T (ok)", "hash-test (64-d)", "workspace     platform", "organization  acme"):
             assert text in record
         tree = app.query_one("#ns-tree", Tree)
         tree.move_cursor(tree.root.children[0].children[0].children[0])  # the workspace: a summary
         await pilot.pause()
         summary = rendered(app, "#ns-record")
         assert "workspace  platform" in summary and "stores     2" in summary
+        assert "platform · 2 stores · 3 vec" in str(tree.root.children[0].children[0].children[0].label)
 
 
 async def test_app_takes_a_factory_and_shows_an_empty_mirror(service):
@@ -128,8 +155,10 @@ async def test_search_hits_preview_and_copy(service):
         await pilot.press(*"pelican lagoon", "enter")
         await settle(app, pilot)
         hits = app.query_one("#hits", OptionList)
-        assert hits.option_count == 3
-        assert "docs/birds.md:1-3" in str(hits.get_option_at_index(0).prompt)
+        assert hits.option_count == 6  # three files, each a header and one hit
+        assert "docs/birds.md" in str(hits.get_option_at_index(0).prompt)
+        assert hits.get_option_at_index(0).disabled and hits.highlighted == 1
+        assert "1-3" in str(hits.get_option_at_index(1).prompt)
         assert app.focused is hits  # results take the focus, so enter acts on a hit
         assert "docs/birds.md:1-3" in rendered(app, "#preview-title")
         assert "pelican colony" in rendered(app, "#preview")
@@ -146,18 +175,19 @@ async def test_search_scope_and_store_filter(service):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("slash")
         pane = app.query_one("#search-pane")
-        app.query_one("#search-store", Select).value = "code"
+        app.query_one("#search-scope", Select).value = "store:code"
         await pilot.pause()
+        assert (pane.scope, pane.store) == ("store", "code")
         pane.search("pelican lagoon")
         await settle(app, pilot)
         assert {h.store for h in app.query_one("#hits").hits} == {"code"}
         pane.set_scope("workspace")
         await pilot.pause()
-        assert pane.scope == "workspace" and app.query_one("#search-store", Select).disabled
+        assert (pane.scope, pane.store) == ("workspace", None)
         pane.search("pelican lagoon")
         await settle(app, pilot)
         assert {h.store for h in app.query_one("#hits").hits} == {"code", "docs"}
-        app.query_one("#scope-organization", RadioButton).value = True
+        app.query_one("#search-scope", Select).value = "organization"
         await pilot.pause()
         assert pane.scope == "organization"
 
@@ -201,10 +231,11 @@ async def test_ingest_all_with_progress_and_log(service):
         bar = app.query_one("#ingest-progress", ProgressBar)
         assert bar.total is not None and bar.progress == bar.total
         log = log_text(app)
-        assert "docs scan: 2 new or changed" in log and "3 added" in log
+        assert "docs 2 new or changed" in log and "3 added" in log
+        assert "done" in rendered(app, "#ingest-stage")
         assert not app.query_one("#ingest-go").disabled and app.query_one("#ingest-stop").disabled
         assert app.query_one(TabbedContent).active == "ingest"
-        assert {"docs", "code"} <= {str(n.label) for n in
+        assert {"docs", "code"} <= {node_name(n) for n in
                                     app.query_one("#ns-tree", Tree).root.children[0].children[0].children[0].children}
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
     assert len(service.mirror.documents(record["id"])) == 2
@@ -236,15 +267,20 @@ async def test_ingest_stays_responsive_and_cancels_between_batches(repo, service
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await pilot.press("i")
-        await until(pilot, lambda: "docs/n002.md" in log_text(app))
+        bar = app.query_one("#ingest-progress", ProgressBar)
+        await until(pilot, lambda: "embedded" in rendered(app, "#ingest-stage") and bar.progress >= 3)
         pane = app.query_one("#ingest-pane")
         assert pane.busy and app.query_one("#ingest-go").disabled
+        chunks = bar.total
+        assert chunks >= 60  # the bar counts chunks, not files
         await pilot.press("1")  # the UI answers keys while the thread works
         assert app.query_one(TabbedContent).active == "namespaces"
         await pilot.press("3")
         pane.action_cancel()
         await until(pilot, lambda: not pane.busy, seconds=30)
         assert "cancelled" in log_text(app)
+        assert not app.query_one("#ingest-go").disabled and app.query_one("#ingest-stop").disabled
+        assert bar.progress < chunks
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
     assert len(service.mirror.documents(record["id"])) < 60
 
@@ -273,7 +309,7 @@ async def test_delete_vectors_is_confirmed_or_cancelled(service):
         await pilot.click("#confirm-yes")
         await settle(app, pilot)
         assert service.index.namespace_stats(DOCS).vector_count == 0
-        assert f"docs: deleted {before:,} vectors" in notifications(app)
+        assert f"{DOCS}: deleted {before:,} vectors" in notifications(app)
         assert app.query_one("#browser").selected["vectors"] == 0  # the record was reloaded
     assert service.mirror.get_namespace("test", "acme", "platform", "docs") is not None
 
@@ -301,7 +337,7 @@ async def test_delete_without_a_selected_store_warns(service):
         await settle(app, pilot)
         await pilot.press("d")
         assert not isinstance(app.screen, ConfirmModal)
-        assert "select a store in the Namespaces tab first" in notifications(app)
+        assert "highlight a store in the tree first" in notifications(app)
 
 
 # -- keys, palette, help, stats ----------------------------------------------------------------
@@ -403,11 +439,13 @@ async def test_watch_toggle_shows_its_state(service):
         await pilot.press("w")
         status = app.query_one("#watch-status", Static)
         await until(pilot, lambda: "added" in str(status.render()))
-        assert "idle" in str(status.render()) and "3 added" in str(status.render())
+        assert "watch: on" in str(status.render()) and "3 added" in str(status.render())
         await until(pilot, lambda: "docs" in tree_labels(app)[-1] or "docs" in tree_labels(app)[-2])
+        watcher = app.query_one("#watch-status").watcher
         await pilot.press("w")
-        await pilot.pause()
-        assert str(status.render()) == "watch: off"
+        assert "stopping" in str(status.render()) or not watcher.running
+        await until(pilot, lambda: str(status.render()) == "watch: off")
+        assert not watcher.running  # "off" only once the thread has ended
         assert not app.query_one("#watch-status").watching
     await asyncio.sleep(0)
 
