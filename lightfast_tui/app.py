@@ -172,12 +172,16 @@ class LightfastApp(App):
     def on_stats_view_failed(self, message) -> None:  # StatsView.Failed, without importing it
         self.say(f"stats: {message.error}", error=True)
 
+    @on(widgets.Crashed)
+    def _crashed(self, message: widgets.Crashed) -> None:
+        """Our own bug in any pane's worker: the pane has reset itself; say what happened."""
+        error = message.error
+        self.say(f"internal error in {message.group}: {error.__class__.__name__}: {error}", error=True)
+
     @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        """Our own bug in any worker: say so where it stays visible; each pane resets itself."""
-        if event.state == WorkerState.ERROR:
-            error = event.worker.error
-            self.say(f"internal error in {event.worker.group}: {error.__class__.__name__}: {error}", error=True)
+    def _own_worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:  # the app's own workers (quit)
+            self.post_message(widgets.Crashed(event.worker.group, event.worker.error))
 
     @on(IngestPane.Finished)
     @on(WatchStatus.Changed)

@@ -458,3 +458,221 @@ async def test_e_without_a_suspendable_terminal_says_where(service):
         await settle(app, pilot)
         await pilot.press("e")
         assert any("open src/app.py:1" in n for n in notifications(app))
+
+
+# -- the defects a person found (issue 13) ------------------------------------------------------
+def add_records(service, count: int, organizations=("acme", "beta", "gamma"), environments=("test", "staging")):
+    """count namespace records spread over organizations, workspaces and environments."""
+    from core.namespaces import namespace_id
+    from core.naming import namespace_name
+
+    for i in range(count):
+        env, org = environments[i % len(environments)], organizations[i % len(organizations)]
+        ws, store = f"ws{i % 17}", f"store{i:04}"
+        service.mirror.insert_namespace({
+            "id": namespace_id(env, org, ws, store), "organization_id": org, "workspace_id": ws,
+            "store_slug": store, "namespace_name": namespace_name(org, ws, store), "environment": env,
+            "index_name": "lightfast-test-v1", "chunk_max_tokens": 64, "chunk_overlap": 8,
+            "embedding_provider": "local", "embedding_model": "hash-test", "embedding_dim": 64,
+        })
+
+
+async def test_delete_acts_on_the_highlighted_record_of_another_workspace(repo, tmp_path, service_factory):
+    """Two workspaces each have a store 'security': d on the other team's deletes only theirs."""
+    from core.config import load_config
+    from core.service import Lightfast
+
+    write_files(repo, {"sec/a.md": "# Security\n\nRotate the keys every quarter.\n"})
+    stores = '- slug: security\n  include: ["sec/**"]\n  chunking: {max_tokens: 64, overlap: 8}'
+    make_config(repo, stores=stores)
+    ours = service_factory(repo)
+    ours.ingest()
+    other_repo = tmp_path / "other"
+    other_repo.mkdir()
+    make_config(other_repo, stores=stores, workspace="otherteam")
+    theirs = Lightfast(load_config(other_repo / "lightfast.yml"), ours.home, embedder=ours.embedder)
+    theirs.ingest()  # no files: a record with 0 vectors
+    mine = "org_acme:ws_platform:store_security"
+    other = "org_acme:ws_otherteam:store_security"
+    before = ours.index.namespace_stats(mine).vector_count
+    assert before > 0
+    app = LightfastApp(ours)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await select_store(app, pilot, "security", workspace="otherteam")
+        assert app.query_one("#browser").selected["namespace_name"] == other
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmModal)
+        assert other in app.screen.loss and "All 0 vectors" in app.screen.loss and mine not in app.screen.loss
+        await pilot.click("#confirm-yes")
+        await settle(app, pilot)
+        assert ours.index.namespace_stats(mine).vector_count == before  # ours untouched
+        await select_store(app, pilot, "security", workspace="otherteam")
+        await pilot.press("x")
+        await pilot.click("#confirm-yes")
+        await settle(app, pilot)
+    assert ours.mirror.get_namespace("test", "acme", "otherteam", "security") is None
+    assert ours.mirror.get_namespace("test", "acme", "platform", "security") is not None
+    assert ours.index.namespace_stats(mine).vector_count == before
+
+
+async def test_delete_in_another_environment_is_refused_with_the_reason(service):
+    service.ingest()
+    add_records(service, 2, organizations=("acme",), environments=("staging",))
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        staging = next(r for r in app.query_one("#browser").rows if r["environment"] == "staging")
+        app.query_one("#browser")._show_record(staging)
+        await pilot.press("d")
+        assert not isinstance(app.screen, ConfirmModal)
+        assert any("is in environment 'staging'" in n for n in notifications(app))
+
+
+TAB_KEYS = {"1": "namespaces", "2": "search", "3": "ingest", "4": "stats"}
+FOCUSABLE = {"namespaces": ["#ns-tree", "#ns-filter"], "search": ["#hits", "#search-input", "#search-scope"],
+             "ingest": ["#ingest-store", "#ingest-go"], "stats": []}
+
+
+@pytest.mark.parametrize("key", list(TAB_KEYS))
+async def test_tab_keys_work_from_every_focus(service, key):
+    """From any widget a tab key switches tabs; from a text input, Escape first leaves it."""
+    service.ingest()
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        for tab, selectors in FOCUSABLE.items():
+            for selector in selectors or [None]:
+                await pilot.press(next(k for k, t in TAB_KEYS.items() if t == tab))
+                if selector:
+                    app.query_one(selector).focus()
+                await pilot.pause()
+                if selector in ("#ns-filter", "#search-input"):
+                    await pilot.press(key)  # typed into the input, as text should be
+                    assert app.query_one(TabbedContent).active == tab
+                    await pilot.press("escape")
+                    assert app.focused is not app.query_one(selector)
+                await pilot.press(key)
+                await pilot.pause()
+                assert app.query_one(TabbedContent).active == TAB_KEYS[key], (tab, selector)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("2", "i")
+        assert app.query_one(TabbedContent).active == "ingest"
+        await settle(app, pilot)
+
+
+async def test_escape_leaves_the_query_and_q_then_quits(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"q12")
+        field = app.query_one("#search-input")
+        assert field.value == "q12" and app.focused is field
+        await pilot.press("escape")
+        assert app.focused is app.query_one("#hits")
+        await pilot.press("1")
+        assert app.query_one(TabbedContent).active == "namespaces"
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_filter_a_thousand_records(service):
+    """1,020 records over 3 organizations and 2 environments: all shown, collapsed, filtered as typed."""
+    service.ingest()
+    add_records(service, 1018)
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        browser = app.query_one("#browser")
+        assert len(browser.rows) == 1020
+        tree = app.query_one("#ns-tree", Tree)
+        envs = [node_name(n) for n in tree.root.children]
+        assert envs == ["staging", "test"]
+        assert {node_name(n) for n in tree.root.children[1].children} == {"acme", "beta", "gamma"}
+        assert tree.last_line < 40  # collapsed below the configured workspace, not ~1,000 lines
+        assert "1020" in str(tree.root.children[0].label) or "509 stores" in str(tree.root.children[0].label)
+        await pilot.press("f", *"store0042")
+        await pilot.pause()
+        leaves = [n for n in _walk(tree.root) if isinstance(n.data, dict)]
+        assert [n.data["store_slug"] for n in leaves] == ["store0042"]
+        assert tree.last_line < 10  # the match's branches opened, nothing else
+        await pilot.press("escape")
+        assert app.query_one("#ns-filter").value == "" and app.focused is tree
+        assert len([n for n in _walk(tree.root) if isinstance(n.data, dict)]) == 1020
+        await pilot.press("f", *"no-such-store")
+        await pilot.pause()
+        assert "No store matches" in rendered(app, "#ns-record")
+
+
+def _walk(node):
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+async def test_ingest_waits_for_the_apps_own_watcher(service):
+    """The watcher's catch-up holds the writer lock: i waits and says so, never 'another process'."""
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("w", "i")
+        pane = app.query_one("#ingest-pane")
+        await until(pilot, lambda: not pane.busy, seconds=60)
+        assert "another Lightfast process" not in log_text(app)
+        assert "done in" in log_text(app)
+        await pilot.press("w")
+        await until(pilot, lambda: not app.query_one("#watch-status").watching, seconds=60)
+
+
+async def test_quit_stops_the_watcher_and_leaves_no_run_running(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("w")
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, seconds=60)
+    states = {r["status"] for r in service.mirror.rows("SELECT status FROM ingest_runs")}
+    assert "running" not in states
+
+
+async def test_a_bug_in_a_worker_is_shown_and_the_pane_recovers(service, monkeypatch):
+    service.ingest()
+    monkeypatch.setattr(service, "search", lambda *a, **k: 1 / 0)
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("slash", *"pelican", "enter")
+        await settle(app, pilot)
+        assert "internal error in search: ZeroDivisionError" in rendered(app, "#message")
+        await pilot.press("escape", "1")
+        assert app.query_one(TabbedContent).active == "namespaces"
+
+
+async def test_editor_with_arguments(service, monkeypatch):
+    import lightfast_tui.app as app_module
+
+    service.ingest()
+    calls = []
+    monkeypatch.setenv("EDITOR", "vi -R")
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setattr(app_module.subprocess, "run", lambda args, check: calls.append(args))
+    app = LightfastApp(service)
+    monkeypatch.setattr(app, "suspend", contextlib.nullcontext)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("slash", *"invoice total", "enter")
+        await settle(app, pilot)
+        await pilot.press("e")
+    assert calls == [["vi", "-R", "+1", str(service.root / "src/app.py")]]
+
+
+async def test_help_scrolls_at_80x24(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        keys = app.screen.query_one("#help-keys")
+        assert keys.max_scroll_y > 0  # more than fits: it scrolls
+        keys.scroll_end(animate=False)
+        await pilot.pause()
+        assert keys.scroll_y == keys.max_scroll_y

@@ -20,7 +20,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, ProgressBar, RichLog, Select, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
 from core.errors import LightfastError, LockedError
 from lightfast_tui import widgets
@@ -31,7 +31,7 @@ LOGGED_STAGES = ("recover", "delete", "done")
 LOCK_TRY_S = 1.0
 
 
-class IngestPane(Widget):
+class IngestPane(widgets.ReportsCrashes, Widget):
     BINDINGS = [
         Binding("s", "start", "Start ingest", id="ingest-start"),
         Binding("c", "cancel", "Cancel ingest", id="ingest-cancel"),
@@ -141,10 +141,9 @@ class IngestPane(Widget):
             stage.update(message.why)
             self.log_line(f"[yellow]{escape(message.why)}[/]")
 
-    @on(Worker.StateChanged)
-    def _worker_state(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "ingest" and event.state == WorkerState.ERROR:
-            self.log_line(f"[red]internal error[/] {escape(repr(event.worker.error))}")
+    def crashed(self, group: str) -> None:
+        if group == "ingest":  # Finished (posted in the worker's finally) re-enables the controls
+            self.log_line("[red]internal error[/]: see the status line")
 
     # -- progress ------------------------------------------------------------------------------
     @on(Progressed)

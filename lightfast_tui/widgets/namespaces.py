@@ -55,7 +55,7 @@ class Branch:
     documents: int = 0
 
 
-class NamespaceBrowser(Widget):
+class NamespaceBrowser(widgets.ReportsCrashes, Widget):
     BINDINGS = [
         Binding("d", "delete_vectors", "Delete vectors", id="delete-vectors"),
         Binding("x", "remove_record", "Remove record", id="remove-record"),
@@ -114,6 +114,11 @@ class NamespaceBrowser(Widget):
         self.rows = message.rows
         self.loaded = True
         self.show()
+
+    def crashed(self, group: str) -> None:
+        if group == "namespaces":
+            self.query_one("#ns-record", Static).update(
+                Text("Loading the namespaces failed (see the status line); ctrl+r tries again.", style="red"))
 
     # -- the tree ----------------------------------------------------------------------
     @on(Input.Changed, "#ns-filter")

@@ -95,7 +95,7 @@ def _grouped_options(hits: list) -> list[Option]:
     return options
 
 
-class SearchPane(Widget):
+class SearchPane(widgets.ReportsCrashes, Widget):
     @dataclass
     class Results(Message):
         result: object
@@ -194,6 +194,12 @@ class SearchPane(Widget):
         self._preview(result.hits[0] if result.hits else None)
         if result.hits:
             hits.focus()
+
+    def crashed(self, group: str) -> None:
+        if group == "search":
+            self.query_one(HitList).set_hits([])
+            self._preview(None)
+            self.status("search failed: internal error (see the status line)")
 
     def status(self, text: str) -> None:
         self.query_one("#search-status", Static).update(text)

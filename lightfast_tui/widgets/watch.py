@@ -14,10 +14,12 @@ from textual import on, work
 from textual.message import Message
 from textual.widgets import Static
 
+from lightfast_tui import widgets
+
 WORDS = {"idle": "on", "stopped": "off"}
 
 
-class WatchStatus(Static):
+class WatchStatus(widgets.ReportsCrashes, Static):
     @dataclass
     class Changed(Message):
         """Bubbles up after every applied batch so the app can refresh the namespaces."""
