@@ -79,7 +79,8 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         super().__init__(**kw)
         self.service = service
         self.time_format = time_format
-        self.rows: list[dict] = []
+        self.rows: list[dict] = []  # sorted as the tree shows them
+        self._haystacks: list[str] = []  # what the filter searches, one per row
         self.selected: dict | None = None
         self.loaded = False
 
@@ -111,7 +112,8 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
-        self.rows = message.rows
+        self.rows = sorted(message.rows, key=_order)  # once per load, not per keystroke
+        self._haystacks = [_haystack(r) for r in self.rows]
         self.loaded = True
         self.show()
 
@@ -135,7 +137,7 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
     def show(self) -> None:
         """Rebuild the tree from self.rows and the filter, keeping the selected record selected."""
         text = self.query_one("#ns-filter", Input).value.strip().lower()
-        rows = [r for r in self.rows if not text or text in _haystack(r)]
+        rows = [r for r, hay in zip(self.rows, self._haystacks) if not text or text in hay]
         keep = self.selected.get("namespace_name") if self.selected else None
         c = self.service.config
         home = (self.service.environment, c.organization, c.workspace)
@@ -144,7 +146,7 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         tree.clear()
         branches: dict[tuple, TreeNode] = {}
         again = None
-        for row in sorted(rows, key=_order):
+        for row in rows:
             path = (row.get("environment") or "?", row.get("organization_id") or "(only in index)",
                     row.get("workspace_id") or "-")
             parent = tree.root
