@@ -133,7 +133,7 @@ class StatsView(Widget):
         mirror = figures.get("this_mirror")
         self.query_one("#stats-status", Static).update(
             f"this mirror: {mirror['stores']:,} stores, {mirror['vectors']:,} vectors, {mirror['dimension']}-d"
-            if mirror else "this mirror: no namespaces yet")
+            if mirror else "this mirror: no namespaces in this environment yet")
 
     def _plot_cost(self, curve: list[dict], label: str) -> None:
         widget = self.query_one("#cost-plot", PlotextPlot)

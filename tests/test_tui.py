@@ -676,3 +676,32 @@ async def test_help_scrolls_at_80x24(service):
         keys.scroll_end(animate=False)
         await pilot.pause()
         assert keys.scroll_y == keys.max_scroll_y
+
+
+async def test_palette_shows_the_stats_tab(service):
+    service.ingest()
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p", *"Tab: Stats")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "stats"
+        assert app.query_one("#stats-namespaces_per_environment").row_count == 1
+
+
+async def test_watch_shows_its_catch_up_progress(repo, service_factory):
+    write_files(repo, {f"docs/n{i:03}.md": f"# Note {i}\n\n" + "word " * 400 for i in range(20)})
+    service = service_factory(repo, embedder=SlowEmbedder())
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("w")
+        status = app.query_one("#watch-status", Static)
+        await until(pilot, lambda: "catching up · docs" in str(status.render()), seconds=60)
+        assert "chunks" in str(status.render())
+        await until(pilot, lambda: "watch: on" in str(status.render()), seconds=120)
+        await pilot.press("w")
+        await until(pilot, lambda: str(status.render()) == "watch: off", seconds=60)
