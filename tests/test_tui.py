@@ -201,12 +201,14 @@ async def test_search_before_ingest_is_a_notification(service):
         assert "search failed" in rendered(app, "#search-status")
 
 
-async def test_e_opens_the_editor_at_the_line(service, monkeypatch):
+@pytest.mark.parametrize("editor", ["nvim -p", "vi -R"])
+async def test_e_opens_the_editor_at_the_line(service, monkeypatch, editor):
+    """$EDITOR with arguments: split as a shell would, then +LINE and the file."""
     import lightfast_tui.app as app_module
 
     service.ingest()
     calls = []
-    monkeypatch.setenv("EDITOR", "nvim -p")
+    monkeypatch.setenv("EDITOR", editor)
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.setattr(app_module.subprocess, "run", lambda args, check: calls.append(args))
     app = LightfastApp(service)
@@ -216,7 +218,7 @@ async def test_e_opens_the_editor_at_the_line(service, monkeypatch):
         await settle(app, pilot)
         assert app.query_one("#hits").current.path == "src/app.py"
         await pilot.press("e")
-        assert calls == [["nvim", "-p", "+1", str(service.root / "src/app.py")]]
+        assert calls == [[*editor.split(), "+1", str(service.root / "src/app.py")]]
 
 
 # -- ingest ----------------------------------------------------------------------------------
@@ -647,23 +649,6 @@ async def test_a_bug_in_a_worker_is_shown_and_the_pane_recovers(service, monkeyp
         assert "internal error in search: ZeroDivisionError" in rendered(app, "#message")
         await pilot.press("escape", "1")
         assert app.query_one(TabbedContent).active == "namespaces"
-
-
-async def test_editor_with_arguments(service, monkeypatch):
-    import lightfast_tui.app as app_module
-
-    service.ingest()
-    calls = []
-    monkeypatch.setenv("EDITOR", "vi -R")
-    monkeypatch.delenv("VISUAL", raising=False)
-    monkeypatch.setattr(app_module.subprocess, "run", lambda args, check: calls.append(args))
-    app = LightfastApp(service)
-    monkeypatch.setattr(app, "suspend", contextlib.nullcontext)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("slash", *"invoice total", "enter")
-        await settle(app, pilot)
-        await pilot.press("e")
-    assert calls == [["vi", "-R", "+1", str(service.root / "src/app.py")]]
 
 
 async def test_help_scrolls_at_80x24(service):
