@@ -55,7 +55,6 @@ class LightfastApp(App):
         super().__init__(**kw)
         self.service = service() if callable(service) else service
         self.time_format = time_format
-        self._focus_next: str | None = None  # set by action_tab for the TabActivated handler
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,25 +79,26 @@ class LightfastApp(App):
 
     # -- tabs ---------------------------------------------------------------------------------
     def action_tab(self, tab: str, focus: str | None = None) -> None:
-        """Show a tab; focus: a selector to focus there instead of the tab's usual widget."""
-        tabs = self.query_one(TabbedContent)
-        if tabs.active == tab:
-            target = focus or FOCUS.get(tab)
-            if target:
-                self.query_one(target).focus()
-            return
-        self._focus_next = focus
-        tabs.active = tab
-
-    @on(TabbedContent.TabActivated)
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        tab = event.pane.id
-        target, self._focus_next = self._focus_next or FOCUS.get(tab), None
+        """Show a tab and focus its usual widget (or focus, a selector) at once, so keys
+        typed right after land there."""
+        self.query_one(TabbedContent).active = tab
+        target = focus or FOCUS.get(tab)
         if target:
             self.query_one(target).focus()
         else:
             self.set_focus(None)  # nothing focusable there; the tab keys still work
-        if tab == "stats":
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Also reached by a click on a tab: focus into the pane unless that happened already."""
+        pane = event.pane
+        focused = self.focused
+        if focused is None or pane not in focused.ancestors_with_self:
+            if pane.id in FOCUS:
+                self.query_one(FOCUS[pane.id]).focus()
+            else:
+                self.set_focus(None)
+        if pane.id == "stats":
             self._show_stats()
 
     def _show_stats(self) -> None:

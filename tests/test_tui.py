@@ -34,11 +34,18 @@ def service(repo, service_factory):
 
 
 async def settle(app, pilot) -> None:
-    await app.workers.wait_for_complete()
+    """Until the messages a key set off are handled and the workers they started are done.
+
+    A key reaches a pane's handler through a few message hops (Input.Submitted
+    bubbles up, the worker posts its result back), so one round is not enough.
+    """
+    for _ in range(3):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
     await pilot.pause()
 
 
-async def until(pilot, condition, seconds: float = 10.0) -> None:
+async def until(pilot, condition, seconds: float = 60.0) -> None:
     """Wait on a condition the UI reaches through messages from a thread."""
     deadline = time.monotonic() + seconds
     while not condition():
@@ -247,7 +254,9 @@ async def test_ingest_one_store(service):
     app = LightfastApp(service)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
+        await settle(app, pilot)  # the tab is laid out before the click aims at its button
         app.query_one("#ingest-store", Select).value = "code"
+        await pilot.pause()
         await pilot.click("#ingest-go")
         await until(pilot, lambda: "done in" in log_text(app))
         assert "code done" in log_text(app) and "docs" not in log_text(app)

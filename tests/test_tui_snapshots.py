@@ -68,7 +68,14 @@ async def ready(pilot) -> None:
     app = pilot.app
     for field in app.query(Input):
         field.cursor_blink = False
-    await app.workers.wait_for_complete()
+    await settle(pilot)
+
+
+async def settle(pilot) -> None:
+    """Until the messages a key set off are handled and the workers they started are done."""
+    for _ in range(3):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 
@@ -114,8 +121,7 @@ def test_namespaces_empty_screen(snap_compare, empty_app, size):
 async def search_pelican(pilot) -> None:
     await ready(pilot)
     await pilot.press("slash", *"pelican lagoon", "enter")
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await settle(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=IDS)
@@ -149,9 +155,7 @@ def test_ingest_screen(snap_compare, app, size):
 async def open_stats(pilot) -> None:
     await ready(pilot)
     await pilot.press("4")
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause()
+    await settle(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=IDS)
