@@ -35,6 +35,19 @@ FOCUS = {"namespaces": "#ns-tree", "search": "#hits", "ingest": "#ingest-store"}
 LEAVE = {"ns-filter": "#ns-tree", "search-input": "#hits"}
 
 
+class Tabs(TabbedContent):
+    """A TabbedContent whose tab changes only when asked (a tab key, the palette, a click).
+
+    Textual also shows the pane of any widget that gets the focus. On a busy
+    machine that focus event arrives after the next tab key has been handled,
+    and switched back to the tab the user had just left.
+    """
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.prevent_default()  # Textual calls the base class's handler too unless told not to
+        event.stop()
+
+
 class LightfastApp(App):
     CSS_PATH = Path(__file__).with_name("lightfast.tcss")  # absolute: subclasses may live elsewhere
     TITLE = "Lightfast"
@@ -58,7 +71,7 @@ class LightfastApp(App):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(initial="namespaces"):
+        with Tabs(initial="namespaces"):
             with TabPane("Namespaces", id="namespaces"):
                 yield NamespaceBrowser(self.service, time_format=self.time_format, id="browser")
             with TabPane("Search", id="search"):
@@ -90,8 +103,13 @@ class LightfastApp(App):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        """Also reached by a click on a tab: focus into the pane unless that happened already."""
+        """Also reached by a click on a tab: focus into the pane unless that happened already.
+
+        A busy app can deliver this after a later tab key has moved on: a stale event
+        is ignored, or focusing into its pane would switch back to it."""
         pane = event.pane
+        if pane.id != self.query_one(TabbedContent).active:
+            return
         focused = self.focused
         if focused is None or pane not in focused.ancestors_with_self:
             if pane.id in FOCUS:

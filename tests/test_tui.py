@@ -699,3 +699,22 @@ async def test_watch_shows_its_catch_up_progress(repo, service_factory):
         await until(pilot, lambda: "watch: on" in str(status.render()), seconds=120)
         await pilot.press("w")
         await until(pilot, lambda: str(status.render()) == "watch: off", seconds=60)
+
+
+async def test_two_tab_keys_in_one_turn_end_on_the_second(service):
+    """A busy app handles several keys at once: 3 then / must end in the query, not on Ingest.
+
+    (Textual shows the pane of whatever gets the focus; that focus event arrived
+    after the second switch and snapped back to Ingest, and the query's letters
+    ran as commands: the 'i' of 'pelican' started an ingest.)"""
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.action_tab("ingest")
+        app.action_focus_search()  # same turn, before any message is handled
+        await settle(app, pilot)
+        assert app.query_one(TabbedContent).active == "search"
+        assert app.focused is app.query_one("#search-input")
+        await pilot.press(*"pelican")
+        assert app.query_one("#search-input").value == "pelican"
+        assert not app.query_one("#ingest-pane").busy
