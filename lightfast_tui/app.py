@@ -51,17 +51,25 @@ class Tabs(TabbedContent):
 class LightfastApp(App):
     CSS_PATH = Path(__file__).with_name("lightfast.tcss")  # absolute: subclasses may live elsewhere
     TITLE = "Lightfast"
+    # The global keys are priority bindings: the app handles them the moment they arrive,
+    # so the keys queued behind one (typed fast, or pasted) go where it moved the focus.
+    # A non-priority binding runs only after the key has visited the focused widget, by
+    # which time the following keys went to the old widget. check_action lets them
+    # through to a text input and to modal screens.
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark,f1", "help", "Help", id="help", key_display="?"),
-        Binding("slash", "focus_search", "Search", id="search"),
-        Binding("i", "ingest_all", "Ingest all", id="ingest-all"),
-        Binding("w", "toggle_watch", "Watch", id="watch", tooltip="Start or stop re-ingesting files as they change"),
+        Binding("q", "quit", "Quit", id="quit", priority=True),
+        Binding("question_mark,f1", "help", "Help", id="help", key_display="?", priority=True),
+        Binding("slash", "focus_search", "Search", id="search", priority=True),
+        Binding("i", "ingest_all", "Ingest all", id="ingest-all", priority=True),
+        Binding("w", "toggle_watch", "Watch", id="watch", tooltip="Start or stop re-ingesting files as they change",
+                priority=True),
         Binding("ctrl+r", "refresh", "Refresh", id="refresh", show=False),
-        Binding("escape", "leave_input", "Leave input", id="leave-input", show=False),
-        *(Binding(str(n), f"tab('{tab}')", tab.title(), id=f"tab-{tab}", show=False)
+        Binding("escape", "leave_input", "Leave input", id="leave-input", show=False, priority=True),
+        *(Binding(str(n), f"tab('{tab}')", tab.title(), id=f"tab-{tab}", show=False, priority=True)
           for n, tab in enumerate(TABS, 1)),
     ]
+    #: Actions of printable keys: off while a text input has the focus or a modal is up.
+    TYPED = {"quit", "help", "focus_search", "ingest_all", "toggle_watch", "tab"}
 
     def __init__(self, service, *, time_format: TimeFormat = format_time, **kw):
         """service: a core `Lightfast`, or a callable that returns one."""
@@ -90,16 +98,23 @@ class LightfastApp(App):
         self.sub_title = f"{c.organization}/{c.workspace} · {self.service.environment}"
         self.query_one("#ns-tree").focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        typing = isinstance(self.focused, Input)
+        if action in self.TYPED and (typing or len(self.screen_stack) > 1):
+            return False
+        if action == "leave_input":  # else escape goes on to the widget or the modal
+            return typing and self.focused.id in LEAVE and len(self.screen_stack) == 1
+        return True
+
     # -- tabs ---------------------------------------------------------------------------------
     def action_tab(self, tab: str, focus: str | None = None) -> None:
         """Show a tab and focus its usual widget (or focus, a selector) at once, so keys
         typed right after land there."""
         self.query_one(TabbedContent).active = tab
         target = focus or FOCUS.get(tab)
-        if target:
-            self.query_one(target).focus()
-        else:
-            self.set_focus(None)  # nothing focusable there; the tab keys still work
+        # set_focus, not focus(): focus() waits a turn, and keys already queued behind this
+        # one would go to the widget focused before (the 'i' of a query starting an ingest).
+        self.set_focus(self.query_one(target) if target else None)
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -142,7 +157,7 @@ class LightfastApp(App):
         if isinstance(focused, Input) and focused.id in LEAVE:
             if focused.id == "ns-filter":
                 self.query_one(NamespaceBrowser).clear_filter()
-            self.query_one(LEAVE[focused.id]).focus()
+            self.set_focus(self.query_one(LEAVE[focused.id]))
 
     def action_quit(self) -> None:
         """Stop the watcher first (its ingest records how it ended), then exit."""
@@ -204,7 +219,8 @@ class LightfastApp(App):
     @on(IngestPane.Finished)
     @on(WatchStatus.Changed)
     def _mirror_changed(self) -> None:
-        self.query_one(NamespaceBrowser).reload()
+        for browser in self.query(NamespaceBrowser):  # none while the app is closing
+            browser.reload()
 
     @on(HitList.Chosen)
     def _hit_chosen(self, message: HitList.Chosen) -> None:

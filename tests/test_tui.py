@@ -718,3 +718,26 @@ async def test_two_tab_keys_in_one_turn_end_on_the_second(service):
         await pilot.press(*"pelican")
         assert app.query_one("#search-input").value == "pelican"
         assert not app.query_one("#ingest-pane").busy
+
+
+async def test_keys_typed_in_one_burst_follow_the_focus(service):
+    """A paste or a fast typist: '2/pelican' arrives before any of it is handled.
+
+    The tab keys and / act the moment they arrive, so the letters behind them go to
+    the query (the 'i' of 'pelican' once started an ingest instead)."""
+    from textual import events
+
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        for key in ["2", "slash", *"pelican"]:
+            app.post_message(events.Key(key, "/" if key == "slash" else key))
+        await settle(app, pilot)
+        assert app.query_one(TabbedContent).active == "search"
+        assert app.query_one("#search-input").value == "pelican"
+        assert not app.query_one("#ingest-pane").busy
+        for key in ["escape", "3"]:
+            app.post_message(events.Key(key, None if key == "escape" else key))
+        await settle(app, pilot)
+        assert app.query_one(TabbedContent).active == "ingest"
+        assert app.query_one("#search-input").value == "pelican"
