@@ -211,7 +211,7 @@ def _print_cost(console, title: str, rows: list[dict], mirror_last: bool) -> Non
     if fits(console, table):
         console.print(table, crop=False)
         return
-    console.print(f"[bold]{escape(title)}[/]", crop=False)
+    console.print(f"[bold]{escape(title)}[/]", soft_wrap=False)
     for n, r in enumerate(rows):
         mirror = " (this mirror)" if mirror_last and n == len(rows) - 1 else ""
         console.print(f"[bold]{r['workload']['stores']:,} stores{mirror}[/] of {_size(r['store_gb'])}: "

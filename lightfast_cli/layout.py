@@ -28,7 +28,7 @@ def print_rows(
     """Print rows under columns; right names the columns to right-align in a table."""
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     if title:
-        console.print(f"[bold]{escape(title)}[/]")
+        console.print(f"[bold]{escape(title)}[/]", soft_wrap=False)
     if not cells:
         console.print("  (none)")
         return
