@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TextColumn
 
 from core.ingest import Progress as IngestProgress
 
@@ -29,7 +29,7 @@ def describe(p: IngestProgress) -> str:
     text = f"{p.store}: {p.stage} {p.done:,}/{p.total:,} {_UNITS.get(p.stage, '')}".rstrip()
     if p.stage == "embed":
         if p.rate:
-            text += f", {p.rate:,.0f} chunks/s"
+            text += f", {p.rate:,.1f} chunks/s" if p.rate < 10 else f", {p.rate:,.0f} chunks/s"
         if p.eta_s is not None and p.done < p.total:
             text += f", ETA {_duration(p.eta_s)}"
         if p.vectors_written:
@@ -61,26 +61,27 @@ class BarProgress:
     def __init__(self, console: Console):
         self.bars = Progress(
             TextColumn("[bold]{task.fields[store]}"), TextColumn("{task.fields[stage]:<5}"),
-            BarColumn(bar_width=None), MofNCompleteColumn(), TextColumn("{task.fields[speed]}"),
+            BarColumn(bar_width=None), TextColumn("{task.fields[count]}"), TextColumn("{task.fields[speed]}"),
             console=console, transient=False, expand=False,
         )
         self.tasks: dict[str, int] = {}
 
     def __call__(self, p: IngestProgress) -> None:
         if p.store not in self.tasks:
-            self.tasks[p.store] = self.bars.add_task("", total=None, store=escape(p.store), stage="", speed="")
+            self.tasks[p.store] = self.bars.add_task("", total=None, store=escape(p.store), stage="", speed="",
+                                                     count="")
         task = self.tasks[p.store]
         speed = ""
         if p.stage == "embed" and p.rate:
-            speed = f"{p.rate:,.0f}/s"
+            speed = f"{p.rate:,.1f} chunks/s" if p.rate < 10 else f"{p.rate:,.0f} chunks/s"
             if p.eta_s is not None and p.done < p.total:
                 speed += f" ETA {_duration(p.eta_s)}"
-        if p.stage == "done":
-            total = max(p.total, 1)
-            self.bars.update(task, total=total, completed=total, stage="done", speed=escape(p.message))
+        count = f"{p.done:,}/{p.total:,} {_UNITS.get(p.stage, 'chunks')}"
+        if p.stage == "done":  # the summary follows on stdout; the bar shows chunks embedded
+            self.bars.update(task, total=1, completed=1, stage="done", speed="", count=count)
         else:
             self.bars.update(task, total=max(p.total, 1) if p.total else None, completed=p.done,
-                             stage=p.stage, speed=speed)
+                             stage=p.stage, speed=speed, count=count)
 
 
 @contextmanager

@@ -275,9 +275,9 @@ def test_bar_progress_follows_chunks_embedded():
             task = bar.bars.tasks[0]
             if p.stage == "embed":
                 assert (task.completed, task.total) == (p.done, 300)
-                assert (p.done == 0) or "50/s" in task.fields["speed"]
+                assert (p.done == 0) or "50 chunks/s" in task.fields["speed"]
     text = console.export_text()
-    assert "docs" in text and "300/300" in text
+    assert "docs" in text and "300/300 chunks" in text
 
 
 def test_ingest_off_a_terminal_prints_progress_lines_on_stderr_only(cli_repo):
