@@ -49,9 +49,14 @@ def resolve(words: list[str]) -> tuple[list[click.Command], list[str]]:
     """The commands a word list walks through (root first) and the words after them."""
     chain: list[click.Command] = [cli]
     i = 0
-    while i < len(words) and isinstance(chain[-1], click.Group) and words[i] in chain[-1].commands:
-        chain.append(chain[-1].commands[words[i]])
-        i += 1
+    while i < len(words) and isinstance(chain[-1], click.Group):
+        if words[i] in ("--config", "-c"):  # a group's --config and its value
+            i += 2
+        elif words[i] in chain[-1].commands:
+            chain.append(chain[-1].commands[words[i]])
+            i += 1
+        else:
+            break
     return chain, words[i:]
 
 

@@ -91,8 +91,7 @@ def test_every_readme_command_runs_as_written(docs_repo, tmp_path, monkeypatch):
     assert len(lines) > 15
     ran = []
     for line in lines:
-        if PLACEHOLDER in line:
-            continue  # the MCP snippets: started for real below
+        line = line.replace(PLACEHOLDER, str(docs_repo / "lightfast.yml"))  # MCP also starts for real below
         if is_synopsis(line):
             variants, named = synopsis_variants(line)
             for option in named:
@@ -105,7 +104,7 @@ def test_every_readme_command_runs_as_written(docs_repo, tmp_path, monkeypatch):
             path = tuple(c.name for c in chain[1:])
             assert path, (line, argv)
             if path in HELP_ONLY:
-                argv = list(path) + ["--help"]
+                argv = argv + ["--help"]
             elif path == ("namespaces", "delete"):
                 argv = argv + ["--yes"]
                 invoke(["ingest", "--store", "scratch"])
@@ -120,6 +119,8 @@ def test_every_readme_command_runs_as_written(docs_repo, tmp_path, monkeypatch):
             ran.append(argv)
     assert ["ingest", "--plan"] in ran and ["search", "how does ingest survive a kill"] in ran
     assert ["namespaces", "delete", "scratch", "--remove-record", "--yes"] in ran
+    config = str(docs_repo / "lightfast.yml")
+    assert ["--config", config, "status"] in ran and ["status", "--config", config] in ran
 
 
 def test_every_help_has_example_usage_that_names_real_options():
