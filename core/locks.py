@@ -118,7 +118,7 @@ def file_lock(
 
 
 def _locked(holder: LockHolder, what: str) -> LockedError:
-    exc = LockedError(f"another Lightfast process ({holder.describe()}) is writing to {what}; "
+    exc = LockedError(f"another Lightfast process, {holder.describe()}, is writing to {what}; "
                       "try again when it finishes")
     exc.holder = holder  # type: ignore[attr-defined]
     return exc
