@@ -35,7 +35,7 @@ def print_rows(
     table = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
     for col in columns:
         table.add_column(escape(col), justify="right" if col in right else "left", no_wrap=True,
-                         overflow="ignore", style=None, header_style="bold")
+                         overflow="fold", header_style="bold")  # only drawn when nothing needs folding
     for row in cells:
         table.add_row(*(escape(c) for c in row))
     if fits(console, table):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.console import Console
 from rich.markup import escape
 
@@ -43,14 +45,14 @@ def print_plan(console: Console, plan) -> None:
     for s in plan.stores:
         if s.largest_dirs:
             dirs = ", ".join(f"{d} ({t:,} tokens)" for d, t in s.largest_dirs)
-            console.print(f"[bold]{escape(s.store)}[/] largest directories: {escape(dirs)}", crop=False)
+            console.print(f"[bold]{escape(s.store)}[/] largest directories: {escape(dirs)}", soft_wrap=False)
         reasons: dict[str, int] = {}
         for _, why in s.skipped:
             key = why.split(" (")[0]
             reasons[key] = reasons.get(key, 0) + 1
         if reasons:
             console.print(f"[bold]{escape(s.store)}[/] skipped: "
-                          + escape(", ".join(f"{n} {k}" for k, n in reasons.items())), crop=False)
+                          + escape(", ".join(f"{n} {k}" for k, n in reasons.items())), soft_wrap=False)
 
 
 def print_search(console: Console, result) -> None:
@@ -61,7 +63,8 @@ def print_search(console: Console, result) -> None:
         console.print(f"    [dim]{escape(hit.store)} · score {hit.score:.3f}[/]")
         snippet = " ".join(hit.text.split())
         snippet = snippet[:240] + ("…" if len(snippet) > 240 else "")  # text, not an identifier
-        console.print(f"    {snippet}", markup=False, soft_wrap=False)
+        console.print(textwrap.fill(snippet, width=max(console.width, 40), initial_indent="    ",
+                                    subsequent_indent="    ", break_on_hyphens=False), markup=False, crop=False)
     for name, error in result.failed.items():
         console.print(f"[red]failed[/] {escape(name)}: {escape(error)}", crop=False)
 
