@@ -93,8 +93,9 @@ def run(ctx, batch_size) -> None:
 
 @migrate.command()
 @click.option("--sample", default=50, show_default=True, type=click.IntRange(0, 100000), help="Ids per store compared by values and metadata.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.pass_context
-def verify(ctx, sample) -> None:
+def verify(ctx, sample, as_json) -> None:
     """Compare counts and a sample of vectors per store; exits 1 on any mismatch.
 
     Example usage:
@@ -102,10 +103,19 @@ def verify(ctx, sample) -> None:
     \b
         lightfast migrate verify
         lightfast migrate verify --sample 500
+        lightfast migrate verify --json
     """
     console = out()
     checks = _migration(ctx).verify(sample=sample)
     bad = [c for c in checks if not c.ok]
+    if as_json:
+        console.print_json(json.dumps({"ok": bool(checks) and not bad, "stores": [
+            {"store_id": c.store_id, "ok": c.ok, "legacy_vectors": c.legacy_vectors,
+             "shared_vectors": c.shared_vectors, "sampled": c.sampled, "mismatches": c.mismatches}
+            for c in checks]}, default=str))
+        if bad or not checks:
+            sys.exit(1)
+        return
     for c in checks:
         mark = "ok " if c.ok else "BAD"
         console.print(f"{mark} {escape(str(c.store_id))}: legacy {c.legacy_vectors}, shared {c.shared_vectors}, "

@@ -287,8 +287,9 @@ def verify() -> None:
 @click.option("--sample", type=click.IntRange(1), default=None, help="Check only N namespaces, chosen at random (default: all).")
 @click.option("--wait", type=click.FloatRange(0), default=None,
               help="Seconds a canary may take to become visible (default: 30 on Pinecone, 0 locally).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def verify_isolation_cmd(ctx, sample, wait) -> None:
+def verify_isolation_cmd(ctx, sample, wait, as_json) -> None:
     """Write a canary record into each namespace, query each, and report any hit from another
     namespace (the design's cross-namespace contamination alert). Canaries are removed
     afterwards, also on error or Ctrl-C. Exits 1 on contamination or an unverified namespace.
@@ -298,11 +299,19 @@ def verify_isolation_cmd(ctx, sample, wait) -> None:
     \b
         lightfast verify isolation
         lightfast verify isolation --sample 50 --wait 60
+        lightfast verify isolation --json
     """
     from core.isolation import verify_isolation
 
     out = _out()
     report = verify_isolation(_service(ctx), sample=sample, wait=wait)
+    if as_json:
+        out.print_json(json.dumps({"ok": report.ok, "namespaces": report.namespaces, "queries": report.queries,
+                                   "contaminations": report.contaminations, "unverified": report.unverified,
+                                   "leftovers": report.leftovers}))
+        if not report.ok:
+            sys.exit(1)
+        return
     for line in report.contaminations:
         out.print(f"[bold red]contamination[/] {line}")
     for ns in report.unverified:

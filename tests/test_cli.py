@@ -328,10 +328,12 @@ def test_output_fits_80_columns_and_never_cuts_a_namespace_name(repo, monkeypatc
 def test_listing_commands_take_json(cli_repo):
     run("ingest")
     for args in (["namespaces"], ["status"], ["stats"], ["cost"], ["ingest", "--plan"], ["search", "pelican"],
-                 ["sql", "SELECT 1 AS one"], ["migrate", "plan"], ["ingest"]):
+                 ["sql", "SELECT 1 AS one"], ["migrate", "plan"], ["ingest"], ["verify", "isolation"]):
         result = run(*args, "--json")
         assert result.exit_code == 0, (args, result.output)
         json.loads(result.stdout)
+    result = run("migrate", "verify", "--json")  # nothing migrated: exits 1, still JSON
+    assert result.exit_code == 1 and json.loads(result.stdout) == {"ok": False, "stores": []}
 
 
 # -- paths outside the repo ----------------------------------------------------------------------------
