@@ -194,6 +194,10 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, paths) -> None
             on_lock_wait=lambda holder: console.print(
                 f"waiting for {holder.describe()}; Ctrl-C to stop", markup=False, highlight=False),
         )
+    for path in given or []:
+        if not path.exists():  # a deleted file's vectors go; a typo matches nothing
+            console.print(f"note: {path} does not exist: only vectors indexed from it were removed",
+                          markup=False, highlight=False, crop=False)
     if as_json:
         out().print_json(json.dumps(ingest_report_dict(report)))
     else:

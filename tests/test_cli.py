@@ -354,3 +354,5 @@ def test_ingest_paths_are_relative_to_the_working_directory(cli_repo, monkeypatc
     assert stores["docs"]["added"] == 1 and stores["code"]["added"] == 0
     result = run("ingest", "..", "--json")  # the root itself: the whole repo
     assert json.loads(result.stdout)["totals"]["added"] == 2
+    result = run("ingest", "nope.md")
+    assert result.exit_code == 0 and "nope.md does not exist" in result.stderr
