@@ -182,6 +182,48 @@ class Lightfast:
                     row["only_in"] = "mirror"
         return out
 
+    def browse_namespaces(self, with_backend: bool = True) -> list[dict]:
+        """Every record of this machine's mirror, all environments and organizations, with counts.
+
+        For a person browsing their own data dir (the TUI). Only this
+        environment's index is asked for its own vector counts: other
+        environments may need keys this session does not have.
+        """
+        rows = self.mirror.namespace_summaries()
+        remote: dict[str, int] = {}
+        if with_backend and self.backend.index_exists(self.profile.name):
+            remote = {s.namespace: s.vector_count for s in self.index.list_namespaces("org_")}
+        for row in rows:
+            here = row["environment"] == self.environment
+            row["index_vectors"] = remote.get(row["namespace_name"]) if here and with_backend else None
+            row["only_in"] = "mirror" if here and with_backend and row["vectors"] and \
+                row["namespace_name"] not in remote else None
+        if with_backend:
+            known = {r["namespace_name"] for r in rows if r["environment"] == self.environment}
+            rows += [{"id": None, "namespace_name": name, "environment": self.environment,
+                      "organization_id": None, "workspace_id": None, "store_slug": None,
+                      "index_name": self.profile.name, "index_vectors": count, "vectors": None,
+                      "documents": None, "only_in": "index"}
+                     for name, count in sorted(remote.items()) if name not in known]
+        return rows
+
+    def delete_namespace_by_id(self, record_id: str, remove_record: bool = False) -> int:
+        """Delete exactly this record's vectors (and optionally the record); returns vectors deleted.
+
+        Refuses a record of another environment: its index is not the one this
+        configuration opens.
+        """
+        record = self.mirror.namespace_by_id(record_id)
+        if record is None:
+            raise NotFoundError(f"no namespace record with id '{record_id}' (deleted meanwhile?)")
+        if record["environment"] != self.environment:
+            raise ScopeError(
+                f"{record['namespace_name']} lives in environment '{record['environment']}', this "
+                f"configuration uses '{self.environment}': set `environment: {record['environment']}` "
+                "in lightfast.yml to delete it"
+            )
+        return self._delete_record(record, remove_record)
+
     def _org_prefix(self) -> str:
         from core.naming import sanitize_part
 
@@ -198,6 +240,10 @@ class Lightfast:
         )
         if record is None:
             raise NotFoundError(f"store '{store_slug}' has no namespace in environment '{self.environment}'")
+        return self._delete_record(record, remove_record, lock_wait, on_lock_wait)
+
+    def _delete_record(self, record: dict, remove_record: bool, lock_wait: float | None = None,
+                       on_lock_wait: Callable[[LockHolder], None] | None = None) -> int:
         with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
             count = self.mirror.counts(record["id"])["vectors"]
             self.index.delete_namespace(record["namespace_name"])

@@ -72,7 +72,8 @@ class Watcher:
     service: a core `Lightfast`. on_batch(state, report) runs in the watcher's
     thread after every applied batch (report is the IngestReport) and after a
     failed one (report None, state.last_error says why); on_state(state) after
-    every status change; on_reload(service) after lightfast.yml was reloaded
+    every status change; on_progress(progress) with each batch's ingest progress
+    (a core.ingest.Progress); on_reload(service) after lightfast.yml was reloaded
     (the watcher then uses the new service). reload() builds the new service
     (default: the same file and data dir, keeping the embedder and backend when
     the index profile is unchanged). debounce_ms is the quiet time that ends a
@@ -91,6 +92,7 @@ class Watcher:
         on_batch: BatchCallback | None = None,
         on_state: Callable[[WatchState], None] | None = None,
         on_reload: Callable[[object], None] | None = None,
+        on_progress: Callable[[object], None] | None = None,
         reload: Callable[[], object] | None = None,
         debounce_ms: int = 200,
         max_batch_ms: int = 5000,
@@ -106,6 +108,7 @@ class Watcher:
         self.on_batch = on_batch or (lambda state, report: None)
         self.on_state = on_state or (lambda state: None)
         self.on_reload = on_reload or (lambda service: None)
+        self.on_progress = on_progress  # core.ingest.Progress of each batch's ingest
         self.reload = reload or self._default_reload
         self.debounce_ms = debounce_ms
         self.max_batch_ms = max(max_batch_ms, debounce_ms)
@@ -349,7 +352,7 @@ class Watcher:
             try:
                 report = service.ingest(
                     paths=sorted(paths) if paths is not None else None,
-                    cancelled=self.stop_event.is_set, lock_wait=LOCK_POLL_S,
+                    cancelled=self.stop_event.is_set, lock_wait=LOCK_POLL_S, progress=self.on_progress,
                 )
                 break
             except LockedError:

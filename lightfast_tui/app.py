@@ -13,10 +13,13 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
-from textual import on
+from rich.text import Text
+from textual import on, work
 from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.containers import Horizontal
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
 from lightfast_tui import widgets
 from lightfast_tui.screens.help import HelpScreen
@@ -26,7 +29,10 @@ from lightfast_tui.widgets.search import SCOPES, HitList, SearchPane
 from lightfast_tui.widgets.watch import WatchStatus
 
 TABS = ("namespaces", "search", "ingest", "stats")
-FOCUS = {"namespaces": "#ns-tree", "search": "#search-input", "ingest": "#ingest-store"}
+#: Where the focus lands when a tab is shown: never a text input, so the tab keys keep working.
+FOCUS = {"namespaces": "#ns-tree", "search": "#hits", "ingest": "#ingest-store"}
+#: Where Escape takes the focus from a text input.
+LEAVE = {"ns-filter": "#ns-tree", "search-input": "#hits"}
 
 
 class LightfastApp(App):
@@ -39,6 +45,7 @@ class LightfastApp(App):
         Binding("i", "ingest_all", "Ingest all", id="ingest-all"),
         Binding("w", "toggle_watch", "Watch", id="watch", tooltip="Start or stop re-ingesting files as they change"),
         Binding("ctrl+r", "refresh", "Refresh", id="refresh", show=False),
+        Binding("escape", "leave_input", "Leave input", id="leave-input", show=False),
         *(Binding(str(n), f"tab('{tab}')", tab.title(), id=f"tab-{tab}", show=False)
           for n, tab in enumerate(TABS, 1)),
     ]
@@ -48,6 +55,7 @@ class LightfastApp(App):
         super().__init__(**kw)
         self.service = service() if callable(service) else service
         self.time_format = time_format
+        self._focus_next: str | None = None  # set by action_tab for the TabActivated handler
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -60,7 +68,9 @@ class LightfastApp(App):
                 yield IngestPane(self.service, id="ingest-pane")
             with TabPane("Stats", id="stats"):
                 yield Static("Stats load when this tab is opened.", id="stats-placeholder")
-        yield WatchStatus(self.service, id="watch-status")
+        with Horizontal(id="status-bar"):
+            yield Static("", id="message", markup=False)
+            yield WatchStatus(self.service, id="watch-status")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -69,14 +79,25 @@ class LightfastApp(App):
         self.query_one("#ns-tree").focus()
 
     # -- tabs ---------------------------------------------------------------------------------
-    def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+    def action_tab(self, tab: str, focus: str | None = None) -> None:
+        """Show a tab; focus: a selector to focus there instead of the tab's usual widget."""
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == tab:
+            target = focus or FOCUS.get(tab)
+            if target:
+                self.query_one(target).focus()
+            return
+        self._focus_next = focus
+        tabs.active = tab
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         tab = event.pane.id
-        if tab in FOCUS:
-            self.query_one(FOCUS[tab]).focus()
+        target, self._focus_next = self._focus_next or FOCUS.get(tab), None
+        if target:
+            self.query_one(target).focus()
+        else:
+            self.set_focus(None)  # nothing focusable there; the tab keys still work
         if tab == "stats":
             self._show_stats()
 
@@ -91,16 +112,36 @@ class LightfastApp(App):
         self.push_screen(HelpScreen(self.help_sections()))
 
     def action_focus_search(self) -> None:
-        self.action_tab("search")
-        self.query_one("#search-input").focus()
+        self.action_tab("search", focus="#search-input")
 
     def action_search_scope(self, scope: str) -> None:
         self.query_one(SearchPane).set_scope(scope)
         self.action_focus_search()
 
+    def action_leave_input(self) -> None:
+        """Escape: out of a text input (the filter clears first), else close nothing."""
+        focused = self.focused
+        if isinstance(focused, Input) and focused.id in LEAVE:
+            if focused.id == "ns-filter":
+                self.query_one(NamespaceBrowser).clear_filter()
+            self.query_one(LEAVE[focused.id]).focus()
+
+    def action_quit(self) -> None:
+        """Stop the watcher first (its ingest records how it ended), then exit."""
+        watch = self.query_one(WatchStatus)
+        if not watch.watching:
+            self.exit()
+            return
+        self.say("stopping the watcher before quitting…")
+        self._stop_and_exit(watch)
+
+    @work(thread=True, exit_on_error=False, group="quit")
+    def _stop_and_exit(self, watch: WatchStatus) -> None:
+        watch.stop_and_wait()
+        self.call_from_thread(self.exit)
+
     def action_ingest_all(self) -> None:
         self.action_tab("ingest")
-        self.query_one("#ingest-store").focus()  # before the focused tree is hidden
         self.query_one(IngestPane).start(None)
 
     def action_cancel_ingest(self) -> None:
@@ -119,12 +160,28 @@ class LightfastApp(App):
         self.query_one(NamespaceBrowser).reload()
 
     # -- messages from the panes ----------------------------------------------------------------
+    def say(self, text: str, error: bool = False) -> None:
+        """The status line: the last thing that happened stays on screen until the next."""
+        self.query_one("#message", Static).update(Text(text, style="bold red" if error else ""))
+
     @on(widgets.Failed)
     def _failed(self, message: widgets.Failed) -> None:
+        self.say(f"{message.what}: {message.error}", error=True)
         self.notify(f"{message.what}: {message.error}", severity="error", timeout=8, markup=False)
 
     def on_stats_view_failed(self, message) -> None:  # StatsView.Failed, without importing it
-        self.notify(f"stats: {message.error}", severity="error", timeout=8, markup=False)
+        self.say(f"stats: {message.error}", error=True)
+
+    @on(widgets.Crashed)
+    def _crashed(self, message: widgets.Crashed) -> None:
+        """Our own bug in any pane's worker: the pane has reset itself; say what happened."""
+        error = message.error
+        self.say(f"internal error in {message.group}: {error.__class__.__name__}: {error}", error=True)
+
+    @on(Worker.StateChanged)
+    def _own_worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:  # the app's own workers (quit)
+            self.post_message(widgets.Crashed(event.worker.group, event.worker.error))
 
     @on(IngestPane.Finished)
     @on(WatchStatus.Changed)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
@@ -37,13 +37,14 @@ MAX_LATENCY_BARS = 8
 
 
 class StatsView(Widget):
+    # One column that scrolls: every table gets the full width (side by side with the
+    # plots, an 80-column terminal cut the tables off), the plots follow.
     DEFAULT_CSS = """
     StatsView { height: 1fr; }
-    StatsView #stats-tables { width: 55%; }
+    StatsView #stats-scroll { height: 1fr; }
     StatsView .stats-title { text-style: bold; margin: 1 0 0 0; }
-    StatsView DataTable { height: auto; max-height: 10; }
-    StatsView #stats-plots { width: 1fr; }
-    StatsView PlotextPlot { height: 1fr; }
+    StatsView DataTable { height: auto; max-height: 12; }
+    StatsView PlotextPlot { height: 16; }
     StatsView #stats-status { height: 1; color: $text-muted; }
     """
 
@@ -63,16 +64,14 @@ class StatsView(Widget):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="stats-status")
-        with Horizontal():
-            with VerticalScroll(id="stats-tables"):
-                for name, title in TABLES.items():
-                    yield Static(title, classes="stats-title")
-                    yield DataTable(id=f"stats-{name}", show_cursor=False)
-                yield Static("Cost: the design's scenarios (10 GB per store)", classes="stats-title")
-                yield DataTable(id="stats-cost", show_cursor=False)
-            with Vertical(id="stats-plots"):
-                yield PlotextPlot(id="cost-plot")
-                yield PlotextPlot(id="latency-plot")
+        with VerticalScroll(id="stats-scroll"):
+            for name, title in TABLES.items():
+                yield Static(title, classes="stats-title")
+                yield DataTable(id=f"stats-{name}", show_cursor=False)
+            yield Static("Cost: the design's scenarios (10 GB per store)", classes="stats-title")
+            yield DataTable(id="stats-cost", show_cursor=False)
+            yield PlotextPlot(id="cost-plot")
+            yield PlotextPlot(id="latency-plot")
 
     def on_mount(self) -> None:
         if self.load is not None:
@@ -134,7 +133,7 @@ class StatsView(Widget):
         mirror = figures.get("this_mirror")
         self.query_one("#stats-status", Static).update(
             f"this mirror: {mirror['stores']:,} stores, {mirror['vectors']:,} vectors, {mirror['dimension']}-d"
-            if mirror else "this mirror: no namespaces yet")
+            if mirror else "this mirror: no namespaces in this environment yet")
 
     def _plot_cost(self, curve: list[dict], label: str) -> None:
         widget = self.query_one("#cost-plot", PlotextPlot)

@@ -103,4 +103,4 @@ async def test_show_accepts_figures_without_a_loader(service):
         await pilot.pause()
         assert app.query_one("#stats-namespaces_per_environment", DataTable).row_count == 1
         assert app.query_one("#stats-cost", DataTable).row_count == 5
-        assert "no namespaces yet" in str(app.query_one("#stats-status", Static).render())
+        assert "no namespaces in this environment yet" in str(app.query_one("#stats-status", Static).render())

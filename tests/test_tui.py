@@ -46,11 +46,19 @@ async def until(pilot, condition, seconds: float = 10.0) -> None:
         await pilot.pause(0.02)
 
 
+def node_name(node) -> str:
+    """A tree node's name without its counts: a branch's name, a store's slug, or the label."""
+    data = node.data
+    if isinstance(data, dict):
+        return data.get("store_slug") or data["namespace_name"]
+    return getattr(data, "name", None) or str(node.label)
+
+
 def tree_labels(app) -> list[str]:
     out = []
 
     def walk(node, depth):
-        out.append("  " * depth + str(node.label))
+        out.append("  " * depth + node_name(node))
         for child in node.children:
             walk(child, depth + 1)
 
@@ -58,11 +66,29 @@ def tree_labels(app) -> list[str]:
     return out
 
 
-async def select_store(app, pilot, slug: str) -> None:
+def find_leaf(app, namespace: str):
+    def walk(node):
+        if isinstance(node.data, dict) and node.data["namespace_name"] == namespace:
+            return node
+        for child in node.children:
+            found = walk(child)
+            if found is not None:
+                return found
+        return None
+
+    return walk(app.query_one("#ns-tree", Tree).root)
+
+
+async def select_store(app, pilot, slug: str, workspace: str = "platform") -> None:
     tree = app.query_one("#ns-tree", Tree)
     tree.focus()
-    workspace = tree.root.children[0].children[0].children[0]
-    tree.move_cursor(next(n for n in workspace.children if str(n.label) == slug))
+    leaf = find_leaf(app, f"org_acme:ws_{workspace}:store_{slug}")
+    node = leaf.parent
+    while node is not None:  # collapsed branches open first, as a person would
+        node.expand()
+        node = node.parent
+    await pilot.pause()
+    tree.move_cursor(leaf)
     await pilot.pause()
 
 
@@ -100,13 +126,14 @@ async def test_browse_tree_and_record(service):
         assert browser.selected["vectors"] == browser.selected["index_vectors"] == 2
         record = rendered(app, "#ns-record")
         for text in (DOCS, "lightfast-test-v1", "64 tokens, overlap 8", "2 in mirror, 2 in index",
-                     "last ingest  T (ok)", "created      T", "hash-test (64-d)", "local"):
+                     "T (ok)", "hash-test (64-d)", "workspace     platform", "organization  acme"):
             assert text in record
         tree = app.query_one("#ns-tree", Tree)
         tree.move_cursor(tree.root.children[0].children[0].children[0])  # the workspace: a summary
         await pilot.pause()
         summary = rendered(app, "#ns-record")
         assert "workspace  platform" in summary and "stores     2" in summary
+        assert "platform · 2 stores · 3 vec" in str(tree.root.children[0].children[0].children[0].label)
 
 
 async def test_app_takes_a_factory_and_shows_an_empty_mirror(service):
@@ -128,8 +155,10 @@ async def test_search_hits_preview_and_copy(service):
         await pilot.press(*"pelican lagoon", "enter")
         await settle(app, pilot)
         hits = app.query_one("#hits", OptionList)
-        assert hits.option_count == 3
-        assert "docs/birds.md:1-3" in str(hits.get_option_at_index(0).prompt)
+        assert hits.option_count == 6  # three files, each a header and one hit
+        assert "docs/birds.md" in str(hits.get_option_at_index(0).prompt)
+        assert hits.get_option_at_index(0).disabled and hits.highlighted == 1
+        assert "1-3" in str(hits.get_option_at_index(1).prompt)
         assert app.focused is hits  # results take the focus, so enter acts on a hit
         assert "docs/birds.md:1-3" in rendered(app, "#preview-title")
         assert "pelican colony" in rendered(app, "#preview")
@@ -146,18 +175,19 @@ async def test_search_scope_and_store_filter(service):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("slash")
         pane = app.query_one("#search-pane")
-        app.query_one("#search-store", Select).value = "code"
+        app.query_one("#search-scope", Select).value = "store:code"
         await pilot.pause()
+        assert (pane.scope, pane.store) == ("store", "code")
         pane.search("pelican lagoon")
         await settle(app, pilot)
         assert {h.store for h in app.query_one("#hits").hits} == {"code"}
         pane.set_scope("workspace")
         await pilot.pause()
-        assert pane.scope == "workspace" and app.query_one("#search-store", Select).disabled
+        assert (pane.scope, pane.store) == ("workspace", None)
         pane.search("pelican lagoon")
         await settle(app, pilot)
         assert {h.store for h in app.query_one("#hits").hits} == {"code", "docs"}
-        app.query_one("#scope-organization", RadioButton).value = True
+        app.query_one("#search-scope", Select).value = "organization"
         await pilot.pause()
         assert pane.scope == "organization"
 
@@ -171,12 +201,14 @@ async def test_search_before_ingest_is_a_notification(service):
         assert "search failed" in rendered(app, "#search-status")
 
 
-async def test_e_opens_the_editor_at_the_line(service, monkeypatch):
+@pytest.mark.parametrize("editor", ["nvim -p", "vi -R"])
+async def test_e_opens_the_editor_at_the_line(service, monkeypatch, editor):
+    """$EDITOR with arguments: split as a shell would, then +LINE and the file."""
     import lightfast_tui.app as app_module
 
     service.ingest()
     calls = []
-    monkeypatch.setenv("EDITOR", "nvim -p")
+    monkeypatch.setenv("EDITOR", editor)
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.setattr(app_module.subprocess, "run", lambda args, check: calls.append(args))
     app = LightfastApp(service)
@@ -186,7 +218,7 @@ async def test_e_opens_the_editor_at_the_line(service, monkeypatch):
         await settle(app, pilot)
         assert app.query_one("#hits").current.path == "src/app.py"
         await pilot.press("e")
-        assert calls == [["nvim", "-p", "+1", str(service.root / "src/app.py")]]
+        assert calls == [[*editor.split(), "+1", str(service.root / "src/app.py")]]
 
 
 # -- ingest ----------------------------------------------------------------------------------
@@ -201,10 +233,11 @@ async def test_ingest_all_with_progress_and_log(service):
         bar = app.query_one("#ingest-progress", ProgressBar)
         assert bar.total is not None and bar.progress == bar.total
         log = log_text(app)
-        assert "docs scan: 2 new or changed" in log and "3 added" in log
+        assert "docs 2 new or changed" in log and "3 added" in log
+        assert "done" in rendered(app, "#ingest-stage")
         assert not app.query_one("#ingest-go").disabled and app.query_one("#ingest-stop").disabled
         assert app.query_one(TabbedContent).active == "ingest"
-        assert {"docs", "code"} <= {str(n.label) for n in
+        assert {"docs", "code"} <= {node_name(n) for n in
                                     app.query_one("#ns-tree", Tree).root.children[0].children[0].children[0].children}
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
     assert len(service.mirror.documents(record["id"])) == 2
@@ -236,15 +269,20 @@ async def test_ingest_stays_responsive_and_cancels_between_batches(repo, service
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await pilot.press("i")
-        await until(pilot, lambda: "docs/n002.md" in log_text(app))
+        bar = app.query_one("#ingest-progress", ProgressBar)
+        await until(pilot, lambda: "embedded" in rendered(app, "#ingest-stage") and bar.progress >= 3)
         pane = app.query_one("#ingest-pane")
         assert pane.busy and app.query_one("#ingest-go").disabled
+        chunks = bar.total
+        assert chunks >= 60  # the bar counts chunks, not files
         await pilot.press("1")  # the UI answers keys while the thread works
         assert app.query_one(TabbedContent).active == "namespaces"
         await pilot.press("3")
         pane.action_cancel()
         await until(pilot, lambda: not pane.busy, seconds=30)
         assert "cancelled" in log_text(app)
+        assert not app.query_one("#ingest-go").disabled and app.query_one("#ingest-stop").disabled
+        assert bar.progress < chunks
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
     assert len(service.mirror.documents(record["id"])) < 60
 
@@ -273,7 +311,7 @@ async def test_delete_vectors_is_confirmed_or_cancelled(service):
         await pilot.click("#confirm-yes")
         await settle(app, pilot)
         assert service.index.namespace_stats(DOCS).vector_count == 0
-        assert f"docs: deleted {before:,} vectors" in notifications(app)
+        assert f"{DOCS}: deleted {before:,} vectors" in notifications(app)
         assert app.query_one("#browser").selected["vectors"] == 0  # the record was reloaded
     assert service.mirror.get_namespace("test", "acme", "platform", "docs") is not None
 
@@ -301,7 +339,7 @@ async def test_delete_without_a_selected_store_warns(service):
         await settle(app, pilot)
         await pilot.press("d")
         assert not isinstance(app.screen, ConfirmModal)
-        assert "select a store in the Namespaces tab first" in notifications(app)
+        assert "highlight a store in the tree first" in notifications(app)
 
 
 # -- keys, palette, help, stats ----------------------------------------------------------------
@@ -403,11 +441,13 @@ async def test_watch_toggle_shows_its_state(service):
         await pilot.press("w")
         status = app.query_one("#watch-status", Static)
         await until(pilot, lambda: "added" in str(status.render()))
-        assert "idle" in str(status.render()) and "3 added" in str(status.render())
+        assert "watch: on" in str(status.render()) and "3 added" in str(status.render())
         await until(pilot, lambda: "docs" in tree_labels(app)[-1] or "docs" in tree_labels(app)[-2])
+        watcher = app.query_one("#watch-status").watcher
         await pilot.press("w")
-        await pilot.pause()
-        assert str(status.render()) == "watch: off"
+        assert "stopping" in str(status.render()) or not watcher.running
+        await until(pilot, lambda: str(status.render()) == "watch: off")
+        assert not watcher.running  # "off" only once the thread has ended
         assert not app.query_one("#watch-status").watching
     await asyncio.sleep(0)
 
@@ -420,3 +460,233 @@ async def test_e_without_a_suspendable_terminal_says_where(service):
         await settle(app, pilot)
         await pilot.press("e")
         assert any("open src/app.py:1" in n for n in notifications(app))
+
+
+# -- the defects a person found (issue 13) ------------------------------------------------------
+def add_records(service, count: int, organizations=("acme", "beta", "gamma"), environments=("test", "staging")):
+    """count namespace records spread over organizations, workspaces and environments."""
+    from core.namespaces import namespace_id
+    from core.naming import namespace_name
+
+    for i in range(count):
+        env, org = environments[i % len(environments)], organizations[i % len(organizations)]
+        ws, store = f"ws{i % 17}", f"store{i:04}"
+        service.mirror.insert_namespace({
+            "id": namespace_id(env, org, ws, store), "organization_id": org, "workspace_id": ws,
+            "store_slug": store, "namespace_name": namespace_name(org, ws, store), "environment": env,
+            "index_name": "lightfast-test-v1", "chunk_max_tokens": 64, "chunk_overlap": 8,
+            "embedding_provider": "local", "embedding_model": "hash-test", "embedding_dim": 64,
+        })
+
+
+async def test_delete_acts_on_the_highlighted_record_of_another_workspace(repo, tmp_path, service_factory):
+    """Two workspaces each have a store 'security': d on the other team's deletes only theirs."""
+    from core.config import load_config
+    from core.service import Lightfast
+
+    write_files(repo, {"sec/a.md": "# Security\n\nRotate the keys every quarter.\n"})
+    stores = '- slug: security\n  include: ["sec/**"]\n  chunking: {max_tokens: 64, overlap: 8}'
+    make_config(repo, stores=stores)
+    ours = service_factory(repo)
+    ours.ingest()
+    other_repo = tmp_path / "other"
+    other_repo.mkdir()
+    make_config(other_repo, stores=stores, workspace="otherteam")
+    theirs = Lightfast(load_config(other_repo / "lightfast.yml"), ours.home, embedder=ours.embedder)
+    theirs.ingest()  # no files: a record with 0 vectors
+    mine = "org_acme:ws_platform:store_security"
+    other = "org_acme:ws_otherteam:store_security"
+    before = ours.index.namespace_stats(mine).vector_count
+    assert before > 0
+    app = LightfastApp(ours)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await select_store(app, pilot, "security", workspace="otherteam")
+        assert app.query_one("#browser").selected["namespace_name"] == other
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmModal)
+        assert other in app.screen.loss and "All 0 vectors" in app.screen.loss and mine not in app.screen.loss
+        await pilot.click("#confirm-yes")
+        await settle(app, pilot)
+        assert ours.index.namespace_stats(mine).vector_count == before  # ours untouched
+        await select_store(app, pilot, "security", workspace="otherteam")
+        await pilot.press("x")
+        await pilot.click("#confirm-yes")
+        await settle(app, pilot)
+    assert ours.mirror.get_namespace("test", "acme", "otherteam", "security") is None
+    assert ours.mirror.get_namespace("test", "acme", "platform", "security") is not None
+    assert ours.index.namespace_stats(mine).vector_count == before
+
+
+async def test_delete_in_another_environment_is_refused_with_the_reason(service):
+    service.ingest()
+    add_records(service, 2, organizations=("acme",), environments=("staging",))
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        staging = next(r for r in app.query_one("#browser").rows if r["environment"] == "staging")
+        app.query_one("#browser")._show_record(staging)
+        await pilot.press("d")
+        assert not isinstance(app.screen, ConfirmModal)
+        assert any("is in environment 'staging'" in n for n in notifications(app))
+
+
+TAB_KEYS = {"1": "namespaces", "2": "search", "3": "ingest", "4": "stats"}
+FOCUSABLE = {"namespaces": ["#ns-tree", "#ns-filter"], "search": ["#hits", "#search-input", "#search-scope"],
+             "ingest": ["#ingest-store", "#ingest-go"], "stats": []}
+
+
+@pytest.mark.parametrize("key", list(TAB_KEYS))
+async def test_tab_keys_work_from_every_focus(service, key):
+    """From any widget a tab key switches tabs; from a text input, Escape first leaves it."""
+    service.ingest()
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        for tab, selectors in FOCUSABLE.items():
+            for selector in selectors or [None]:
+                await pilot.press(next(k for k, t in TAB_KEYS.items() if t == tab))
+                if selector:
+                    app.query_one(selector).focus()
+                await pilot.pause()
+                if selector in ("#ns-filter", "#search-input"):
+                    await pilot.press(key)  # typed into the input, as text should be
+                    assert app.query_one(TabbedContent).active == tab
+                    await pilot.press("escape")
+                    assert app.focused is not app.query_one(selector)
+                await pilot.press(key)
+                await pilot.pause()
+                assert app.query_one(TabbedContent).active == TAB_KEYS[key], (tab, selector)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("2", "i")
+        assert app.query_one(TabbedContent).active == "ingest"
+        await settle(app, pilot)
+
+
+async def test_escape_leaves_the_query_and_q_then_quits(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"q12")
+        field = app.query_one("#search-input")
+        assert field.value == "q12" and app.focused is field
+        await pilot.press("escape")
+        assert app.focused is app.query_one("#hits")
+        await pilot.press("1")
+        assert app.query_one(TabbedContent).active == "namespaces"
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_filter_a_thousand_records(service):
+    """1,020 records over 3 organizations and 2 environments: all shown, collapsed, filtered as typed."""
+    service.ingest()
+    add_records(service, 1018)
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        browser = app.query_one("#browser")
+        assert len(browser.rows) == 1020
+        tree = app.query_one("#ns-tree", Tree)
+        envs = [node_name(n) for n in tree.root.children]
+        assert envs == ["staging", "test"]
+        assert {node_name(n) for n in tree.root.children[1].children} == {"acme", "beta", "gamma"}
+        assert tree.last_line < 40  # collapsed below the configured workspace, not ~1,000 lines
+        assert "1020" in str(tree.root.children[0].label) or "509 stores" in str(tree.root.children[0].label)
+        await pilot.press("f", *"store0042")
+        await pilot.pause()
+        leaves = [n for n in _walk(tree.root) if isinstance(n.data, dict)]
+        assert [n.data["store_slug"] for n in leaves] == ["store0042"]
+        assert tree.last_line < 10  # the match's branches opened, nothing else
+        await pilot.press("escape")
+        assert app.query_one("#ns-filter").value == "" and app.focused is tree
+        assert len([n for n in _walk(tree.root) if isinstance(n.data, dict)]) == 1020
+        await pilot.press("f", *"no-such-store")
+        await pilot.pause()
+        assert "No store matches" in rendered(app, "#ns-record")
+
+
+def _walk(node):
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+async def test_ingest_waits_for_the_apps_own_watcher(service):
+    """The watcher's catch-up holds the writer lock: i waits and says so, never 'another process'."""
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("w", "i")
+        pane = app.query_one("#ingest-pane")
+        await until(pilot, lambda: not pane.busy, seconds=60)
+        assert "another Lightfast process" not in log_text(app)
+        assert "done in" in log_text(app)
+        await pilot.press("w")
+        await until(pilot, lambda: not app.query_one("#watch-status").watching, seconds=60)
+
+
+async def test_quit_stops_the_watcher_and_leaves_no_run_running(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("w")
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, seconds=60)
+    states = {r["status"] for r in service.mirror.rows("SELECT status FROM ingest_runs")}
+    assert "running" not in states
+
+
+async def test_a_bug_in_a_worker_is_shown_and_the_pane_recovers(service, monkeypatch):
+    service.ingest()
+    monkeypatch.setattr(service, "search", lambda *a, **k: 1 / 0)
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("slash", *"pelican", "enter")
+        await settle(app, pilot)
+        assert "internal error in search: ZeroDivisionError" in rendered(app, "#message")
+        await pilot.press("escape", "1")
+        assert app.query_one(TabbedContent).active == "namespaces"
+
+
+async def test_help_scrolls_at_80x24(service):
+    app = LightfastApp(service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        keys = app.screen.query_one("#help-keys")
+        assert keys.max_scroll_y > 0  # more than fits: it scrolls
+        keys.scroll_end(animate=False)
+        await pilot.pause()
+        assert keys.scroll_y == keys.max_scroll_y
+
+
+async def test_palette_shows_the_stats_tab(service):
+    service.ingest()
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p", *"Tab: Stats")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "stats"
+        assert app.query_one("#stats-namespaces_per_environment").row_count == 1
+
+
+async def test_watch_shows_its_catch_up_progress(repo, service_factory):
+    write_files(repo, {f"docs/n{i:03}.md": f"# Note {i}\n\n" + "word " * 400 for i in range(20)})
+    service = service_factory(repo, embedder=SlowEmbedder())
+    app = LightfastApp(service)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("w")
+        status = app.query_one("#watch-status", Static)
+        await until(pilot, lambda: "catching up · docs" in str(status.render()), seconds=60)
+        assert "chunks" in str(status.render())
+        await until(pilot, lambda: "watch: on" in str(status.render()), seconds=120)
+        await pilot.press("w")
+        await until(pilot, lambda: str(status.render()) == "watch: off", seconds=60)

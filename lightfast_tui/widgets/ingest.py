@@ -1,7 +1,11 @@
 """The Ingest tab: one store or all, a progress bar and a live log.
 
-The ingest runs in a thread worker that only posts messages. Cancelling sets
-the worker's flag, which core checks between batches through `cancelled`.
+The bar follows core's progress events, the same the CLI and MCP render:
+files read and chunked, then chunks embedded out of the store's total, with
+rate and ETA. The ingest runs in a thread worker that only posts messages.
+Cancelling sets the worker's flag, which core checks between files and
+batches through `cancelled`. When another writer holds the data dir's lock
+(this app's own watcher, or another process) the pane says so and waits.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, ProgressBar, RichLog, Select, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
-from core.errors import LightfastError
+from core.errors import LightfastError, LockedError
 from lightfast_tui import widgets
 
 ALL = "__all__"
-LOGGED_STAGES = ("recover", "scan", "delete", "done")
+LOGGED_STAGES = ("recover", "delete", "done")
+#: How long one try at the writer lock lasts before the pane checks for a cancel.
+LOCK_TRY_S = 1.0
 
 
-class IngestPane(Widget):
+class IngestPane(widgets.ReportsCrashes, Widget):
     BINDINGS = [
         Binding("s", "start", "Start ingest", id="ingest-start"),
         Binding("c", "cancel", "Cancel ingest", id="ingest-cancel"),
@@ -34,6 +40,10 @@ class IngestPane(Widget):
     @dataclass
     class Progressed(Message):
         progress: object  # core.ingest.Progress
+
+    @dataclass
+    class Waiting(Message):
+        why: str
 
     @dataclass
     class Finished(Message):
@@ -57,7 +67,7 @@ class IngestPane(Widget):
                          id="ingest-store")
             yield Button("Ingest", id="ingest-go", variant="primary")
             yield Button("Cancel", id="ingest-stop", disabled=True)
-        yield ProgressBar(total=1, id="ingest-progress", show_eta=False)
+        yield ProgressBar(total=1, id="ingest-progress", show_eta=False, show_percentage=True)
         yield Static("idle", id="ingest-stage")
         yield RichLog(id="ingest-log", wrap=True, markup=True, max_lines=2000)
 
@@ -104,19 +114,36 @@ class IngestPane(Widget):
         worker = get_current_worker()
         report = None
         try:
-            report = self.service.ingest(
-                stores, progress=lambda p: self.post_message(self.Progressed(p)),
-                cancelled=lambda: worker.is_cancelled, lock_wait=5,
-            )
+            while not worker.is_cancelled:
+                try:
+                    report = self.service.ingest(
+                        stores, progress=lambda p: self.post_message(self.Progressed(p)),
+                        cancelled=lambda: worker.is_cancelled, lock_wait=LOCK_TRY_S,
+                    )
+                    break
+                except LockedError as exc:
+                    self.post_message(self.Waiting(self._holder(exc)))
         except LightfastError as exc:
             self.post_message(self.Failed("ingest", str(exc)))
         finally:  # also after our own bug, so the pane never stays "running"
             self.post_message(self.Finished(report, worker.is_cancelled))
 
-    @on(Worker.StateChanged)
-    def _worker_state(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "ingest" and event.state == WorkerState.ERROR:
-            self.log_line(f"[red]internal error[/] {event.worker.error!r}")
+    def _holder(self, exc: LockedError) -> str:
+        watcher = getattr(self.app.query_one("#watch-status"), "watcher", None)
+        if watcher is not None and watcher.running:
+            return "waiting for this app's watcher to finish its batch…"
+        return f"waiting: {exc}"
+
+    @on(Waiting)
+    def _waiting(self, message: Waiting) -> None:
+        stage = self.query_one("#ingest-stage", Static)
+        if str(stage.content) != message.why:
+            stage.update(message.why)
+            self.log_line(f"[yellow]{escape(message.why)}[/]")
+
+    def crashed(self, group: str) -> None:
+        if group == "ingest":  # Finished (posted in the worker's finally) re-enables the controls
+            self.log_line("[red]internal error[/]: see the status line")
 
     # -- progress ------------------------------------------------------------------------------
     @on(Progressed)
@@ -125,19 +152,21 @@ class IngestPane(Widget):
         p = message.progress
         self.query_one("#ingest-progress", ProgressBar).update(total=max(p.total, 1),
                                                               progress=p.done if p.total else 1)
-        self.query_one("#ingest-stage", Static).update(f"{p.store}: {p.stage} {p.done}/{p.total} {escape(p.message)}")
+        self.query_one("#ingest-stage", Static).update(stage_line(p))
         if p.stage in LOGGED_STAGES:
             self.log_line(f"[b]{escape(p.store)}[/b] {p.stage}: {escape(p.message)}")
-        elif p.stage == "embed":
-            self.log_line(f"[dim]{escape(p.store)} {p.done}/{p.total} {escape(p.message)}[/]")
+        elif p.stage == "scan" and p.done == 0:
+            self.log_line(f"[b]{escape(p.store)}[/b] {escape(p.message)}")
+        elif p.stage == "embed" and p.done == 0:
+            self.log_line(f"[b]{escape(p.store)}[/b] {p.total:,} chunks to embed ({escape(p.message)})")
 
     @on(Finished)
     def _finished(self, message: Finished) -> None:
         self._set_busy(False)
         stage = self.query_one("#ingest-stage", Static)
         if message.report is None:
-            stage.update("failed")
-            self.log_line("[red]failed[/]")
+            stage.update("cancelled" if message.cancelled else "failed")
+            self.log_line("[yellow]cancelled[/] before it started" if message.cancelled else "[red]failed[/]")
             return
         t = message.report.totals()
         word = "[yellow]cancelled[/]" if message.cancelled else "[green]done[/]"
@@ -149,3 +178,20 @@ class IngestPane(Widget):
 
     def log_line(self, text: str) -> None:
         self.query_one("#ingest-log", RichLog).write(text)
+
+
+def stage_line(p) -> str:
+    """One line under the bar: what the bar counts right now, with rate and ETA while embedding."""
+    if p.stage == "scan":
+        return f"{p.store}: reading and chunking {p.done:,}/{p.total:,} files"
+    if p.stage == "embed":
+        line = f"{p.store}: embedded {p.done:,}/{p.total:,} chunks"
+        if p.rate:
+            line += f" · {p.rate:,.1f} chunks/s"
+        if p.eta_s is not None and p.done < p.total:
+            minutes, seconds = divmod(int(p.eta_s + 0.5), 60)
+            line += f" · ETA {minutes}:{seconds:02d}"
+        return line
+    if p.stage == "done":
+        return f"{p.store}: done · {p.message}"
+    return f"{p.store}: {p.stage} {p.message}"

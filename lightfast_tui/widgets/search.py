@@ -7,6 +7,7 @@ for it and the first query rarely does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rich.syntax import Syntax
@@ -17,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Input, Label, OptionList, RadioButton, RadioSet, Select, Static
+from textual.widgets import Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from core.errors import LightfastError
@@ -25,11 +26,15 @@ from lightfast_tui import widgets
 
 SCOPES = ("store", "workspace", "organization")
 ALL = "__all__"
-HINT = "enter searches · on a hit: enter copies path:line, e opens $EDITOR"
+HINT = "/ types a query · enter searches · on a hit: enter copies path:line, e opens $EDITOR"
 
 
 class HitList(OptionList):
-    """The hits; enter copies `path:line`, e opens $EDITOR at the line."""
+    """The hits grouped by file, one line each; enter copies `path:line`, e opens $EDITOR.
+
+    A file's header line (greyed, not selectable) comes before its hits; files
+    are ordered by their best hit, hits within a file by score.
+    """
 
     BINDINGS = [
         Binding("enter", "select", "Copy path:line", id="hit-copy"),
@@ -48,27 +53,49 @@ class HitList(OptionList):
     def set_hits(self, hits: list) -> None:
         self.hits = hits
         self.clear_options()
-        self.add_options(Option(_hit_label(hit)) for hit in hits)
+        self.add_options(_grouped_options(hits))
         if hits:
-            self.highlighted = 0
+            self.action_first()
 
     @property
     def current(self):
         i = self.highlighted
-        return self.hits[i] if i is not None and i < len(self.hits) else None
+        if i is None:
+            return None
+        option = self.get_option_at_index(i)
+        return self.hits[int(option.id)] if option.id is not None else None
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        if event.option_index < len(self.hits):
-            self.post_message(self.Chosen(self.hits[event.option_index], "copy"))
+        if event.option.id is not None:
+            self.post_message(self.Chosen(self.hits[int(event.option.id)], "copy"))
 
     def action_open_editor(self) -> None:
         if self.current is not None:
             self.post_message(self.Chosen(self.current, "editor"))
 
 
-class SearchPane(Widget):
+def _grouped_options(hits: list) -> list[Option]:
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, hit in enumerate(hits):  # hits arrive best first, so groups keep that order
+        groups.setdefault((hit.namespace, hit.path), []).append(i)
+    options = []
+    for (_, path), members in groups.items():
+        first = hits[members[0]]
+        count = f" {len(members)} hits" if len(members) > 1 else ""
+        options.append(Option(Text.assemble((path, "bold"), (f"  {first.store}", "cyan"), (count, "dim")),
+                              disabled=True))
+        for i in members:
+            hit = hits[i]
+            label = Text.assemble((f"  {hit.score:5.3f} ", "dim"), f"{hit.start_line}-{hit.end_line}",
+                                  (f"  {hit.headings}" if hit.headings else "", "dim"))
+            label.no_wrap, label.overflow = True, "ellipsis"
+            options.append(Option(label, id=str(i)))
+    return options
+
+
+class SearchPane(widgets.ReportsCrashes, Widget):
     @dataclass
     class Results(Message):
         result: object
@@ -80,17 +107,14 @@ class SearchPane(Widget):
         super().__init__(**kw)
         self.service = service
         self.top_k = top_k
+        self.query = ""
         self._warming = False
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="search this repo's stores (enter)", id="search-input")
-        with Horizontal(id="search-options"):
-            yield Label("scope", classes="option-label")
-            with RadioSet(id="scope", compact=True):
-                for i, scope in enumerate(SCOPES):
-                    yield RadioButton(scope, value=i == 0, id=f"scope-{scope}", compact=True)
-            yield Select([("all stores", ALL)] + [(s.slug, s.slug) for s in self.service.config.stores],
-                         value=ALL, allow_blank=False, compact=True, id="search-store")
+        with Horizontal(id="search-bar"):
+            yield Input(placeholder="query (enter searches, esc leaves)", id="search-input", compact=True)
+            yield Select(scope_options(self.service.config.stores), value="store:" + ALL, allow_blank=False,
+                         compact=True, id="search-scope")
         with Horizontal(id="search-body"):
             yield HitList(id="hits")
             with Vertical(id="preview-box"):
@@ -102,15 +126,17 @@ class SearchPane(Widget):
     # -- scope -----------------------------------------------------------------------------
     @property
     def scope(self) -> str:
-        pressed = self.query_one("#scope", RadioSet).pressed_button
-        return (pressed.id or "scope-store").removeprefix("scope-") if pressed else "store"
+        return str(self.query_one("#search-scope", Select).value).split(":")[0]
+
+    @property
+    def store(self) -> str | None:
+        """The one store searched, or None for all of the scope."""
+        value = str(self.query_one("#search-scope", Select).value)
+        store = value.partition(":")[2]
+        return store if store and store != ALL else None
 
     def set_scope(self, scope: str) -> None:
-        self.query_one(f"#scope-{scope}", RadioButton).value = True
-
-    @on(RadioSet.Changed, "#scope")
-    def _scope_changed(self) -> None:
-        self.query_one("#search-store", Select).disabled = self.scope != "store"
+        self.query_one("#search-scope", Select).value = "store:" + ALL if scope == "store" else scope
 
     # -- warming the model -----------------------------------------------------------------
     def on_descendant_focus(self) -> None:
@@ -135,10 +161,10 @@ class SearchPane(Widget):
             self.search(event.value)
 
     def search(self, query: str) -> None:
-        scope = self.scope
-        store = self.query_one("#search-store", Select).value
-        stores = [str(store)] if scope == "store" and store != ALL else None
-        self.status(f"searching {scope if stores is None else store}…")
+        scope, store = self.scope, self.store
+        stores = [store] if store else None
+        self.query = query
+        self.status(f"searching {store or ('all stores' if scope == 'store' else 'the ' + scope)}…")
         self._search(query, scope, stores)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="search")
@@ -161,11 +187,19 @@ class SearchPane(Widget):
             self._preview(None)
             return
         hits.set_hits(result.hits)
+        files = len({(h.namespace, h.path) for h in result.hits})
         failed = f"; failed: {', '.join(result.failed)}" if result.failed else ""
-        self.status(f"{len(result.hits)} hits from {len(result.namespaces)} namespace(s){failed}")
+        self.status(f"{len(result.hits)} hits in {files} files from {len(result.namespaces)} "
+                    f"namespace(s) for {result.query!r}{failed}")
         self._preview(result.hits[0] if result.hits else None)
         if result.hits:
             hits.focus()
+
+    def crashed(self, group: str) -> None:
+        if group == "search":
+            self.query_one(HitList).set_hits([])
+            self._preview(None)
+            self.status("search failed: internal error (see the status line)")
 
     def status(self, text: str) -> None:
         self.query_one("#search-status", Static).update(text)
@@ -185,10 +219,28 @@ class SearchPane(Widget):
         heading = f"  {hit.headings}" if hit.headings else ""
         title.update(Text.assemble((f"{hit.path}:{hit.start_line}-{hit.end_line}", "bold"),
                                    (f"  {hit.store}", "cyan"), (heading, "dim")))
-        body.update(Syntax(hit.text, Syntax.guess_lexer(hit.path, hit.text), theme="ansi_dark",
-                           line_numbers=True, start_line=hit.start_line, word_wrap=True))
+        syntax = Syntax(hit.text, Syntax.guess_lexer(hit.path, hit.text), theme="ansi_dark",
+                        line_numbers=True, start_line=hit.start_line, word_wrap=True)
+        for start, end in term_spans(hit.text, self.query):
+            syntax.stylize_range("bold black on yellow", start, end)
+        body.update(syntax)
+        self.query_one("#preview-scroll", VerticalScroll).scroll_home(animate=False)
 
 
-def _hit_label(hit) -> Text:
-    return Text.assemble((f"{hit.score:6.3f} ", "dim"), (f"{hit.store} ", "cyan"),
-                         f"{hit.path}:{hit.start_line}-{hit.end_line}")
+def scope_options(stores) -> list[tuple[str, str]]:
+    """One compact switch for scope and store: all stores, one store, workspace, organization."""
+    return ([("all stores", "store:" + ALL)] + [(f"store {s.slug}", f"store:{s.slug}") for s in stores]
+            + [("workspace", "workspace"), ("organization", "organization")])
+
+
+def term_spans(text: str, query: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(line, column) ranges, 1-based lines as rich's Syntax wants, of the query's words in text."""
+    words = {w for w in re.findall(r"\w+", query.lower()) if len(w) >= 3}
+    if not words:
+        return []
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+    spans = []
+    for number, line in enumerate(text.split("\n"), 1):
+        for m in pattern.finditer(line):
+            spans.append(((number, m.start()), (number, m.end())))
+    return spans
