@@ -7,7 +7,6 @@ it is run in its plain form and once per optional part, with placeholders filled
 
 from __future__ import annotations
 
-import itertools
 import re
 import shlex
 
@@ -132,7 +131,3 @@ def all_commands() -> list[list[str]]:
 
     walk(cli, [])
     return names
-
-
-__all__ = ["readme_command_lines", "is_synopsis", "resolve", "unknown_options", "synopsis_variants",
-           "example_lines", "all_commands", "itertools"]
