@@ -16,11 +16,12 @@ from typing import Callable, Iterable, Literal
 from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
 from core.errors import DimensionMismatchError, NotFoundError, ScopeError
-from core.ingest import ProgressCallback, StoreReport, ingest_store, relative_paths
-from core.locks import file_lock
+from core.ingest import ProgressCallback, StoreReport, ingest_store
+from core.locks import LockHolder, file_lock
 from core.mirror import Mirror
 from core.namespaces import check_model, ensure_namespace, index_spec
 from core.paths import data_dir, locks_dir, mirror_path
+from core.repo_paths import relative_in_root
 from core.rerank import Reranker
 from core.scan import FoundFile, Skipped, walk_repo
 from core.search import SearchResult, search_namespaces, validate_query
@@ -228,7 +229,10 @@ class Lightfast:
 
         return f"org_{sanitize_part(self.config.organization, 'organization')}:"
 
-    def delete_namespace(self, store_slug: str, remove_record: bool = False) -> int:
+    def delete_namespace(
+        self, store_slug: str, remove_record: bool = False, *, lock_wait: float | None = None,
+        on_lock_wait: Callable[[LockHolder], None] | None = None,
+    ) -> int:
         """Delete a store's vectors (and optionally its record); returns vectors deleted."""
         self.config.store(store_slug)
         record = self.mirror.get_namespace(
@@ -236,10 +240,11 @@ class Lightfast:
         )
         if record is None:
             raise NotFoundError(f"store '{store_slug}' has no namespace in environment '{self.environment}'")
-        return self._delete_record(record, remove_record)
+        return self._delete_record(record, remove_record, lock_wait, on_lock_wait)
 
-    def _delete_record(self, record: dict, remove_record: bool) -> int:
-        with storage_guard(self.home), self._writer_lock():
+    def _delete_record(self, record: dict, remove_record: bool, lock_wait: float | None = None,
+                       on_lock_wait: Callable[[LockHolder], None] | None = None) -> int:
+        with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
             count = self.mirror.counts(record["id"])["vectors"]
             self.index.delete_namespace(record["namespace_name"])
             if remove_record:
@@ -282,8 +287,11 @@ class Lightfast:
         return DualWriteIndex(self.index, {r["namespace_name"]: self.backend.index(r["index_name"]) for r in rows})
 
     # -- ingest ----------------------------------------------------------------------
-    def _writer_lock(self, wait: float | None = None):
-        return file_lock(locks_dir(self.home) / "ingest.lock", wait=wait, what=f"data dir {self.home}")
+    def _writer_lock(self, wait: float | None = None, on_wait: Callable[[LockHolder], None] | None = None):
+        """The data dir's one writer lock. wait: None blocks, 0 fails at once, N gives up after N s;
+        on_wait(holder) is called once if this process has to wait."""
+        return file_lock(locks_dir(self.home) / "ingest.lock", wait=wait, what=f"data dir {self.home}",
+                         on_wait=on_wait)
 
     def scan(self) -> list[FoundFile | Skipped]:
         return list(walk_repo(self.root, self.config.limits.max_file_bytes, extra_ignored=(self.home,)))
@@ -297,14 +305,19 @@ class Lightfast:
         progress: ProgressCallback | None = None,
         cancelled: Callable[[], bool] | None = None,
         lock_wait: float | None = None,
+        on_lock_wait: Callable[[LockHolder], None] | None = None,
     ) -> IngestReport:
-        """Bring the namespaces of the given (default: all) stores in line with the repo."""
+        """Bring the namespaces of the given (default: all) stores in line with the repo.
+
+        paths (absolute or relative to the repo root) limit the run to those files and
+        folders; one outside the root is refused (PathOutsideRepoError) before anything runs.
+        """
         slugs = list(stores) if stores else [s.slug for s in self.config.stores]
         store_configs = [self.config.store(s) for s in slugs]
-        only = relative_paths(self.root, paths) if paths is not None else None
+        only = relative_in_root(self.root, paths) if paths is not None else None
         started = time.perf_counter()
         report = IngestReport()
-        with storage_guard(self.home), self._writer_lock(lock_wait):
+        with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
             found = self.scan()
             index = self._write_index()
             for store in store_configs:

@@ -16,7 +16,15 @@ def mcp(ctx, http, host, port, read_only, watch) -> None:
     """Serve search, read_chunk, ingest, ingest_status, list_namespaces and namespace_stats over MCP.
 
     stdio by default (what Claude Code, Claude Desktop and Cursor start); logs go to stderr.
+
+    Example usage:
+
+    \b
+        lightfast mcp --config /path/to/repo/lightfast.yml
+        lightfast mcp --http --port 8765 --read-only
+        claude mcp add lightfast -- lightfast mcp --config /path/to/repo/lightfast.yml
     """
+    from lightfast_cli.main import config_path
     from mcp_server.__main__ import serve
 
-    serve(ctx.obj.get("config"), http=http, host=host, port=port, read_only=read_only, watch=watch)
+    serve(config_path(ctx), http=http, host=host, port=port, read_only=read_only, watch=watch)

@@ -6,12 +6,11 @@ import json
 import sys
 
 import click
-from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+from lightfast_cli.consoles import err, out
+from lightfast_cli.layout import print_rows
 
 
 def _migration(ctx, **kw):
@@ -29,6 +28,13 @@ def migrate() -> None:
     one index per store named {workspace}-{store}. While a migration is under way,
     ingest writes both layouts and `use_shared_index` in lightfast.yml chooses
     which one search reads.
+
+    Example usage:
+
+    \b
+        lightfast migrate plan
+        lightfast migrate run && lightfast migrate verify
+        lightfast migrate cutover --delete-legacy --safety-days 7
     """
 
 
@@ -36,31 +42,43 @@ def migrate() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
 def plan(ctx, as_json) -> None:
-    """List legacy stores, their indexes and vector counts, and the namespace each maps to."""
+    """List legacy stores, their indexes and vector counts, and the namespace each maps to.
+
+    Example usage:
+
+    \b
+        lightfast migrate plan
+        lightfast migrate plan --json
+    """
     m = _migration(ctx)
     rows = m.plan()
     total = sum(r["vectors"] for r in rows)
     # Local copies run at thousands of vectors/s (bench/migrate.py); Pinecone is rate-limited.
     rate = 5000.0 if m.backend.kind == "local" else m.batch_size * (m.max_batches_per_s or 10)
     if as_json:
-        out.print_json(json.dumps({"stores": rows, "vectors": total, "estimated_seconds": round(total / rate, 1)}))
+        out().print_json(json.dumps({"stores": rows, "vectors": total, "estimated_seconds": round(total / rate, 1)}))
         return
-    table = Table()
-    for col in ("workspace", "store", "legacy index", "vectors", "namespace", "status", "problem"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["workspace"], r["store"], r["legacy_index"], f"{r['vectors']:,}", r["namespace"] or "",
-                      r["status"], r["error"] or ("" if r["legacy_index_exists"] else "legacy index missing"))
-    out.print(table)
-    out.print(f"{len(rows)} stores, {total:,} vectors, about {total / rate:.0f} s to copy")
+    console = out()
+    print_rows(console, ("namespace", "workspace", "store", "legacy index", "vectors", "status", "problem"),
+               [(r["namespace"] or "", r["workspace"], r["store"], r["legacy_index"], f"{r['vectors']:,}", r["status"],
+                 r["error"] or ("" if r["legacy_index_exists"] else "legacy index missing")) for r in rows],
+               right=("vectors",))
+    console.print(f"{len(rows)} stores, {total:,} vectors, about {total / rate:.0f} s to copy")
 
 
 @migrate.command()
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 1000), help="Vectors per copy batch.")
 @click.pass_context
 def run(ctx, batch_size) -> None:
-    """Register namespaces for legacy stores, then copy their vectors (resumes after a kill)."""
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err)
+    """Register namespaces for legacy stores, then copy their vectors (resumes after a kill).
+
+    Example usage:
+
+    \b
+        lightfast migrate run
+        lightfast migrate run --batch-size 200
+    """
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err())
     tasks: dict[str, int] = {}
 
     def progress(store, done, total):
@@ -70,22 +88,41 @@ def run(ctx, batch_size) -> None:
 
     with bars:
         result = _migration(ctx, batch_size=batch_size, progress=progress).run()
-    out.print(f"{result['stores']} stores, {result['vectors_copied']:,} vectors copied this run")
+    out().print(f"{result['stores']} stores, {result['vectors_copied']:,} vectors copied this run")
 
 
 @migrate.command()
 @click.option("--sample", default=50, show_default=True, type=click.IntRange(0, 100000), help="Ids per store compared by values and metadata.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.pass_context
-def verify(ctx, sample) -> None:
-    """Compare counts and a sample of vectors per store; exits 1 on any mismatch."""
+def verify(ctx, sample, as_json) -> None:
+    """Compare counts and a sample of vectors per store; exits 1 on any mismatch.
+
+    Example usage:
+
+    \b
+        lightfast migrate verify
+        lightfast migrate verify --sample 500
+        lightfast migrate verify --json
+    """
+    console = out()
     checks = _migration(ctx).verify(sample=sample)
     bad = [c for c in checks if not c.ok]
+    if as_json:
+        console.print_json(json.dumps({"ok": bool(checks) and not bad, "stores": [
+            {"store_id": c.store_id, "ok": c.ok, "legacy_vectors": c.legacy_vectors,
+             "shared_vectors": c.shared_vectors, "sampled": c.sampled, "mismatches": c.mismatches}
+            for c in checks]}, default=str))
+        if bad or not checks:
+            sys.exit(1)
+        return
     for c in checks:
         mark = "ok " if c.ok else "BAD"
-        out.print(f"{mark} {c.store_id}: legacy {c.legacy_vectors}, shared {c.shared_vectors}, sampled {c.sampled}")
+        console.print(f"{mark} {escape(str(c.store_id))}: legacy {c.legacy_vectors}, shared {c.shared_vectors}, "
+                      f"sampled {c.sampled}", crop=False)
         for m in c.mismatches[:10]:
-            out.print(f"      {m}")
-    out.print(f"{len(checks) - len(bad)} of {len(checks)} stores verified")
+            console.print(f"      {escape(str(m))}", crop=False)
+    console.print(f"{len(checks) - len(bad)} of {len(checks)} stores verified")
     if bad or not checks:
         sys.exit(1)
 
@@ -95,19 +132,34 @@ def verify(ctx, sample) -> None:
 @click.option("--safety-days", default=7, show_default=True, type=click.IntRange(0), help="Days a legacy index is kept after cutover.")
 @click.pass_context
 def cutover(ctx, delete_legacy, safety_days) -> None:
-    """Read from the shared index, stop dual-writing, and mark legacy indexes deprecated."""
+    """Read from the shared index, stop dual-writing, and mark legacy indexes deprecated.
+
+    Example usage:
+
+    \b
+        lightfast migrate cutover
+        lightfast migrate cutover --delete-legacy --safety-days 7
+    """
     deleted = _migration(ctx).cutover(delete_legacy=delete_legacy, safety_days=safety_days)
-    out.print("use_shared_index: true; legacy stores marked deprecated")
+    console = out()
+    console.print("use_shared_index: true; legacy stores marked deprecated")
     for name in deleted:
-        out.print(f"deleted legacy index {name}")
+        console.print(f"deleted legacy index {escape(name)}", crop=False)
 
 
 @migrate.command()
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def rollback(ctx, yes) -> None:
-    """Remove the namespaces the migration created and read the legacy layout again."""
+    """Remove the namespaces the migration created and read the legacy layout again.
+
+    Example usage:
+
+    \b
+        lightfast migrate rollback
+        lightfast migrate rollback --yes
+    """
     if not yes:
         click.confirm("Delete the shared-index namespaces this migration created?", abort=True, err=True)
     removed = _migration(ctx).rollback()
-    out.print(f"removed {removed} namespaces; use_shared_index: false; legacy layout untouched")
+    out().print(f"removed {removed} namespaces; use_shared_index: false; legacy layout untouched")

@@ -6,23 +6,26 @@ import json
 import sys
 
 import click
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from core.cost import PRICES_AS_OF, Prices
+from lightfast_cli.consoles import out as _out
+from lightfast_cli.layout import fits, print_rows
 
-out = Console(highlight=False, soft_wrap=True)
 _P = Prices()
 _DATED = f"Pinecone Standard list price as of {PRICES_AS_OF}"
 
 
-def _table(title: str, result) -> Table:
-    table = Table(title=title or None, title_justify="left")
-    for col in result.columns:
-        table.add_column(col)
-    for row in result.rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    return table
+def _print_result(console, title: str, result) -> None:
+    """A query's rows: a table when it fits the terminal, one block per row otherwise."""
+    columns, rows = list(result.columns), [list(r) for r in result.rows]
+    if len(columns) > 1 and columns[0] == "id":  # a row number heads no block: move it last
+        columns = columns[1:] + columns[:1]
+        rows = [r[1:] + r[:1] for r in rows]
+    numeric = [c for i, c in enumerate(columns)
+               if rows and all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)]
+    print_rows(console, columns, rows, title=title, right=numeric)
 
 
 def _service(ctx):
@@ -41,9 +44,16 @@ def stats(ctx, as_json) -> None:
     queries), namespaces against the plan's limit (`limits` in lightfast.yml), vectors
     and estimated storage per namespace, query latency p50/p95/p99 per namespace,
     ingest history and migration progress.
+
+    Example usage:
+
+    \b
+        lightfast stats
+        lightfast stats --json | jq '.namespace_limit'
     """
     from core.stats import named_queries, run_named
 
+    out = _out()
     service = _service(ctx)
     limits = service.config.limits
     results = run_named(service.mirror, limits.namespace_limit, limits.alert_threshold)
@@ -53,12 +63,12 @@ def stats(ctx, as_json) -> None:
     titles = named_queries(limits.namespace_limit, limits.alert_threshold)
     for name, result in results.items():
         if result.rows or name != "migration_progress":
-            out.print(_table(titles[name][0], result))
+            _print_result(out, titles[name][0], result)
     for row in results["namespace_limit"].to_dicts():
         if row["alert"]:
             out.print(f"[bold red]alert:[/] index {row['index_name']} ({row['environment']}) holds "
                       f"{row['namespaces']:,} namespaces, {row['used_share']:.0%} of the limit of "
-                      f"{row['namespace_limit']:,}")
+                      f"{row['namespace_limit']:,}", soft_wrap=False)
 
 
 @click.command()
@@ -73,15 +83,22 @@ def sql(ctx, query, as_json) -> None:
     SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN are allowed; writes, ATTACH,
     COPY, PRAGMA, SET, INSTALL/LOAD and file access are refused. The query runs on
     an in-memory copy, never on the mirror file.
+
+    Example usage:
+
+    \b
+        lightfast sql "SELECT namespace_name, environment FROM namespaces"
+        lightfast sql "SELECT path, chunk_count FROM documents ORDER BY chunk_count DESC LIMIT 5" --json
     """
     from core.stats import check_read_only, run_sql
 
+    out = _out()
     check_read_only(query)  # before opening anything
     result = run_sql(_service(ctx).mirror, query)
     if as_json:
         out.print_json(json.dumps(result.to_dicts(), default=str))
     else:
-        out.print(_table("", result))
+        _print_result(out, "", result)
         out.print(f"{len(result.rows):,} rows")
 
 
@@ -123,10 +140,18 @@ def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_
     in the design). With --stores: that workload. Either way, a last row prices this
     mirror's own stores, vectors per store and dimension. Each organization pays the
     larger of its minimum and its usage. Notes below the table say where the design's
-    figures are out of date.
+    figures are out of date. On a narrow terminal each row becomes a block.
+
+    Example usage:
+
+    \b
+        lightfast cost
+        lightfast cost --stores 5000 --vectors-per-store 20000 --dimension 384
+        lightfast cost --json
     """
     from core.cost import Workload, compare, corrections, design_scenarios
 
+    out = _out()
     prices = Prices(storage_per_gb_month=storage_price, per_million_read_units=read_price,
                     per_million_write_units=write_price, minimum_per_organization=minimum,
                     indexes_per_project=indexes_per_project, projects_per_organization=projects_per_org,
@@ -158,25 +183,44 @@ def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_
               f"${prices.per_million_write_units}/M write units, ${prices.minimum_per_organization:,.0f} minimum "
               f"per organization; {prices.indexes_per_project} indexes per project, "
               f"{prices.projects_per_organization} projects per organization, "
-              f"{prices.namespaces_per_index:,} namespaces per index")
+              f"{prices.namespaces_per_index:,} namespaces per index", soft_wrap=False)
     out.print(f"  as of {prices.as_of}, from {prices.source}"
-              + (f"; overridden: {', '.join(changed)}" if changed else ""))
-    out.print(_cost_table(title, rows + ([mirror_row] if mirror_row else []), bool(mirror_row)))
+              + (f"; overridden: {', '.join(changed)}" if changed else ""), soft_wrap=False)
+    _print_cost(out, title, rows + ([mirror_row] if mirror_row else []), bool(mirror_row))
     if figures:
         observed = figures["queries_per_store_month"]
         out.print(f"last row, this mirror: {figures['stores']:,} stores, {figures['vectors_per_store']:,} vectors "
                   f"per store, {figures['dimension']}-d, ~{figures['metadata_bytes']:,} metadata bytes per record, "
                   + (f"{observed:,} queries per store a month (from the query log)" if observed is not None
-                     else f"{queries_per_store:,} queries per store a month (assumed; the query log spans < 1 day)"))
+                     else f"{queries_per_store:,} queries per store a month (assumed; the query log spans < 1 day)"),
+                  soft_wrap=False)
     else:
         out.print("no mirror figures: no namespace has been ingested yet here")
     if not stores:
         out.print("the design's own minimums (projects x $50; shared: 1 project, 2 past 25,000 stores): "
                   + "; ".join(f"{r['workload']['stores']:,}: {r['design_claim']['projects']:,} projects "
                               f"${r['design_claim']['minimum']:,.0f} vs ${r['design_claim']['shared_minimum']:,.0f}"
-                              for r in rows))
+                              for r in rows), soft_wrap=False)
     for line in corrections(prices):
-        out.print(f"[yellow]note:[/] {line}")
+        out.print(f"[yellow]note:[/] {escape(line)}", soft_wrap=False)
+
+
+def _print_cost(console, title: str, rows: list[dict], mirror_last: bool) -> None:
+    """The comparison as a table when it fits, else one block per scenario."""
+    table = _cost_table(title, rows, mirror_last)
+    if fits(console, table):
+        console.print(table, crop=False)
+        return
+    console.print(f"[bold]{escape(title)}[/]", soft_wrap=False)
+    for n, r in enumerate(rows):
+        mirror = " (this mirror)" if mirror_last and n == len(rows) - 1 else ""
+        console.print(f"[bold]{r['workload']['stores']:,} stores{mirror}[/] of {_size(r['store_gb'])}: "
+                      f"usage ${r['usage']['total']:,.2f}/mo, saved ${r['savings']:,.2f}/mo", soft_wrap=False)
+        console.print(f"  {'':<10} {'indexes':>8} {'projects':>9} {'orgs':>6} {'floors $':>10} {'bill $/mo':>13}",
+                      style="dim")
+        for name, x in (("per store", r["per_store"]), ("shared", r["shared"])):
+            console.print(f"  {name:<10} {x['indexes']:>8,} {x['projects']:>9,} {x['organizations']:>6,} "
+                          f"{x['floors']:>10,.0f} {x['monthly']:>13,.2f}")
 
 
 def _cost_table(title: str, rows: list[dict], mirror_last: bool) -> Table:
@@ -230,21 +274,44 @@ def _mirror_figures(ctx) -> dict | None:
 
 @click.group()
 def verify() -> None:
-    """Checks that exit non-zero when something is wrong."""
+    """Checks that exit non-zero when something is wrong.
+
+    Example usage:
+
+    \b
+        lightfast verify isolation --sample 20
+    """
 
 
 @verify.command("isolation")
 @click.option("--sample", type=click.IntRange(1), default=None, help="Check only N namespaces, chosen at random (default: all).")
 @click.option("--wait", type=click.FloatRange(0), default=None,
               help="Seconds a canary may take to become visible (default: 30 on Pinecone, 0 locally).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def verify_isolation_cmd(ctx, sample, wait) -> None:
+def verify_isolation_cmd(ctx, sample, wait, as_json) -> None:
     """Write a canary record into each namespace, query each, and report any hit from another
     namespace (the design's cross-namespace contamination alert). Canaries are removed
-    afterwards, also on error or Ctrl-C. Exits 1 on contamination or an unverified namespace."""
+    afterwards, also on error or Ctrl-C. Exits 1 on contamination or an unverified namespace.
+
+    Example usage:
+
+    \b
+        lightfast verify isolation
+        lightfast verify isolation --sample 50 --wait 60
+        lightfast verify isolation --json
+    """
     from core.isolation import verify_isolation
 
+    out = _out()
     report = verify_isolation(_service(ctx), sample=sample, wait=wait)
+    if as_json:
+        out.print_json(json.dumps({"ok": report.ok, "namespaces": report.namespaces, "queries": report.queries,
+                                   "contaminations": report.contaminations, "unverified": report.unverified,
+                                   "leftovers": report.leftovers}))
+        if not report.ok:
+            sys.exit(1)
+        return
     for line in report.contaminations:
         out.print(f"[bold red]contamination[/] {line}")
     for ns in report.unverified:

@@ -8,10 +8,9 @@ import signal
 import time
 
 import click
-from rich.console import Console
 from rich.markup import escape
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+from lightfast_cli.consoles import err as _err
 
 #: Per-file lines (skipped or failed) printed under one batch before "... and N more".
 MAX_FILE_LINES = 10
@@ -38,11 +37,19 @@ def watch(ctx, debounce_ms: int, max_batch_ms: int, poll: bool, poll_ms: int) ->
     with whatever changed meanwhile. Several watchers, MCP servers and TUIs
     may share a data dir: one writes at a time, the others wait and reuse its
     work.
+
+    Example usage:
+
+    \b
+        lightfast watch
+        lightfast watch --poll --poll-ms 1000
+        lightfast watch --step-ms 500 --config ~/src/api/lightfast.yml
     """
     from core.watch import Watcher
     from lightfast_cli.main import open_service
 
     _quiet_core_logging()
+    err = _err()
 
     first = [True]
 

@@ -13,12 +13,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
+from rich.markup import escape
 
 from core.errors import LightfastError
-
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
-out = Console(highlight=False, soft_wrap=True)
+from lightfast_cli.consoles import err, out
 
 
 class LightfastGroup(click.Group):
@@ -28,24 +26,54 @@ class LightfastGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LightfastError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            err().print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
             if os.environ.get("LIGHTFAST_DEBUG"):
                 raise
             sys.exit(exc.exit_code)
 
 
+CONFIG_HELP = "lightfast.yml to use (default: $LIGHTFAST_CONFIG, or found from the working directory upwards)."
+
+
+def _remember_config(ctx: click.Context, _param, value: str | None) -> None:
+    """--config after a subcommand's name: the same as before it (the later one wins)."""
+    if value is not None:
+        obj = ctx.find_root().ensure_object(dict)
+        obj["config"] = value
+        obj["config_from_env"] = False
+
+
+def add_config_option(command: click.Command) -> None:
+    """Give command (and every subcommand below it) its own --config, as README promises."""
+    if not any(isinstance(p, click.Option) and "--config" in p.opts for p in command.params):
+        command.params.append(click.Option(
+            ["--config", "-c"], type=click.Path(dir_okay=False), expose_value=False, is_eager=True,
+            callback=_remember_config, help=CONFIG_HELP,
+        ))
+    for sub in getattr(command, "commands", {}).values():
+        add_config_option(sub)
+
+
 def open_service(ctx: click.Context):
     from core.service import Lightfast
 
-    config = ctx.obj.get("config") if ctx.obj else None
+    config = ctx.find_root().obj.get("config") if ctx.find_root().obj else None
     return Lightfast.open(Path(config) if config else None)
 
 
+def config_path(ctx: click.Context) -> str | None:
+    """The lightfast.yml named by --config or $LIGHTFAST_CONFIG, if any."""
+    obj = ctx.find_root().obj or {}
+    return obj.get("config")
+
+
+def waiting_for(holder) -> None:
+    """Said once when another process holds the writer lock and this one waits for it."""
+    err().print(f"waiting for {holder.describe()}; Ctrl-C to stop", markup=False, highlight=False)
+
+
 @click.group(cls=LightfastGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config", "-c", type=click.Path(dir_okay=False), envvar="LIGHTFAST_CONFIG",
-    help="lightfast.yml to use (default: found from the working directory upwards).",
-)
+@click.option("--config", "-c", type=click.Path(dir_okay=False), envvar="LIGHTFAST_CONFIG", help=CONFIG_HELP)
 @click.version_option(package_name="lightfast")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None) -> None:
@@ -55,24 +83,51 @@ def cli(ctx: click.Context, config: str | None) -> None:
     lightfast.yml to a Pinecone profile (with PINECONE_API_KEY and
     COHERE_API_KEY) to use the same commands against Pinecone and Cohere.
     State lives in $LIGHTFAST_HOME (default: the platform's user data dir).
+    --config may come before or after the subcommand.
+
+    Example usage:
+
+    \b
+        lightfast init && lightfast ingest
+        lightfast search "how does ingest survive a kill"
+        lightfast namespaces --config ~/src/api/lightfast.yml
     """
-    ctx.ensure_object(dict)
-    ctx.obj["config"] = config
+    obj = ctx.ensure_object(dict)
+    obj["config"] = config
+    obj["config_from_env"] = ctx.get_parameter_source("config") == click.core.ParameterSource.ENVIRONMENT
 
 
 @cli.command()
-@click.option("--organization", "-o", default=None, help="Organization id (default: the folder's parent name or 'local').")
+@click.option("--organization", "-o", default=None, help="Organization id (default: 'local').")
 @click.option("--workspace", "-w", default=None, help="Workspace id (default: the folder's name).")
 @click.option("--force", is_flag=True, help="Overwrite an existing lightfast.yml.")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
-def init(organization: str | None, workspace: str | None, force: bool, directory: Path) -> None:
-    """Write a lightfast.yml for the repo in DIRECTORY (default: here)."""
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
+@click.pass_context
+def init(ctx, organization: str | None, workspace: str | None, force: bool, directory: Path | None) -> None:
+    """Write a lightfast.yml for the repo in DIRECTORY (default: here, or the file --config names).
+
+    Example usage:
+
+    \b
+        lightfast init
+        lightfast init ~/src/api --organization acme --workspace api
+        lightfast init --config ~/src/api/lightfast.yml
+    """
     from core.config import CONFIG_FILENAME, default_config_text, load_config
 
-    directory = directory.resolve()
-    target = directory / CONFIG_FILENAME
+    obj = ctx.find_root().obj or {}
+    named = None if obj.get("config_from_env") else obj.get("config")
+    if named and directory is not None:
+        raise LightfastError("give either DIRECTORY or --config, not both")
+    if named:
+        target = Path(named).expanduser().resolve()
+        directory = target.parent
+    else:
+        directory = (directory or Path(".")).resolve()
+        target = directory / CONFIG_FILENAME
     if target.exists() and not force:
         raise LightfastError(f"{target} already exists; pass --force to overwrite it")
+    directory.mkdir(parents=True, exist_ok=True)
     org = organization or "local"
     ws = workspace or directory.name or "main"
     stores = [
@@ -82,21 +137,36 @@ def init(organization: str | None, workspace: str | None, force: bool, directory
     ]
     target.write_text(default_config_text(org, ws, stores), encoding="utf-8")
     load_config(target)  # what we write must load
-    out.print(f"wrote {target}")
+    out().print(f"wrote {escape(str(target))}", crop=False)
 
 
 @cli.command()
 @click.option("--store", "-s", "stores", multiple=True, help="Only this store (repeatable).")
 @click.option("--full", is_flag=True, help="Re-embed every file, not only new and changed ones.")
 @click.option("--plan", "plan_only", is_flag=True, help="Show what would be embedded and its cost; embed nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (progress still goes to stderr).")
+@click.option("--no-wait", is_flag=True, help="If another process is writing, exit 7 at once instead of waiting.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
-def ingest(ctx, stores, full, plan_only, as_json, paths) -> None:
+def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, paths) -> None:
     """Ingest the repo (or only PATHS) into its stores' namespaces.
 
     Only new and changed files are chunked and embedded; vectors of changed
     and deleted files are removed. Safe to interrupt: the next run converges.
+    PATHS are files or folders inside the repo (relative to the working
+    directory). Progress goes to stderr: a bar per store on a terminal,
+    otherwise a line per stage and at most one every 2 s. If another process
+    is writing to the data dir, this one says which and waits (or, with
+    --no-wait, exits 7).
+
+    Example usage:
+
+    \b
+        lightfast ingest
+        lightfast ingest --store docs docs/guide
+        lightfast ingest --plan
+        lightfast ingest --full --no-wait --json > report.json
     """
     service = open_service(ctx)
     if plan_only:
@@ -105,22 +175,33 @@ def ingest(ctx, stores, full, plan_only, as_json, paths) -> None:
 
         plan = plan_ingest(service, stores or None, full=full)
         if as_json:
-            out.print_json(json.dumps(plan.to_dict()))
+            out().print_json(json.dumps(plan.to_dict()))
         else:
-            print_plan(out, plan)
+            print_plan(out(), plan)
         return
-    from lightfast_cli.render import ingest_progress, print_ingest_report
+    from lightfast_cli.progress import ingest_progress
+    from lightfast_cli.render import ingest_report_dict, print_ingest_report
 
-    with ingest_progress(err, enabled=not as_json and err.is_terminal) as on_progress:
-        report = service.ingest(stores or None, full=full, paths=list(paths) or None, progress=on_progress)
+    here = Path.cwd()  # PATHS are relative to the working directory; the root check is core's
+    at_root = here.resolve() == service.root.resolve()
+    given = [p if p.is_absolute() or at_root else here / p for p in paths] or None
+    console = err()
+    mode = "off" if quiet else ("bar" if console.is_terminal else "lines")
+    with ingest_progress(console, mode) as on_progress:
+        report = service.ingest(
+            stores or None, full=full, paths=given, progress=on_progress,
+            lock_wait=0 if no_wait else None,
+            on_lock_wait=lambda holder: console.print(
+                f"waiting for {holder.describe()}; Ctrl-C to stop", markup=False, highlight=False),
+        )
+    for path in given or []:
+        if not path.exists():  # a deleted file's vectors go; a typo matches nothing
+            console.print(f"note: {path} does not exist: only vectors indexed from it were removed",
+                          markup=False, highlight=False, crop=False)
     if as_json:
-        out.print_json(json.dumps({
-            "seconds": round(report.seconds, 3), "totals": report.totals(),
-            "stores": [{**r.counts(), "store": r.store, "namespace": r.namespace,
-                        "skipped_files": r.skipped, "failed_files": r.failed} for r in report.stores],
-        }))
+        out().print_json(json.dumps(ingest_report_dict(report)))
     else:
-        print_ingest_report(out, report)
+        print_ingest_report(out(), report)
 
 
 @cli.command()
@@ -133,18 +214,26 @@ def ingest(ctx, stores, full, plan_only, as_json, paths) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
 @click.pass_context
 def search(ctx, query, stores, scope, top_k, path_glob, as_json) -> None:
-    """Search QUERY in this repo's stores (default), its workspace, or its organization."""
+    """Search QUERY in this repo's stores (default), its workspace, or its organization.
+
+    Example usage:
+
+    \b
+        lightfast search "how does ingest survive a kill"
+        lightfast search "retry policy" --store code -k 5 --path 'core/**'
+        lightfast search "onboarding" --org --json
+    """
     from lightfast_cli.render import print_search
 
     service = open_service(ctx)
     result = service.search(query, stores=stores or None, scope=scope or "store", top_k=top_k, path_glob=path_glob)
     if as_json:
-        out.print_json(json.dumps({
+        out().print_json(json.dumps({
             "query": result.query, "namespaces": result.namespaces, "failed": result.failed,
             "hits": [h.to_dict() for h in result.hits],
         }))
     else:
-        print_search(out, result)
+        print_search(out(), result)
     if result.failed and not result.hits:
         sys.exit(5)
 
@@ -154,25 +243,41 @@ def search(ctx, query, stores, scope, top_k, path_glob, as_json) -> None:
 @click.option("--no-backend", is_flag=True, help="Only the mirror's records; do not ask the index.")
 @click.pass_context
 def namespaces(ctx, as_json, no_backend) -> None:
-    """List this organization's namespaces: mirror records beside the index's own counts."""
+    """List this organization's namespaces: mirror records beside the index's own counts.
+
+    Example usage:
+
+    \b
+        lightfast namespaces
+        lightfast namespaces --json --no-backend
+        lightfast namespaces delete docs --yes
+    """
     if ctx.invoked_subcommand:
         return
     from lightfast_cli.render import print_namespaces
 
     rows = open_service(ctx).namespaces(with_backend=not no_backend)
     if as_json:
-        out.print_json(json.dumps(rows, default=str))
+        out().print_json(json.dumps(rows, default=str))
     else:
-        print_namespaces(out, rows)
+        print_namespaces(out(), rows)
 
 
 @namespaces.command("delete")
 @click.argument("store")
 @click.option("--remove-record", is_flag=True, help="Also remove the namespace record from the mirror.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--no-wait", is_flag=True, help="If another process is writing, exit 7 at once instead of waiting.")
 @click.pass_context
-def namespaces_delete(ctx, store, remove_record, yes) -> None:
-    """Delete every vector of STORE's namespace (the files stay; re-ingest restores it)."""
+def namespaces_delete(ctx, store, remove_record, yes, no_wait) -> None:
+    """Delete every vector of STORE's namespace (the files stay; re-ingest restores it).
+
+    Example usage:
+
+    \b
+        lightfast namespaces delete docs
+        lightfast namespaces delete docs --remove-record --yes
+    """
     service = open_service(ctx)
     record = next((r for r in service.namespace_records("store", [store])), None)
     if record is None:
@@ -182,17 +287,30 @@ def namespaces_delete(ctx, store, remove_record, yes) -> None:
             f"Delete all vectors of namespace '{record['namespace_name']}' "
             f"in index '{record['index_name']}'?", abort=True, err=True,
         )
-    count = service.delete_namespace(store, remove_record=remove_record)
-    out.print(f"deleted {count} vectors from {record['namespace_name']}")
+    count = service.delete_namespace(store, remove_record=remove_record, lock_wait=0 if no_wait else None,
+                                     on_lock_wait=waiting_for)
+    out().print(f"deleted {count} vectors from {escape(record['namespace_name'])}", crop=False)
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
-def status(ctx) -> None:
-    """Show the configuration, profile, data dir and each store's state."""
-    from lightfast_cli.render import print_status
+def status(ctx, as_json) -> None:
+    """Show the configuration, profile, data dir and each store's state.
 
-    print_status(out, open_service(ctx))
+    Example usage:
+
+    \b
+        lightfast status
+        lightfast status --json --config ~/src/api/lightfast.yml
+    """
+    from lightfast_cli.render import print_status, status_dict
+
+    data = status_dict(open_service(ctx))
+    if as_json:
+        out().print_json(json.dumps(data))
+    else:
+        print_status(out(), data)
 
 
 def _register_faces() -> None:
@@ -212,6 +330,12 @@ def _register_faces() -> None:
     cli.add_command(migrate)
     cli.add_command(mcp)
     cli.add_command(watch)
+    add_config_option_everywhere()
+
+
+def add_config_option_everywhere() -> None:
+    for command in cli.commands.values():
+        add_config_option(command)
 
 
 _register_faces()

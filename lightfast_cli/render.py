@@ -1,126 +1,147 @@
-"""How the CLI shows results: rich tables and a progress bar on stderr."""
+"""How the CLI shows results: rows that fit the terminal (lightfast_cli.layout), on stdout."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
+import textwrap
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.markup import escape
 
-from core.ingest import Progress as IngestProgress
-
-
-@contextmanager
-def ingest_progress(console: Console, enabled: bool) -> Iterator:
-    """A progress bar per store, fed by core's progress callback."""
-    if not enabled:
-        yield None
-        return
-    bars = Progress(
-        TextColumn("[bold]{task.fields[store]}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), TextColumn("{task.description}", style="dim"),
-        console=console, transient=False,
-    )
-    tasks: dict[str, int] = {}
-
-    def on_progress(p: IngestProgress) -> None:
-        if p.store not in tasks:
-            tasks[p.store] = bars.add_task("", total=max(p.total, 1), store=p.store)
-        task = tasks[p.store]
-        bars.update(task, total=max(p.total, 1), completed=p.done if p.total else 1,
-                    description=p.message[-60:])
-
-    with bars:
-        yield on_progress
+from lightfast_cli.layout import print_rows
 
 
 def print_ingest_report(console: Console, report) -> None:
-    table = Table(title=f"ingest ({report.seconds:.1f} s)")
-    for col in ("store", "namespace", "added", "changed", "removed", "unchanged", "chunks", "skipped", "failed"):
-        table.add_column(col, justify="right" if col not in ("store", "namespace") else "left")
+    """Per store: its namespace on one line (never cut), its counts on the next."""
     for r in report.stores:
-        table.add_row(r.store, r.namespace, str(r.added), str(r.changed), str(r.removed),
-                      str(r.unchanged), str(r.chunks_embedded), str(len(r.skipped)), str(len(r.failed)))
-    console.print(table)
+        console.print(f"[bold]{escape(r.store)}[/] → {escape(r.namespace)}", crop=False)
+        console.print(f"  files: {r.added} added, {r.changed} changed, {r.removed} removed, "
+                      f"{r.unchanged} unchanged, {len(r.skipped)} skipped, {len(r.failed)} failed", soft_wrap=False)
+        console.print(f"  chunks: {r.chunks_embedded:,} embedded; vectors: {r.vectors_upserted:,} written, "
+                      f"{r.vectors_deleted:,} deleted", soft_wrap=False)
+    console.print(f"ingest took {report.seconds:.1f} s")
     for r in report.stores:
         for path, reason in r.failed:
-            console.print(f"[red]failed[/] {r.store}: {path}: {reason}")
-        secrets = [(p, why) for p, why in r.skipped if why.startswith("secret")]
-        for path, reason in secrets:
-            console.print(f"[yellow]skipped[/] {r.store}: {path}: {reason}")
+            console.print(f"[red]failed[/] {escape(r.store)}: {escape(path)}: {escape(reason)}", crop=False)
+        for path, reason in r.skipped:
+            if reason.startswith("secret"):
+                console.print(f"[yellow]skipped[/] {escape(r.store)}: {escape(path)}: {escape(reason)}", crop=False)
+
+
+def ingest_report_dict(report) -> dict:
+    return {
+        "seconds": round(report.seconds, 3), "totals": report.totals(),
+        "stores": [{**r.counts(), "store": r.store, "namespace": r.namespace,
+                    "skipped_files": r.skipped, "failed_files": r.failed} for r in report.stores],
+    }
 
 
 def print_plan(console: Console, plan) -> None:
-    console.print(f"[bold]environment[/] {plan.environment}   [bold]model[/] {plan.model}   "
-                  f"[bold]price[/] ${plan.price_per_million_tokens:.2f} / 1M tokens")
-    table = Table()
-    for col in ("store", "files", "to embed", "chunks", "tokens", "est. cost", "skipped"):
-        table.add_column(col, justify="left" if col == "store" else "right")
-    for s in plan.stores:
-        table.add_row(s.store, str(s.files), str(s.new_or_changed), str(s.chunks), f"{s.tokens:,}",
-                      f"${s.estimated_cost_usd:.4f}", str(len(s.skipped)))
-    console.print(table)
+    console.print(f"[bold]environment[/] {escape(plan.environment)}   [bold]model[/] {escape(plan.model)}")
+    console.print(f"[bold]price[/] ${plan.price_per_million_tokens:.2f} / 1M tokens")
+    print_rows(console, ("store", "files", "to embed", "chunks", "tokens", "est. cost", "skipped"),
+               [(s.store, s.files, s.new_or_changed, s.chunks, f"{s.tokens:,}", f"${s.estimated_cost_usd:.4f}",
+                 len(s.skipped)) for s in plan.stores],
+               right=("files", "to embed", "chunks", "tokens", "est. cost", "skipped"))
     for s in plan.stores:
         if s.largest_dirs:
             dirs = ", ".join(f"{d} ({t:,} tokens)" for d, t in s.largest_dirs)
-            console.print(f"[bold]{s.store}[/] largest directories: {dirs}")
+            console.print(f"[bold]{escape(s.store)}[/] largest directories: {escape(dirs)}", soft_wrap=False)
         reasons: dict[str, int] = {}
         for _, why in s.skipped:
             key = why.split(" (")[0]
             reasons[key] = reasons.get(key, 0) + 1
         if reasons:
-            console.print(f"[bold]{s.store}[/] skipped: " + ", ".join(f"{n} {k}" for k, n in reasons.items()))
+            console.print(f"[bold]{escape(s.store)}[/] skipped: "
+                          + escape(", ".join(f"{n} {k}" for k, n in reasons.items())), soft_wrap=False)
 
 
 def print_search(console: Console, result) -> None:
     if not result.hits:
-        console.print(f"no hits for {result.query!r} in {len(result.namespaces)} namespace(s)")
+        console.print(f"no hits for {result.query!r} in {len(result.namespaces)} namespace(s)", markup=False)
     for i, hit in enumerate(result.hits, 1):
-        console.print(
-            f"[bold]{i:>2}. {hit.path}:{hit.start_line}-{hit.end_line}[/]  "
-            f"[dim]{hit.store} · score {hit.score:.3f}[/]"
-        )
+        console.print(f"[bold]{i:>2}. {escape(hit.path)}:{hit.start_line}-{hit.end_line}[/]", crop=False)
+        console.print(f"    [dim]{escape(hit.store)} · score {hit.score:.3f}[/]")
         snippet = " ".join(hit.text.split())
-        console.print(f"    {snippet[:240]}{'…' if len(snippet) > 240 else ''}", markup=False)
+        snippet = snippet[:240] + ("…" if len(snippet) > 240 else "")  # text, not an identifier
+        console.print(textwrap.fill(snippet, width=max(console.width, 40), initial_indent="    ",
+                                    subsequent_indent="    ", break_on_hyphens=False), markup=False, crop=False)
     for name, error in result.failed.items():
-        console.print(f"[red]failed[/] {name}: {error}")
+        console.print(f"[red]failed[/] {escape(name)}: {escape(error)}", crop=False)
 
 
 def print_namespaces(console: Console, rows: list[dict]) -> None:
-    table = Table()
-    for col in ("namespace", "env", "index", "docs", "vectors", "in index", "last ingest", "note"):
-        table.add_column(col)
+    """Namespace records; environment and index go above the rows when all rows share them."""
+    if not rows:
+        console.print("no namespaces yet: run `lightfast ingest`", markup=False)
+        return
+    columns = ["namespace", "env", "index", "docs", "vectors", "in index", "last ingest", "note"]
+    data = []
     for r in rows:
         note = {"index": "only in the index", "mirror": "missing from the index"}.get(r.get("only_in") or "", "")
-        table.add_row(
-            r["namespace_name"], r["environment"], r.get("index_name", ""),
-            _num(r.get("documents")), _num(r.get("vectors")), _num(r.get("index_vectors")),
-            (r.get("last_ingest") or "")[:19], note,
-        )
-    console.print(table)
+        data.append([r["namespace_name"], r["environment"], r.get("index_name", ""),
+                     _num(r.get("documents")), _num(r.get("vectors")), _num(r.get("index_vectors")),
+                     (r.get("last_ingest") or "")[:16].replace("T", " "), note])
+    shared = []
+    for col in ("env", "index"):
+        i = columns.index(col)
+        values = {row[i] for row in data}
+        if len(values) == 1:
+            shared.append(f"{'environment' if col == 'env' else 'index'} {values.pop()}")
+            columns.pop(i)
+            for row in data:
+                row.pop(i)
+    if all(not row[-1] for row in data):
+        columns.pop()
+        for row in data:
+            row.pop()
+    if shared:
+        console.print(escape(", ".join(shared)), crop=False)
+    print_rows(console, columns, data, right=("docs", "vectors", "in index"))
 
 
-def print_status(console: Console, service) -> None:
+def status_dict(service) -> dict:
     c, p = service.config, service.profile
-    console.print(f"[bold]config[/]       {c.source_path}")
-    console.print(f"[bold]repo root[/]    {c.root_path}")
-    console.print(f"[bold]data dir[/]     {service.home}")
-    console.print(f"[bold]organization[/] {c.organization}   [bold]workspace[/] {c.workspace}")
-    console.print(f"[bold]environment[/]  {service.environment}: {p.backend} index '{p.name}', "
-                  f"{p.embedding_provider} {p.embedding_model} ({p.dimension}-d, {p.metric})")
-    rows = {r["store_slug"]: r for r in service.namespace_records("store")}
+    own = {r["id"] for r in service.namespace_records("store")}
+    rows = {r["store_slug"]: r for r in service.namespaces(with_backend=False) if r.get("id") in own}
+    stores = []
     for store in c.stores:
         r = rows.get(store.slug)
-        if r is None:
-            console.print(f"  {store.slug}: not ingested yet")
+        stores.append({
+            "store": store.slug, "namespace": r["namespace_name"] if r else None,
+            "documents": r["documents"] if r else 0, "vectors": r["vectors"] if r else 0,
+            "last_ingest": r.get("last_ingest") if r else None,
+            "last_ingest_status": r.get("last_ingest_status") if r else None,
+        })
+    return {
+        "config": str(c.source_path), "repo_root": str(c.root_path), "data_dir": str(service.home),
+        "organization": c.organization, "workspace": c.workspace, "environment": service.environment,
+        "index": {"backend": p.backend, "name": p.name, "embedding_provider": p.embedding_provider,
+                  "embedding_model": p.embedding_model, "dimension": p.dimension, "metric": p.metric},
+        "stores": stores,
+    }
+
+
+def print_status(console: Console, status: dict) -> None:
+    """Labels on the left; each path and namespace starts its own line, whole."""
+    ix = status["index"]
+    for label, value in (("config", status["config"]), ("repo root", status["repo_root"]),
+                         ("data dir", status["data_dir"])):
+        console.print(f"[bold]{label:<12}[/] {escape(value)}", crop=False)
+    console.print(f"[bold]organization[/] {escape(status['organization'])}", crop=False)
+    console.print(f"[bold]workspace[/]    {escape(status['workspace'])}", crop=False)
+    console.print(f"[bold]environment[/]  {escape(status['environment'])}: {ix['backend']} index "
+                  f"{escape(ix['name'])}", crop=False)
+    console.print(f"[bold]model[/]        {ix['embedding_provider']} {escape(ix['embedding_model'])} "
+                  f"({ix['dimension']}-d, {ix['metric']})", crop=False)
+    for s in status["stores"]:
+        if s["namespace"] is None:
+            console.print(f"[bold]{escape(s['store'])}[/]: not ingested yet", crop=False)
             continue
-        counts = service.mirror.counts(r["id"])
-        last = service.mirror.last_ingest(r["id"])
-        when = f", last ingest {last['finished_at'][:19]} ({last['status']})" if last and last["finished_at"] else ""
-        console.print(f"  {store.slug}: {r['namespace_name']}: {counts['documents']} documents, "
-                      f"{counts['vectors']} vectors{when}")
+        console.print(f"[bold]{escape(s['store'])}[/] → {escape(s['namespace'])}", crop=False)
+        when = ""
+        if s["last_ingest"]:
+            when = f", last ingest {s['last_ingest'][:16].replace('T', ' ')} ({s['last_ingest_status']})"
+        console.print(f"  {s['documents']:,} documents, {s['vectors']:,} vectors{when}", crop=False)
 
 
 def _num(value) -> str:
