@@ -275,6 +275,26 @@ class Lightfast:
         report.seconds = time.perf_counter() - started
         return report
 
+    def last_ingest_runs(self) -> list[dict]:
+        """The last recorded ingest run of each of this configuration's stores (from the mirror,
+        whichever process ran it): store_slug, status, started_at, finished_at, counts, error."""
+        runs = []
+        for record in self.namespace_records("store"):
+            last = self.mirror.last_ingest(record["id"])
+            if last:
+                runs.append(last)
+        return runs
+
+    def indexed_paths(self, paths: Iterable[str], stores: Iterable[str] | None = None) -> set[str]:
+        """Those of the given repo-relative paths that the stores' namespaces hold a document at
+        (or, for a folder, below); lets a face tell a deleted file from a path that never existed."""
+        wanted = set(paths)
+        held: set[str] = set()
+        for record in self.namespace_records("store", stores):
+            for doc in self.mirror.documents(record["id"]):
+                held.update(p for p in wanted if doc == p or doc.startswith(p.rstrip("/") + "/"))
+        return held
+
     # -- search ----------------------------------------------------------------------
     def search(
         self,
