@@ -65,7 +65,9 @@ def cap(lines: list[str], max_chars: int, unit: str, hint: str = "raise max_char
         out.append(line)
         used += len(line) + 1
     text = "\n".join(out)
-    return text if len(text) <= max_chars else text[: max(0, max_chars - 1)] + "…"  # a cap below the notice
+    if len(text) > max_chars:  # a cap shorter than the cut notice itself
+        text = text[: max_chars - 1] + "…" if max_chars > 0 else ""
+    return text
 
 
 # -- structured output: these models' JSON schemas are the tools' output schemas -------
