@@ -334,6 +334,9 @@ class Lightfast:
         records = self.namespace_records("organization")
         if namespace:
             records = [r for r in records if r["namespace_name"] == namespace]
+            if not records:
+                raise NotFoundError(f"no chunk with id '{vector_id}': namespace '{namespace}' is not one of "
+                                    f"this organization's namespaces in environment '{self.environment}'")
         for record in records:
             entries = self.mirror.chunk_neighbours(record["id"], vector_id, radius)
             if not entries:
@@ -349,4 +352,5 @@ class Lightfast:
                 })
             return {"namespace": record["namespace_name"], "store": record["store_slug"],
                     "path": entries[0]["path"], "chunks": chunks}
-        raise NotFoundError(f"no chunk with id '{vector_id}' in this organization's namespaces")
+        where = f"namespace '{namespace}'" if namespace else "this organization's namespaces"
+        raise NotFoundError(f"no chunk with id '{vector_id}' in {where}")
