@@ -243,11 +243,14 @@ def ingest_text(out: IngestOutput) -> str:
              f"{out.changed} changed, {out.removed} removed, {out.unchanged} unchanged; {out.embedded} chunks "
              f"embedded, {out.upserted} vectors upserted, {out.deleted} deleted; {out.failed_count} failed, "
              f"{out.skipped_count} skipped ({out.seconds:.1f} s)"]
+    if out.source == "mirror" and out.state == "idle":
+        return f"no ingest recorded yet for {', '.join(out.stores) or 'these stores'}: call the ingest tool"
     if out.source == "mirror":
         lines[0] = (f"last recorded ingest {out.state} ({', '.join(out.stores) or 'no stores'}, finished "
                     f"{out.finished_at or 'never'}; this server has not run one): " + lines[0].split("): ", 1)[1])
-    if out.state == "running" and out.to_embed:
-        lines.append(f"embedded {out.embedded} of {out.to_embed} chunks so far")
+    if out.state == "running" and out.source != "mirror":  # counts come at the end; say how far it is
+        lines = [f"ingest running ({', '.join(out.stores)}): embedded {out.embedded} of {out.to_embed} chunks "
+                 "so far (the total grows as each store's files are prepared)"]
     if out.progress and (out.state == "running" or out.state == "idle"):
         lines.append(f"progress: {out.progress}")
     if out.error:

@@ -62,4 +62,4 @@ def _speed(p: Progress) -> str:
     if not p.rate:
         return ""
     eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None else ""
-    return f" ({p.rate:.0f} chunks/s{eta})"
+    return f" ({p.rate:.1f} chunks/s{eta})" if p.rate < 10 else f" ({p.rate:.0f} chunks/s{eta})"

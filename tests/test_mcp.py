@@ -532,6 +532,7 @@ def test_progress_follows_the_embedding_batch_by_batch(tmp_path):
         progress.append((value, total, message))
 
     with mcp_client(world, instruments={"LF_TEST_COUNT_BATCHES": "1"}) as c:
+        never = c.call("ingest_status")
         result = c.call("ingest", {}, progress=on_progress)
         status = c.call("ingest_status").structured_content
     batches = c.log.read_text().count("test: embedder batch ")
@@ -548,6 +549,8 @@ def test_progress_follows_the_embedding_batch_by_batch(tmp_path):
     assert any(m.startswith("docs: embedding") for _, _, m in progress)
     assert any(m.startswith("notes: embedding") for _, _, m in progress)
     assert (status["state"], status["embedded"], status["to_embed"]) == ("done", out["embedded"], out["embedded"])
+    assert (never.structured_content["state"], never.structured_content["source"]) == ("idle", "mirror")
+    assert text_of(never) == "no ingest recorded yet for docs, notes: call the ingest tool"
 
 
 @pytest.fixture(scope="module")
@@ -710,7 +713,7 @@ def test_ingest_status_follows_a_running_ingest_and_a_second_one_is_refused(tmp_
     running = r["status"].structured_content
     assert (running["embedded"], running["to_embed"]) == (2, 4)
     assert running["progress"].startswith("docs: embedding, 2/4 chunks of this store")
-    assert "embedded 2 of 4 chunks so far" in text_of(r["status"])
+    assert text_of(r["status"]).startswith("ingest running (docs): embedded 2 of 4 chunks so far")
     assert r["second"].is_error and "already running" in text_of(r["second"])
     assert r["ingest"].structured_content["state"] == "done" and r["ingest"].structured_content["added"] == 2
     assert r["after"].structured_content["skipped"] == ["big.bin: binary"]
