@@ -52,8 +52,8 @@ class ProgressRelay:
         self.totals[p.store] = max(p.total, self.totals.get(p.store, 0))
         self.done[p.store] = max(p.done, self.done.get(p.store, 0))
         value = self.embedded
-        if p.stage != "embed" or (self.sent is not None and value <= self.sent):
-            return None
+        if p.stage != "embed" or not self.total or (self.sent is not None and value <= self.sent):
+            return None  # a 0/0 would tell the client nothing (and some divide by it)
         self.sent = value
         return Notice(value, self.total, self.status(p)[:200])
 

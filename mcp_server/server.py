@@ -4,9 +4,12 @@ A thin face over core.service.Lightfast. Every blocking call (model load,
 embedding, disk, index) runs in a worker thread, never on the event loop.
 Tools return structured content (with an output schema) and a compact text
 form capped in characters. Input schemas use plain types with defaults ("" and
-[] mean "not given"), never anyOf/oneOf/allOf, which some clients reject. A
-user's error comes back as a tool error (isError) that says what to do next;
-the server keeps serving.
+[] mean "not given"), never anyOf/oneOf/allOf, which some clients reject, and
+arguments are taken strictly: a wrong type or an unknown name is an error that
+lists the accepted arguments (mcp_server/arguments.py). A user's error comes
+back as a tool error (isError) that says what to do next; the server keeps
+serving. Ingest progress is one notification per embedder batch
+(mcp_server/progress.py).
 """
 
 from __future__ import annotations

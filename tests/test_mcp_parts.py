@@ -53,9 +53,11 @@ def test_progress_is_cumulative_over_stores_and_strictly_increasing():
 
 def test_progress_stays_silent_when_nothing_moves():
     relay = ProgressRelay()
-    assert relay.feed(report("docs", "embed", 0, 0)).progress == 0  # the first: the client learns the total
-    assert relay.feed(report("docs", "embed", 0, 0)) is None
+    assert relay.feed(report("docs", "embed", 0, 0)) is None  # nothing to embed in this store
     assert relay.feed(report("docs", "delete", 0, 2)) is None
+    assert relay.feed(report("code", "embed", 0, 5)).progress == 0  # the first: the client learns the total
+    assert relay.feed(report("code", "embed", 0, 5)) is None
+    assert (relay.feed(report("code", "embed", 5, 5)).progress, relay.total) == (5, 5)
 
 
 def test_strict_model_refuses_coercion_and_unknown_names():
