@@ -269,6 +269,7 @@ def test_scopes_stay_inside_the_configured_organization_and_workspace(client, in
     assert not client.call("read_chunk", {"id": mobile.vector_id, "namespace": mobile.namespace}).is_error
 
 
+TOP_K_MUST = "top_k must be a whole number from 1 to 50,"
 BAD_CALLS = {
     "wrong type": ("search", {"query": "x", "top_k": "many"}, "top_k"),
     "huge top_k": ("search", {"query": "x", "top_k": 10_000}, "top_k must be at most 50"),
@@ -289,15 +290,18 @@ BAD_CALLS = {
     "NUL in path": ("ingest", {"paths": ["docs/a\x00.md"]}, "NUL"),
     "paths not a list": ("ingest", {"paths": "docs"}, "paths"),
     "unknown ingest store": ("ingest", {"store": "nope"}, "unknown store 'nope'"),
-    "unknown chunk": ("read_chunk", {"id": "nope", "namespace": "org_acme:ws_web:store_docs"}, "no chunk with id 'nope'"),
+    "unknown chunk": ("read_chunk", {"id": "nope", "namespace": "org_acme:ws_web:store_docs"},
+                      "no chunk with id 'nope' in namespace 'org_acme:ws_web:store_docs'"),
+    "another organization's namespace": ("read_chunk", {"id": "x", "namespace": "org_globex:ws_web:store_docs"},
+                                         "is not one of this organization's namespaces"),
     "negative radius": ("read_chunk", {"id": "x", "namespace": "n", "radius": -1}, "radius must be at least 0"),
     "read_chunk without namespace": ("read_chunk", {"id": "x"}, "namespace is required"),
     # taken strictly: no coercion of strings or booleans, no unknown names
     "full as text": ("ingest", {"full": "yes"}, "full must be true or false, not text"),
     "full as number": ("ingest", {"full": 1}, "full must be true or false, not a number"),
-    "top_k as text": ("search", {"query": "x", "top_k": "5"}, "top_k must be a whole number from 1 to 50, not text"),
-    "top_k as boolean": ("search", {"query": "x", "top_k": True}, "top_k must be a whole number from 1 to 50, not true"),
-    "top_k as float": ("search", {"query": "x", "top_k": 5.0}, "top_k must be a whole number from 1 to 50, not a number"),
+    "top_k as text": ("search", {"query": "x", "top_k": "5"}, f"{TOP_K_MUST} not text"),
+    "top_k as boolean": ("search", {"query": "x", "top_k": True}, f"{TOP_K_MUST} not true"),
+    "top_k as float": ("search", {"query": "x", "top_k": 5.0}, f"{TOP_K_MUST} not a number"),
     "unknown argument": ("search", {"query": "x", "limit": 5}, "limit is not an argument of this tool"),
     "misspelt argument": ("ingest", {"path": ["docs"]}, "path is not an argument of this tool"),
     "argument to a tool without any": ("ingest_status", {"verbose": True}, "verbose is not an argument"),
