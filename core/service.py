@@ -333,6 +333,26 @@ class Lightfast:
         report.seconds = time.perf_counter() - started
         return report
 
+    def last_ingest_runs(self) -> list[dict]:
+        """The last recorded ingest run of each of this configuration's stores (from the mirror,
+        whichever process ran it): store_slug, status, started_at, finished_at, counts, error."""
+        runs = []
+        for record in self.namespace_records("store"):
+            last = self.mirror.last_ingest(record["id"])
+            if last:
+                runs.append(last)
+        return runs
+
+    def indexed_paths(self, paths: Iterable[str], stores: Iterable[str] | None = None) -> set[str]:
+        """Those of the given repo-relative paths that the stores' namespaces hold a document at
+        (or, for a folder, below); lets a face tell a deleted file from a path that never existed."""
+        wanted = set(paths)
+        held: set[str] = set()
+        for record in self.namespace_records("store", stores):
+            for doc in self.mirror.documents(record["id"]):
+                held.update(p for p in wanted if doc == p or doc.startswith(p.rstrip("/") + "/"))
+        return held
+
     # -- search ----------------------------------------------------------------------
     def search(
         self,
@@ -372,6 +392,9 @@ class Lightfast:
         records = self.namespace_records("organization")
         if namespace:
             records = [r for r in records if r["namespace_name"] == namespace]
+            if not records:
+                raise NotFoundError(f"no chunk with id '{vector_id}': namespace '{namespace}' is not one of "
+                                    f"this organization's namespaces in environment '{self.environment}'")
         for record in records:
             entries = self.mirror.chunk_neighbours(record["id"], vector_id, radius)
             if not entries:
@@ -387,4 +410,5 @@ class Lightfast:
                 })
             return {"namespace": record["namespace_name"], "store": record["store_slug"],
                     "path": entries[0]["path"], "chunks": chunks}
-        raise NotFoundError(f"no chunk with id '{vector_id}' in this organization's namespaces")
+        where = f"namespace '{namespace}'" if namespace else "this organization's namespaces"
+        raise NotFoundError(f"no chunk with id '{vector_id}' in {where}")

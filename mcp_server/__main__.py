@@ -44,8 +44,9 @@ def serve(config: str | None, http: bool = False, host: str = "127.0.0.1", port:
         from mcp_server.watching import start_watcher
 
         start_watcher(get)
-    logging.getLogger("lightfast.mcp").info("serving %s over %s", path, "http" if http else "stdio")
     if http:
+        url = f"http://{f'[{host}]' if ':' in host else host}:{port}/mcp"
+        logging.getLogger("lightfast.mcp").info("serving %s over streamable HTTP at %s", path, url)
         if host not in ("127.0.0.1", "localhost", "::1"):
             logging.getLogger("lightfast.mcp").warning(
                 "binding to %s: anyone who can reach this address can search the index", host)
@@ -58,6 +59,7 @@ def serve(config: str | None, http: bool = False, host: str = "127.0.0.1", port:
         )
         server.run("streamable-http", host=host, port=port, transport_security=security)
     else:
+        logging.getLogger("lightfast.mcp").info("serving %s over stdio", path)
         server.run()
 
 

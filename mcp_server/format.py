@@ -40,6 +40,14 @@ def freshness(root: Path, path: str, indexed_hash: str, cache: dict[str, str]) -
     return "fresh" if current == indexed_hash else "changed"
 
 
+def file_state(root: Path, hit, own: dict[str, str], cache: dict[str, str]) -> str:
+    """A hit's freshness against this server's root; 'unknown' when its namespace is not one of
+    this lightfast.yml's stores (another workspace's or repository's files live elsewhere)."""
+    if hit.namespace not in own:
+        return "unknown"
+    return freshness(root, hit.path, hit.content_hash, cache)
+
+
 def cap(lines: list[str], max_chars: int, unit: str, hint: str = "raise max_chars or lower top_k") -> str:
     """Join lines within max_chars, the cut notice included; say what was cut and how to get it."""
     text = "\n".join(lines)
@@ -56,21 +64,10 @@ def cap(lines: list[str], max_chars: int, unit: str, hint: str = "raise max_char
             break
         out.append(line)
         used += len(line) + 1
-    return "\n".join(out)
-
-
-def argument_error(tool: str, errors: list[dict]) -> str:
-    """A pydantic ValidationError's errors as one short message, without echoing the values."""
-    parts = []
-    for err in errors[:5]:
-        field = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
-        message = err.get("msg", "invalid")
-        if err.get("type") == "missing":
-            message = "is required"
-        parts.append(f"{field}: {message}")
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return (f"invalid arguments for {tool}: " + "; ".join(parts) + more
-            + ". Fix them as the tool's input schema describes and call again.")
+    text = "\n".join(out)
+    if len(text) > max_chars:  # a cap shorter than the cut notice itself
+        text = text[: max_chars - 1] + "…" if max_chars > 0 else ""
+    return text
 
 
 # -- structured output: these models' JSON schemas are the tools' output schemas -------
@@ -78,8 +75,8 @@ LIST_CAP = 100  # entries of skipped/failed lists kept in an ingest answer
 
 
 class SearchHit(BaseModel):
-    id: str = Field(description="Vector id: pass it to read_chunk to expand the hit.")
-    namespace: str
+    id: str = Field(description="Vector id: pass it to read_chunk, with namespace, to expand the hit.")
+    namespace: str = Field(description="The hit's namespace: pass it to read_chunk with the id.")
     store: str
     path: str = Field(description="Path relative to the store's repository root.")
     start_line: int
@@ -97,6 +94,9 @@ class SearchOutput(BaseModel):
     hits: list[SearchHit]
     failed_stores: dict[str, str] = Field(description="Namespace -> error, for namespaces that could not be "
                                                       "searched; the other namespaces' hits are still returned.")
+    skipped_stores: dict[str, str] = Field(default_factory=dict,
+                                           description="Store slug -> why it was not searched (e.g. never "
+                                                       "ingested).")
     latency_ms: float = Field(0.0, description="Time the search took in the server (embedding included).")
 
 
@@ -131,9 +131,14 @@ class IngestOutput(BaseModel):
                               description=f"'path: reason' for files that failed (first {LIST_CAP}).")
     skipped: list[str] = Field(default_factory=list,
                                description=f"'path: reason' for files skipped (first {LIST_CAP}).")
+    to_embed: int = Field(0, description="Chunks to embed in this run, as far as known (every store's total "
+                                         "is known once its files are prepared); embedded counts up to it.")
     progress: str = Field("", description="The latest progress message while running.")
     seconds: float = 0.0
     error: str = ""
+    source: str = Field("this server", description="'this server' (its current or last run) or 'mirror' (the "
+                                                   "last runs recorded for these stores, by any process).")
+    finished_at: str = Field("", description="When the recorded run finished (source 'mirror').")
 
 
 class NamespaceOut(BaseModel):
@@ -195,12 +200,42 @@ def search_text(out: SearchOutput, max_chars: int) -> str:
     lines = [f"{len(out.hits)} hits in {len(out.namespaces)} namespace(s) for {snippet(out.query, 200)!r}"]
     for i, h in enumerate(out.hits, 1):
         note = "" if h.file_state in ("fresh", "unknown") else f" [file {h.file_state} since indexed]"
-        lines.append(f"{i}. {h.path}:{h.start_line}-{h.end_line} ({h.store}, score {h.score:.3f}){note} id={h.id}")
+        lines.append(f"{i}. {h.path}:{h.start_line}-{h.end_line} ({h.store}, score {h.score:.3f}){note} "
+                     f"id={h.id} namespace={h.namespace}")
         lines.append(f"   {h.snippet}")
     lines += [f"failed: {ns}: {err}" for ns, err in out.failed_stores.items()]
+    lines += [f"skipped store {slug}: {why}" for slug, why in out.skipped_stores.items()]
     if out.hits:
-        lines.append("Expand a hit with read_chunk(id).")
+        lines.append("Expand a hit with read_chunk(id, namespace).")
     return cap(lines, max_chars, "lines")
+
+
+RUN_STATES = {"ok": "done", "failed": "failed", "cancelled": "cancelled", "running": "running"}
+
+
+def last_recorded(runs: list[dict], stores: list[str]) -> IngestOutput:
+    """The stores' last recorded runs (mirror ingest_runs rows) as one ingest_status answer."""
+    if not runs:
+        return IngestOutput(state="idle", stores=stores, source="mirror",
+                            progress="no ingest recorded for these stores yet: call the ingest tool")
+    states = {RUN_STATES.get(r["status"], r["status"]) for r in runs}
+    state = next((s for s in ("running", "failed", "cancelled") if s in states), "done")
+    total = {k: sum(int(r.get(k) or 0) for r in runs) for k in (
+        "added", "changed", "removed", "unchanged", "chunks_embedded", "vectors_upserted", "vectors_deleted",
+        "failed", "skipped")}
+    errors = _unique_list(f"{r['store_slug']}: {r['error']}" for r in runs if r.get("error"))
+    return IngestOutput(
+        state=state, stores=[r["store_slug"] for r in runs], added=total["added"], changed=total["changed"],
+        removed=total["removed"], unchanged=total["unchanged"], embedded=total["chunks_embedded"],
+        upserted=total["vectors_upserted"], deleted=total["vectors_deleted"], failed_count=total["failed"],
+        skipped_count=total["skipped"], error="; ".join(errors)[:1000], source="mirror",
+        finished_at=max(str(r.get("finished_at") or "") for r in runs),
+        progress="running in another process (or stopped there without finishing)" if state == "running" else "",
+    )
+
+
+def _unique_list(items) -> list[str]:
+    return list(dict.fromkeys(items))
 
 
 def ingest_text(out: IngestOutput) -> str:
@@ -208,7 +243,15 @@ def ingest_text(out: IngestOutput) -> str:
              f"{out.changed} changed, {out.removed} removed, {out.unchanged} unchanged; {out.embedded} chunks "
              f"embedded, {out.upserted} vectors upserted, {out.deleted} deleted; {out.failed_count} failed, "
              f"{out.skipped_count} skipped ({out.seconds:.1f} s)"]
-    if out.progress and out.state == "running":
+    if out.source == "mirror" and out.state == "idle":
+        return f"no ingest recorded yet for {', '.join(out.stores) or 'these stores'}: call the ingest tool"
+    if out.source == "mirror":
+        lines[0] = (f"last recorded ingest {out.state} ({', '.join(out.stores) or 'no stores'}, finished "
+                    f"{out.finished_at or 'never'}; this server has not run one): " + lines[0].split("): ", 1)[1])
+    if out.state == "running" and out.source != "mirror":  # counts come at the end; say how far it is
+        lines = [f"ingest running ({', '.join(out.stores)}): embedded {out.embedded} of {out.to_embed} chunks "
+                 "so far (the total grows as each store's files are prepared)"]
+    if out.progress and (out.state == "running" or out.state == "idle"):
         lines.append(f"progress: {out.progress}")
     if out.error:
         lines.append(f"error: {out.error}")

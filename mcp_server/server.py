@@ -4,9 +4,12 @@ A thin face over core.service.Lightfast. Every blocking call (model load,
 embedding, disk, index) runs in a worker thread, never on the event loop.
 Tools return structured content (with an output schema) and a compact text
 form capped in characters. Input schemas use plain types with defaults ("" and
-[] mean "not given"), never anyOf/oneOf/allOf, which some clients reject. A
-user's error comes back as a tool error (isError) that says what to do next;
-the server keeps serving.
+[] mean "not given"), never anyOf/oneOf/allOf, which some clients reject, and
+arguments are taken strictly: a wrong type or an unknown name is an error that
+lists the accepted arguments (mcp_server/arguments.py). A user's error comes
+back as a tool error (isError) that says what to do next; the server keeps
+serving. Ingest progress is one notification per embedder batch
+(mcp_server/progress.py).
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from core.errors import LightfastError
+from mcp_server.arguments import argument_error, strict_model
 from mcp_server.format import (
     LIST_CAP, ChunkOut, IngestOutput, NamespaceOut, NamespacesOutput, ReadChunkOutput, SearchHit,
-    SearchOutput, argument_error, cap, freshness, ingest_text, namespace_line, namespace_out, search_text,
+    SearchOutput, cap, file_state, ingest_text, last_recorded, namespace_line, namespace_out, search_text,
     snippet,
 )
+from mcp_server.progress import ProgressRelay
 
 log = logging.getLogger("lightfast.mcp")
 
@@ -38,12 +43,20 @@ MAX_TOP_K = 50
 MAX_QUERY_CHARS = 4000  # core.search.MAX_QUERY_CHARS
 DEFAULT_MAX_CHARS = 8000  # ~2k tokens: far below Claude Code's ~25k-token cap on a tool result
 MAX_CHARS = 60000
-PROGRESS_EVERY_S = 0.25  # at most ~4 progress notifications a second, plus every stage change
 INGEST_LOCK_WAIT_S = 60
 
 
 class LightfastMCP(MCPServer):
-    """MCPServer whose argument errors are one short line instead of pydantic's report."""
+    """MCPServer whose tools take their arguments strictly (no coercion, no unknown names) and
+    whose argument errors are one plain paragraph that lists the accepted arguments."""
+
+    def add_tool(self, fn, name: str | None = None, **kw) -> None:
+        super().add_tool(fn, name=name, **kw)
+        # MCPServer builds the argument model on pydantic's lax defaults (python-sdk issue 3067);
+        # the registered Tool is reachable only through the tool manager.
+        tool = self._tool_manager.get_tool(name or fn.__name__)
+        tool.fn_metadata.arg_model = strict_model(tool.fn_metadata.arg_model)
+        tool.parameters = tool.fn_metadata.arg_model.model_json_schema(by_alias=True)
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None):
         try:
@@ -52,7 +65,14 @@ class LightfastMCP(MCPServer):
             raise
         except ToolError as exc:
             if isinstance(exc.__cause__, ValidationError):
-                raise ToolError(argument_error(name, exc.__cause__.errors())) from exc.__cause__
+                tool = self._tool_manager.get_tool(name)
+                raise ToolError(argument_error(name, exc.__cause__.errors(), tool.parameters)) from exc.__cause__
+            if str(exc).startswith("Unknown tool"):
+                known = ", ".join(t.name for t in self._tool_manager.list_tools())
+                raise ToolError(f"unknown tool '{name}': this server has {known}") from None
+            prefix = f"Error executing tool {name}: "  # the SDK's; the client knows which tool it called
+            if str(exc).startswith(prefix):
+                raise ToolError(str(exc)[len(prefix):]) from exc.__cause__
             raise
 
 
@@ -97,6 +117,18 @@ class IngestTracker:
             skipped=skipped[:LIST_CAP], seconds=round(seconds, 3), progress="",
         )
 
+    def fail(self, error: str) -> None:
+        self.update(state="failed", error=error)
+
+    def settle(self, seconds: float) -> None:
+        """After a run, however it ended: never left 'running', so later ingests are accepted."""
+        with self.lock:
+            if self.state.state == "running":
+                self.state = self.state.model_copy(update={"state": "failed", "error": "the run stopped "
+                                                           "without a result; see the server log"})
+            if not self.state.seconds:
+                self.state = self.state.model_copy(update={"seconds": round(seconds, 3)})
+
     def snapshot(self) -> IngestOutput:
         with self.lock:
             return self.state.model_copy()
@@ -123,6 +155,17 @@ def safe_paths(root: Path, paths: list[str]) -> list[Path] | None:
                             "give paths inside the repository, relative to its root")
         out.append(full)
     return None if not out or root in out else out
+
+
+def check_present(svc, paths: list[Path], stores: list[str]) -> None:
+    """A given path must be on disk, or held by a store (a deleted file that ingest will remove)."""
+    root = svc.root.resolve()
+    absent = {p.relative_to(root).as_posix(): p for p in paths if not p.exists()}
+    missing = sorted(set(absent) - svc.indexed_paths(absent, stores)) if absent else []
+    if missing:
+        raise ToolError(f"no such file or folder in the repository, and none indexed: {', '.join(missing[:10])}"
+                        + (f" (and {len(missing) - 10} more)" if len(missing) > 10 else "")
+                        + "; give paths relative to the repository root. Nothing was ingested.")
 
 
 def build_server(open_service: Callable[[], Any], *, read_only: bool = False) -> MCPServer:
@@ -158,19 +201,22 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
         svc = service()
         started = time.perf_counter()
         result = svc.search(query, stores=stores or None, scope=scope, top_k=top_k, path_glob=path_glob or None)
-        own = {r["namespace_name"] for r in svc.namespace_records("store")}  # this repo's stores
+        own = {r["namespace_name"]: r["store_slug"] for r in svc.namespace_records("store")}  # this repo's stores
+        wanted = stores or [s.slug for s in svc.config.stores]
+        skipped = {slug: "never ingested in this environment: run the ingest tool"
+                   for slug in wanted if slug not in own.values()}
         cache: dict[str, str] = {}
         hits = [
             SearchHit(
                 id=h.vector_id, namespace=h.namespace, store=h.store, path=h.path, start_line=h.start_line,
                 end_line=h.end_line, score=round(float(h.score), 4), headings=snippet(h.headings or "", 200),
-                snippet=snippet(h.text),
-                file_state=freshness(svc.root, h.path, h.content_hash, cache) if h.namespace in own else "unknown",
+                snippet=snippet(h.text), file_state=file_state(svc.root, h, own, cache),
             )
             for h in result.hits
         ]
         return SearchOutput(query=result.query, namespaces=list(result.namespaces), hits=hits,
-                            failed_stores=dict(result.failed), latency_ms=round((time.perf_counter() - started) * 1000, 1))
+                            failed_stores=dict(result.failed), skipped_stores=skipped,
+                            latency_ms=round((time.perf_counter() - started) * 1000, 1))
 
     @server.tool(
         annotations=ToolAnnotations(title="Search the repo", read_only_hint=True, destructive_hint=False,
@@ -210,18 +256,21 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
         annotations=ToolAnnotations(title="Read a chunk", read_only_hint=True, destructive_hint=False,
                                     idempotent_hint=True, open_world_hint=False),
         description=(
-            "Expand a search hit: the chunk with the given id (from search) and up to `radius` "
-            "neighbouring chunks on each side, from the same file, with their line ranges and full text."
+            "Expand a search hit: the chunk with the given id and namespace (both from the search hit) and "
+            "up to `radius` neighbouring chunks on each side, from the same file, with their line ranges "
+            "and full text. Two stores can hold the same file, so the id is looked up in that namespace only."
         ),
     )
     async def read_chunk(
         id: Annotated[str, Field(description="A hit's id from search.", min_length=1, max_length=512)],
+        namespace: Annotated[str, Field(description="The hit's namespace from search, e.g. "
+                                                    "'org_acme:ws_web:store_docs'.", min_length=1, max_length=512)],
         radius: Annotated[int, Field(description="Neighbouring chunks on each side.", ge=0, le=5)] = 1,
         max_chars: Annotated[int, Field(description="Cap on the text answer, in characters.",
                                         ge=500, le=MAX_CHARS)] = 12000,
     ) -> Annotated[CallToolResult, ReadChunkOutput]:
         svc = await call(service)
-        found = await call(svc.read_chunk, id, radius=radius)
+        found = await call(svc.read_chunk, id, namespace=namespace, radius=radius)
         out = ReadChunkOutput(
             namespace=found["namespace"], store=found["store"], path=found["path"],
             chunks=[ChunkOut(id=c["vector_id"], chunk_index=c["chunk_index"], start_line=c["start_line"],
@@ -325,47 +374,53 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
         if store:
             await call(svc.config.store, store)  # an unknown slug -> tool error listing the known ones
         stores = [store] if store else [s.slug for s in svc.config.stores]
+        if safe:
+            await call(check_present, svc, safe, stores)
         if not tracker.start(stores):
             raise ToolError("an ingest is already running in this server: follow it with ingest_status")
         cancel = threading.Event()
-        sent = {"n": 0, "at": 0.0, "stage": ""}
+        relay = ProgressRelay()
 
         def on_progress(p) -> None:  # in the worker thread
-            message = f"{p.store}: {p.stage} {p.done}/{p.total} {p.message}".strip()[:200]
-            tracker.update(progress=message)
-            now = time.monotonic()
-            key = f"{p.store}:{p.stage}"
-            if cancel.is_set() or (key == sent["stage"] and now - sent["at"] < PROGRESS_EVERY_S
-                                   and p.stage != "done"):
+            notice = relay.feed(p)
+            tracker.update(progress=relay.status(p)[:300], embedded=relay.embedded, to_embed=relay.total)
+            if notice is None or cancel.is_set():
                 return
-            sent.update(n=sent["n"] + 1, at=now, stage=key)
             try:
-                anyio.from_thread.run(ctx.report_progress, sent["n"], None, message)
+                anyio.from_thread.run(ctx.report_progress, notice.progress, notice.total, notice.message)
             except Exception:  # the client went away: keep ingesting
                 pass
 
-        def run() -> None:  # in the worker thread: the tracker always learns how the run ended
+        def run() -> None:  # in the worker thread
             started = time.perf_counter()
             try:
                 report = svc.ingest(stores, full=full, paths=safe, progress=on_progress,
                                     cancelled=cancel.is_set, lock_wait=INGEST_LOCK_WAIT_S)
+                tracker.finish(report, time.perf_counter() - started, cancel.is_set())
             except LightfastError as exc:
-                tracker.update(state="failed", error=str(exc), seconds=round(time.perf_counter() - started, 3))
+                tracker.fail(str(exc))
+                raise
+            except OSError as exc:
+                log.exception("ingest failed")
+                tracker.fail(f"{exc.strerror or exc} ({type(exc).__name__}"
+                             + (f", {exc.filename})" if exc.filename else ")"))
                 raise
             except BaseException as exc:
                 log.exception("ingest failed")
-                tracker.update(state="failed", error=f"internal error ({type(exc).__name__}); see the server log",
-                               seconds=round(time.perf_counter() - started, 3))
+                tracker.fail(f"internal error ({type(exc).__name__}); see the server log")
                 raise
-            tracker.finish(report, time.perf_counter() - started, cancel.is_set())
+            finally:  # whatever happened, the tracker is never left 'running'
+                tracker.settle(time.perf_counter() - started)
 
         try:
             await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
             cancel.set()  # the thread stops between files; ingest_status shows 'cancelled'
             raise
-        except LightfastError as exc:
-            raise ToolError(f"{exc} (nothing is lost: run ingest again to finish)") from None
+        except Exception:
+            # One message for every failure, ours or the system's: what the tracker recorded.
+            raise ToolError(f"ingest failed: {tracker.snapshot().error} (nothing is lost: run ingest "
+                            "again to finish)") from None
         out = tracker.snapshot()
         return _result(ingest_text(out), out)
 
@@ -374,11 +429,16 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
                                     idempotent_hint=True, open_world_hint=False),
         description=(
             "The state of this server's current or last ingest (idle, running, done, cancelled or failed), "
-            "its latest progress message and its counts. Call it while a long ingest runs."
+            "its latest progress message and its counts, chunks embedded of chunks to embed included. "
+            "Before this server has run one, the last ingest recorded for this repository's stores "
+            "(by any process). Call it while a long ingest runs."
         ),
     )
     async def ingest_status() -> Annotated[CallToolResult, IngestOutput]:
         out = tracker.snapshot()
+        if out.state == "idle":
+            svc = await call(service)
+            out = last_recorded(await call(svc.last_ingest_runs), [s.slug for s in svc.config.stores])
         return _result(ingest_text(out), out)
 
     return server

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -95,12 +96,15 @@ class Client:
 
 
 @contextmanager
-def mcp_client(world, *extra_args):
+def mcp_client(world, *extra_args, instruments: dict[str, str] | None = None):
+    """A client session with `python -m mcp_server --config ...` over stdio; with instruments (see
+    tests/mcp_launch.py), the same server started through the instrumented launcher."""
     log = world["home"].parent / f"server-{time.monotonic_ns()}.log"
+    start = [str(ROOT / "tests" / "mcp_launch.py")] if instruments else ["-m", "mcp_server"]
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "mcp_server", "--config", str(world["config"]), *extra_args],
-        env={**os.environ, "LIGHTFAST_HOME": str(world["home"]), "PYTHONPATH": str(ROOT)},
+        args=[*start, "--config", str(world["config"]), *extra_args],
+        env={**os.environ, "LIGHTFAST_HOME": str(world["home"]), "PYTHONPATH": str(ROOT), **(instruments or {})},
         cwd=str(world["repo"]),
     )
     with open(log, "w") as errlog, start_blocking_portal() as portal:
@@ -163,9 +167,7 @@ def test_tools_have_clean_schemas_and_annotations(client):
 
 
 def test_server_logs_ready_on_stderr(client, ingested):
-    for _ in range(100):
-        if "ready:" in client.log.read_text():
-            break
+    while "ready:" not in client.log.read_text():  # bounded by pytest-timeout, never a timed assertion
         time.sleep(0.05)
     assert "ready: all-MiniLM-L6-v2" in client.log.read_text()
 
@@ -196,9 +198,9 @@ def test_search_then_read_chunk(client, ingested):
     assert (hit["path"], hit["store"], hit["file_state"]) == ("docs/birds.md", "docs", "fresh")
     assert hit["start_line"] == 1 and hit["end_line"] >= 3 and "pelican" in hit["snippet"]
     assert f"1. docs/birds.md:1-{hit['end_line']} (docs" in text_of(search)
-    assert f"id={hit['id']}" in text_of(search)
+    assert f"id={hit['id']} namespace={hit['namespace']}" in text_of(search)
 
-    chunk = client.call("read_chunk", {"id": hit["id"], "radius": 1})
+    chunk = client.call("read_chunk", {"id": hit["id"], "namespace": hit["namespace"], "radius": 1})
     assert not chunk.is_error, text_of(chunk)
     assert chunk.structured_content["path"] == "docs/birds.md"
     assert "pelican" in chunk.structured_content["chunks"][0]["text"]
@@ -262,15 +264,17 @@ def test_scopes_stay_inside_the_configured_organization_and_workspace(client, in
     ws = client.call("search", {"query": "pelicans nest on the lagoon", "scope": "workspace", "top_k": 50})
     assert set(ws.structured_content["namespaces"]) == OWN
 
-    assert client.call("read_chunk", {"id": globex.vector_id}).is_error
-    assert not client.call("read_chunk", {"id": mobile.vector_id}).is_error
+    refused = client.call("read_chunk", {"id": globex.vector_id, "namespace": globex.namespace})
+    assert refused.is_error and "no chunk with id" in text_of(refused)
+    assert not client.call("read_chunk", {"id": mobile.vector_id, "namespace": mobile.namespace}).is_error
 
 
+TOP_K_MUST = "top_k must be a whole number from 1 to 50,"
 BAD_CALLS = {
     "wrong type": ("search", {"query": "x", "top_k": "many"}, "top_k"),
-    "huge top_k": ("search", {"query": "x", "top_k": 10_000}, "less than or equal to 50"),
+    "huge top_k": ("search", {"query": "x", "top_k": 10_000}, "top_k must be at most 50"),
     "zero top_k": ("search", {"query": "x", "top_k": 0}, "top_k"),
-    "missing query": ("search", {}, "query: is required"),
+    "missing query": ("search", {}, "query is required"),
     "empty query": ("search", {"query": "   "}, "query is empty"),
     "100 KB query": ("search", {"query": "word " * 20_000}, "at most 4000 characters"),
     "query not a string": ("search", {"query": ["a", "b"]}, "query"),
@@ -286,8 +290,26 @@ BAD_CALLS = {
     "NUL in path": ("ingest", {"paths": ["docs/a\x00.md"]}, "NUL"),
     "paths not a list": ("ingest", {"paths": "docs"}, "paths"),
     "unknown ingest store": ("ingest", {"store": "nope"}, "unknown store 'nope'"),
-    "unknown chunk": ("read_chunk", {"id": "nope"}, "no chunk with id 'nope'"),
-    "negative radius": ("read_chunk", {"id": "x", "radius": -1}, "radius"),
+    "unknown chunk": ("read_chunk", {"id": "nope", "namespace": "org_acme:ws_web:store_docs"},
+                      "no chunk with id 'nope' in namespace 'org_acme:ws_web:store_docs'"),
+    "another organization's namespace": ("read_chunk", {"id": "x", "namespace": "org_globex:ws_web:store_docs"},
+                                         "is not one of this organization's namespaces"),
+    "negative radius": ("read_chunk", {"id": "x", "namespace": "n", "radius": -1}, "radius must be at least 0"),
+    "read_chunk without namespace": ("read_chunk", {"id": "x"}, "namespace is required"),
+    # taken strictly: no coercion of strings or booleans, no unknown names
+    "full as text": ("ingest", {"full": "yes"}, "full must be true or false, not text"),
+    "full as number": ("ingest", {"full": 1}, "full must be true or false, not a number"),
+    "top_k as text": ("search", {"query": "x", "top_k": "5"}, f"{TOP_K_MUST} not text"),
+    "top_k as boolean": ("search", {"query": "x", "top_k": True}, f"{TOP_K_MUST} not true"),
+    "top_k as float": ("search", {"query": "x", "top_k": 5.0}, f"{TOP_K_MUST} not a number"),
+    "unknown argument": ("search", {"query": "x", "limit": 5}, "limit is not an argument of this tool"),
+    "misspelt argument": ("ingest", {"path": ["docs"]}, "path is not an argument of this tool"),
+    "argument to a tool without any": ("ingest_status", {"verbose": True}, "verbose is not an argument"),
+    "stores as text": ("search", {"query": "x", "stores": "docs"}, "stores must be a list of text, not text"),
+    "a store slug not text": ("search", {"query": "x", "stores": [3]}, "stores[0] must be text, not a number"),
+    "nonexistent path": ("ingest", {"paths": ["nonexistent.md"]}, "no such file or folder in the repository, "
+                         "and none indexed: nonexistent.md"),
+    "nonexistent folder": ("ingest", {"paths": ["docs", "nowhere/"]}, "none indexed: nowhere"),
     "unknown stats store": ("namespace_stats", {"store": "nope"}, "unknown store 'nope'"),
     "unknown tool": ("drop_everything", {}, "drop_everything"),
 }
@@ -297,9 +319,39 @@ BAD_CALLS = {
 def test_bad_arguments_are_tool_errors_that_say_what_to_do(client, ingested, case):
     tool, args, expected = BAD_CALLS[case]
     result = client.call(tool, args)
-    assert result.is_error, text_of(result)
-    assert expected in text_of(result)
-    assert "Traceback" not in text_of(result) and len(text_of(result)) < 500
+    text = text_of(result)
+    assert result.is_error, text
+    assert expected in text
+    assert "Traceback" not in text and len(text) < 600
+    for raw in ("pydantic", "https://", "[type=", "validation error for", "Input should"):
+        assert raw not in text, (raw, text)
+    if text.startswith("invalid arguments"):  # every argument error ends with what the tool accepts
+        assert "Accepted arguments:" in text
+
+
+def test_argument_errors_list_the_accepted_arguments(client, ingested):
+    text = text_of(client.call("search", {"query": "x", "top_k": "5", "colour": "red"}))
+    assert text.startswith("invalid arguments for search: ")
+    assert "top_k must be a whole number from 1 to 50, not text" in text and "colour is not an argument" in text
+    assert text.endswith("Accepted arguments: query (text, required), stores (list of text), scope (one of: "
+                         "store, workspace, organization), top_k (whole number 1-50), path_glob (text), "
+                         "max_chars (whole number 500-60000).")
+    ingest = text_of(client.call("ingest", {"full": "yes"}))
+    assert "Accepted arguments: paths (list of text), store (text), full (true or false)." in ingest
+    assert "none (call it with {})" in text_of(client.call("ingest_status", {"x": 1}))
+
+
+def test_coercible_arguments_start_nothing(client, ingested):
+    """{"full": "yes"} used to start a full re-embed; now nothing runs and the last run stands."""
+    before = client.call("ingest_status").structured_content
+    assert client.call("ingest", {"full": "yes"}).is_error
+    after = client.call("ingest_status").structured_content
+    assert after == before and after["state"] != "running"
+
+
+def test_input_schemas_forbid_unknown_arguments(client):
+    for tool in client.run(client.session.list_tools).tools:
+        assert tool.input_schema.get("additionalProperties") is False, tool.name
 
 
 def test_server_keeps_serving_after_bad_calls(client, ingested):
@@ -401,22 +453,25 @@ def free_port() -> int:
 
 
 def test_streamable_http_on_localhost_checks_origin(world, ingested):
+    """Started as a user would; the client connects to the URL the start log prints, once uvicorn
+    says it is listening (markers on stderr, no polling)."""
     from mcp.client.streamable_http import streamable_http_client
 
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_server", "--config", str(world["config"]), "--http", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(world["repo"]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=str(world["repo"]),
         env={**os.environ, "LIGHTFAST_HOME": str(world["home"]), "PYTHONPATH": str(ROOT)},
     )
-    url = f"http://127.0.0.1:{port}/mcp"
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        seen = []
+        while not any("Uvicorn running on" in line for line in seen):
+            seen.append(lines.get(timeout=120))  # a bound against a hang, not a timing assertion
+        serving = next(line for line in seen if "serving" in line)
+        url = serving.split(" at ")[-1].strip()
+        assert url == f"http://127.0.0.1:{port}/mcp", serving
 
         async def session():
             async with streamable_http_client(url) as (read, write):
@@ -439,6 +494,160 @@ def test_streamable_http_on_localhost_checks_origin(world, ingested):
         proc.wait(timeout=10)
 
 
+# -- issue 14: progress per batch, stores told apart, runs that fail, status from the mirror ---
+def make_world(root: Path, files: dict[str, str], stores: str) -> dict:
+    repo, home = root / "repo", root / "home"
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    config = repo / "lightfast.yml"
+    config.write_text("organization: acme\nworkspace: web\nenvironment: local\nstores:\n"
+                      + textwrap.indent(textwrap.dedent(stores).strip(), "  ") + "\n")
+    return {"repo": repo, "home": home, "config": config}
+
+
+BIRDS = "pelican heron lagoon marsh tide reed dune gull tern egret".split()
+
+
+def notes_file(i: int, paragraphs: int = 15) -> str:
+    """One heading and `paragraphs` short paragraphs: about paragraphs + 1 chunks of <= 32 tokens."""
+    return f"# File {i}\n\n" + "\n\n".join(
+        f"Note {i}.{j}: the {BIRDS[(i + j) % 10]} waits by the {BIRDS[(i + 2 * j) % 10]} at dawn, "
+        f"then the {BIRDS[j % 10]} follows." for j in range(paragraphs)) + "\n"
+
+
+def test_progress_follows_the_embedding_batch_by_batch(tmp_path):
+    """~300 chunks in two stores through the real server and model: a notification with a total for
+    every batch the embedder embeds (counted by the instrumented launcher, not timed), progress
+    cumulative over the stores and strictly increasing, the last equal to the total."""
+    files = {f"docs/d{i}.md": notes_file(i) for i in range(10)}
+    files |= {f"notes/n{i}.txt": notes_file(i + 10) for i in range(9)}
+    world = make_world(tmp_path, files, """
+        - slug: docs
+          include: ["**/*.md"]
+          chunking: {max_tokens: 32, overlap: 0}
+        - slug: notes
+          include: ["**/*.txt"]
+          chunking: {max_tokens: 32, overlap: 0}
+    """)
+    progress = []
+
+    async def on_progress(value, total, message):
+        progress.append((value, total, message))
+
+    with mcp_client(world, instruments={"LF_TEST_COUNT_BATCHES": "1"}) as c:
+        never = c.call("ingest_status")
+        result = c.call("ingest", {}, progress=on_progress)
+        status = c.call("ingest_status").structured_content
+    batches = c.log.read_text().count("test: embedder batch ")
+    out = result.structured_content
+    assert not result.is_error, text_of(result)
+    assert 250 <= out["embedded"] <= 400 and out["added"] == len(files)
+    assert batches >= out["embedded"] // 32
+    assert len(progress) >= batches, (len(progress), batches)
+    assert all(total is not None for _, total, _ in progress)
+    values, totals = [v for v, _, _ in progress], [t for _, t, _ in progress]
+    assert values == sorted(set(values))  # strictly increasing over the whole run
+    assert totals == sorted(totals) and len(set(totals)) == 2  # the second store's total joins the first's
+    assert values[-1] == totals[-1] == out["embedded"]
+    assert any(m.startswith("docs: embedding") for _, _, m in progress)
+    assert any(m.startswith("notes: embedding") for _, _, m in progress)
+    assert (status["state"], status["embedded"], status["to_embed"]) == ("done", out["embedded"], out["embedded"])
+    assert (never.structured_content["state"], never.structured_content["source"]) == ("idle", "mirror")
+    assert text_of(never) == "no ingest recorded yet for docs, notes: call the ingest tool"
+
+
+@pytest.fixture(scope="module")
+def stores_world(tmp_path_factory):
+    """Stores `docs` and `secret` both hold private/payroll.md; `notes` is configured, never ingested."""
+    world = make_world(tmp_path_factory.mktemp("stores"), {
+        "private/payroll.md": "# Payroll\n\nSalaries are paid on the 25th of each month.\n",
+        "docs/readme.md": "# Readme\n\nThe hangar doors open at dawn.\n",
+        "notes/todo.txt": "water the plants\n",
+    }, """
+        - slug: docs
+          include: ["**/*.md"]
+        - slug: secret
+          include: ["private/**"]
+        - slug: notes
+          include: ["**/*.txt"]
+    """)
+    with mcp_client(world) as c:
+        for store in ("docs", "secret"):
+            ingested = c.call("ingest", {"store": store})
+            assert not ingested.is_error, text_of(ingested)
+        yield c
+
+
+def test_read_chunk_reads_the_hit_of_the_namespace_given(stores_world):
+    c = stores_world
+    secret = c.call("search", {"query": "when are salaries paid", "stores": ["secret"], "top_k": 1})
+    docs = c.call("search", {"query": "when are salaries paid", "stores": ["docs"], "top_k": 1})
+    s_hit, d_hit = secret.structured_content["hits"][0], docs.structured_content["hits"][0]
+    assert s_hit["path"] == d_hit["path"] == "private/payroll.md"
+    assert s_hit["id"] == d_hit["id"]  # the same file gives the same id in both stores
+    assert s_hit["namespace"] == "org_acme:ws_web:store_secret"
+    for hit, store in ((s_hit, "secret"), (d_hit, "docs")):
+        chunk = c.call("read_chunk", {"id": hit["id"], "namespace": hit["namespace"]})
+        assert not chunk.is_error, text_of(chunk)
+        assert (chunk.structured_content["store"], chunk.structured_content["namespace"]) == (store, hit["namespace"])
+        assert text_of(chunk).startswith(f"private/payroll.md ({store}, {hit['namespace']})")
+
+
+def test_a_store_never_ingested_is_listed_as_skipped(stores_world):
+    c = stores_world
+    result = c.call("search", {"query": "hangar doors"})
+    out = result.structured_content
+    assert set(out["namespaces"]) == {"org_acme:ws_web:store_docs", "org_acme:ws_web:store_secret"}
+    assert out["skipped_stores"] == {"notes": "never ingested in this environment: run the ingest tool"}
+    assert "skipped store notes: never ingested" in text_of(result)
+    named = c.call("search", {"query": "plants", "stores": ["notes", "docs"]}).structured_content
+    assert list(named["skipped_stores"]) == ["notes"]
+
+
+def test_resources_say_not_found_plainly(client, ingested, stores_world):
+    from mcp.shared.exceptions import MCPError
+
+    with pytest.raises(MCPError) as unknown:
+        client.run(client.session.read_resource, "lightfast://namespaces/nope")
+    assert "unknown store 'nope'" in str(unknown.value)
+    with pytest.raises(MCPError) as never:
+        stores_world.run(stores_world.session.read_resource, "lightfast://namespaces/notes")
+    assert "store 'notes' has no namespace yet; ingest it first" in str(never.value)
+
+
+def test_a_fresh_server_reports_the_last_recorded_ingest(world, ingested):
+    with mcp_client(world) as fresh:
+        status = fresh.call("ingest_status")
+    out = status.structured_content
+    assert (out["state"], out["source"]) == ("done", "mirror")
+    assert set(out["stores"]) == {"docs", "code"} and out["finished_at"]
+    assert text_of(status).startswith("last recorded ingest done (")
+
+
+def test_an_ingest_that_raises_oserror_does_not_jam_the_tracker(world, ingested):
+    with mcp_client(world, instruments={"LF_TEST_INGEST_OSERROR": "1"}) as c:
+        failed = c.call("ingest", {})
+        status = c.call("ingest_status").structured_content
+        again = c.call("ingest", {})
+    assert failed.is_error
+    assert text_of(failed).startswith("ingest failed: Input/output error (OSError, /dev/injected)")
+    assert "run ingest again" in text_of(failed)
+    assert status["state"] == "failed" and "Input/output error" in status["error"]
+    assert not again.is_error and again.structured_content["state"] == "done", text_of(again)
+
+
+def test_text_cap_is_exact(client, ingested):
+    for max_chars in (500, 501, 777):
+        result = client.call("search", {"query": "pelicans", "top_k": 50, "max_chars": max_chars,
+                                        "scope": "organization"})
+        assert len(text_of(result)) <= max_chars
+    hit = client.call("search", {"query": "pelicans", "top_k": 1}).structured_content["hits"][0]
+    chunk = client.call("read_chunk", {"id": hit["id"], "namespace": hit["namespace"], "radius": 5,
+                                       "max_chars": 500})
+    assert len(text_of(chunk)) <= 500
+
+
 # -- in process: ingest bookkeeping with a service that waits to be told to finish --------------
 class GatedService:
     """Just enough of core.service.Lightfast for the ingest tools; ingest runs until released."""
@@ -456,6 +665,8 @@ class GatedService:
         from core.service import IngestReport
 
         progress(Progress("docs", "scan", 0, 2, "2 new or changed, 0 removed"))
+        progress(Progress("docs", "embed", 0, 4, "2 files to embed"))
+        progress(Progress("docs", "embed", 2, 4, "docs/a.md", rate=10.0, eta_s=0.2, vectors_written=0))
         self.started.set()
         while not self.release.wait(0.01):
             if cancelled():
@@ -503,7 +714,10 @@ def test_ingest_status_follows_a_running_ingest_and_a_second_one_is_refused(tmp_
 
     r = in_process(service, body)
     assert r["status"].structured_content["state"] == "running"
-    assert r["status"].structured_content["progress"].startswith("docs: scan 0/2")
+    running = r["status"].structured_content
+    assert (running["embedded"], running["to_embed"]) == (2, 4)
+    assert running["progress"].startswith("docs: embedding, 2/4 chunks of this store")
+    assert text_of(r["status"]).startswith("ingest running (docs): embedded 2 of 4 chunks so far")
     assert r["second"].is_error and "already running" in text_of(r["second"])
     assert r["ingest"].structured_content["state"] == "done" and r["ingest"].structured_content["added"] == 2
     assert r["after"].structured_content["skipped"] == ["big.bin: binary"]
