@@ -35,7 +35,8 @@ from pydantic import (
 )
 
 from core.errors import ConfigError, NamingError
-from core.naming import check_collisions, sanitize_part
+from core.naming import check_collisions, namespace_name, sanitize_part
+from core.safe_yaml import MAX_BYTES, BoundedLoader, FileRefused, UnsafeYAML, read_regular_file
 
 CONFIG_FILENAME = "lightfast.yml"
 
@@ -267,11 +268,11 @@ def load_config(path: Path) -> LightfastConfig:
     """Read and validate one lightfast.yml; every problem is a ConfigError naming file, line and field."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, MAX_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file; run `lightfast init` to write one") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a {CONFIG_FILENAME} file") from None
+    except FileRefused as exc:
+        raise ConfigError(f"{path}: {exc}" if exc.too_big else f"{path}: {exc}, expected a {CONFIG_FILENAME} file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
@@ -285,8 +286,9 @@ def load_config(path: Path) -> LightfastConfig:
     return parse_config(text, path)
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose constructor failures (an impossible date, ...) carry the node's mark."""
+class _Loader(BoundedLoader):
+    """Bounded SafeLoader (core/safe_yaml.py) whose constructor failures (an impossible date, ...)
+    carry the node's mark."""
 
     def construct_object(self, node, deep=False):
         try:
@@ -325,7 +327,9 @@ def _read_yaml(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
         if "\\t" in problem or "\t" in problem:
             problem += "; indent with spaces, not tabs"
         raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from None
-    except RecursionError:
+    except UnsafeYAML as exc:
+        raise ConfigError(f"{path}:{exc.line}: invalid YAML: {exc}") from None
+    except RecursionError:  # MAX_DEPTH stops this first; kept as the last line of defence
         raise ConfigError(f"{path}:1: invalid YAML: nested too deeply") from None
     finally:
         if loader is not None:
@@ -553,11 +557,15 @@ def _semantic_checks(config: LightfastConfig, root: yaml.Node, path: Path) -> No
             sanitize_part(getattr(config, field), what)
         except NamingError as exc:
             raise ConfigError(f"{path}:{_line_of(root, (field,))}: {field}: {exc}") from None
+    seen: dict[str, tuple[str, str, str]] = {}  # namespace name -> first store's triple: linear in stores
     for i, store in enumerate(config.stores):
         loc = ("stores", i, "slug")
         try:
             sanitize_part(store.slug, "store slug")
-            check_collisions((config.organization, config.workspace, s.slug) for s in config.stores[: i + 1])
+            triple = (config.organization, config.workspace, store.slug)
+            name = namespace_name(*triple)
+            check_collisions([seen.get(name, triple), triple])
+            seen.setdefault(name, triple)
         except NamingError as exc:
             raise ConfigError(f"{path}:{_line_of(root, loc)}: {_field_name(loc)}: {exc}") from None
 
