@@ -121,6 +121,10 @@ def repo_file(root: Path, stored: str) -> Path:
     return Path(os.fsdecode(os.fsencode(root) + b"/" + path_bytes(stored)))
 
 
+#: Start of the reason of a Skipped directory the scan could not list (its path ends in '/').
+UNREADABLE_DIR = "unreadable directory"
+
+
 @dataclass(frozen=True)
 class FoundFile:
     path: str  # relative to the repo root, '/'-separated, in stored form (see escape_path)
@@ -215,7 +219,20 @@ def walk_repo(
     root = root.resolve()
     ignores = _GitIgnores(root)
     extra = {p.resolve() for p in extra_ignored}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    errors: list[OSError] = []  # directories os.walk could not list; reported, never silently empty
+
+    def unreadable() -> Iterator[Skipped]:
+        while errors:
+            exc = errors.pop(0)
+            try:
+                rel = Path(exc.filename).relative_to(root).as_posix()
+            except (TypeError, ValueError):
+                continue
+            if rel not in ("", "."):  # the root itself is checked by core.guards.check_root
+                yield Skipped(escape_path(rel) + "/", f"{UNREADABLE_DIR} ({exc.strerror or exc.__class__.__name__})")
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=errors.append):
+        yield from unreadable()
         current = Path(dirpath)
         rel_dir = current.relative_to(root).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir
@@ -255,3 +272,4 @@ def walk_repo(
                 yield Skipped(rel, f"larger than {max_bytes:,} bytes")
                 continue
             yield FoundFile(rel, full, stat.st_size, stat.st_mtime_ns)
+    yield from unreadable()
