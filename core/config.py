@@ -12,7 +12,7 @@ Profiles: the built-ins live in core/profiles.py. `indexes` may add profiles
 replace `staging` or `production` wholesale, but may not redefine `local`:
 `local` is the promise that nothing leaves the machine and no key is needed,
 and a file must not be able to point that name at a cloud index. Define
-another name (e.g. `local_custom`) and select it with `environment`.
+another name (e.g. `local-custom`) and select it with `environment`.
 """
 
 from __future__ import annotations
@@ -50,11 +50,19 @@ KNOWN_DIMENSIONS: dict[str, tuple[int, ...]] = {
     "embed-v4.0": (256, 512, 1024, 1536),
 }
 # Pinecone: lowercase letters, digits and '-', starting and ending alphanumeric, at most 45.
+# Every index name and profile name follows it, whatever the backend: the local backend keeps
+# one folder per index (core/vectors/local.py checks the same rule), so no name is ever a path.
 _PINECONE_INDEX_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,43}[a-z0-9])?")
-# The local backend keeps one folder per index (core/vectors/local.py checks the same rule).
-_LOCAL_INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_NAME_RULE = "1 to 45 lowercase letters, digits or '-', starting and ending with a letter or digit"
 RESERVED_PROFILES = ("local",)
+
+
+def _name_hint(name: str) -> str:
+    """' (e.g. 'my-index')' when folding the name gives a valid one."""
+    if "/" in name or "\\" in name:
+        return "; it is a name, never a path"
+    folded = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:45].strip("-")
+    return f" (e.g. {folded!r})" if folded and folded != name and _PINECONE_INDEX_NAME.fullmatch(folded) else ""
 
 
 class _Strict(BaseModel):
@@ -141,14 +149,11 @@ class IndexProfile(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> IndexProfile:
-        rule = _PINECONE_INDEX_NAME if self.backend == "pinecone" else _LOCAL_INDEX_NAME
-        if not rule.fullmatch(self.name):
-            expected = (
-                "1 to 45 lowercase letters, digits or '-', starting and ending with a letter or digit"
-                if self.backend == "pinecone"
-                else "1 to 128 letters, digits, '.', '_' or '-', not starting with '.', '_' or '-'"
+        if not _PINECONE_INDEX_NAME.fullmatch(self.name):
+            raise _FieldError(
+                "name", f"a {self.backend} index name must be {_NAME_RULE} (Pinecone's rule), "
+                f"got {self.name!r}{_name_hint(self.name)}"
             )
-            raise _FieldError("name", f"a {self.backend} index name must be {expected}, got {self.name!r}")
         known = KNOWN_DIMENSIONS.get(self.embedding_model)
         if known and self.dimension not in known:
             sizes = " or ".join(str(d) for d in known)
@@ -208,11 +213,11 @@ class LightfastConfig(_Strict):
                 raise _FieldError(
                     name,
                     f"the built-in '{name}' profile cannot be redefined (it is the offline default that needs "
-                    f"no keys); give yours another name, e.g. '{name}_custom', and set environment to it",
+                    f"no keys); give yours another name, e.g. '{name}-custom', and set environment to it",
                 )
-            if not _PROFILE_NAME.fullmatch(name):
+            if not isinstance(name, str) or not _PINECONE_INDEX_NAME.fullmatch(name):
                 raise _FieldError(
-                    name, f"a profile name must be 1 to 64 letters, digits, '_', '.' or '-', got {name!r}"
+                    name, f"a profile name must be {_NAME_RULE}, got {name!r}{_name_hint(str(name))}"
                 )
         return indexes
 

@@ -86,6 +86,13 @@ MALFORMED = {
     "55_complex_key.yml": (5, "invalid YAML: a key must be a plain name, not a list or mapping"),
     "56_recursive_alias.yml": (5, "invalid YAML: the alias *loop refers to a value that contains it"),
     "57_custom_tag.yml": (2, "invalid YAML: the tag '!env' is not allowed"),
+    "58_index_name_path.yml": (9, "indexes.mine.name: a local index name must be 1 to 45 lowercase letters, digits "
+                                  "or '-', starting and ending with a letter or digit (Pinecone's rule), "
+                                  "got '../../../x'; it is a name, never a path"),
+    "59_index_name_absolute.yml": (9, "got '/tmp/lightfast-x'; it is a name, never a path"),
+    "60_profile_name_rule.yml": (7, "indexes.My_Profile: a profile name must be 1 to 45 lowercase letters, digits "
+                                    "or '-', starting and ending with a letter or digit, got 'My_Profile' "
+                                    "(e.g. 'my-profile')"),
 }
 
 
@@ -271,23 +278,23 @@ def test_builtin_profiles_cannot_be_changed_in_place():
 
 def test_extra_profiles_extend_and_override(tmp_path):
     config = load_config(EXAMPLE)
-    overflow = get_index_config("production_b", config)
+    overflow = get_index_config("production-b", config)
     assert overflow.name == "lightfast-production-v1-b" and overflow.dimension == 1024
-    assert available_profiles(config) == ["local", "staging", "production", "production_b"]
-    with pytest.raises(ConfigError, match="available: local, staging, production, production_b"):
+    assert available_profiles(config) == ["local", "staging", "production", "production-b"]
+    with pytest.raises(ConfigError, match="available: local, staging, production, production-b"):
         get_index_config("production_c", config)
     path = _write(
         tmp_path,
         "organization: a\nworkspace: b\nenvironment: production\nstores:\n  - slug: d\n"
         "indexes:\n  production:\n    backend: pinecone\n    name: my-prod\n"
         "    embedding_provider: cohere\n    embedding_model: embed-v4.0\n    dimension: 1536\n"
-        "  production_1536:\n    backend: pinecone\n    name: lightfast-production-v1-1536\n"
+        "  production-1536:\n    backend: pinecone\n    name: lightfast-production-v1-1536\n"
         "    embedding_provider: cohere\n    embedding_model: embed-v4.0\n    dimension: 1536\n",
     )
     config = load_config(path)
     assert config.profile().name == "my-prod" and config.profile().deletion_protection is False
     assert get_index_config("staging", config) is BUILTIN_PROFILES["staging"]
-    assert get_index_config("production_1536", config).dimension == 1536
+    assert get_index_config("production-1536", config).dimension == 1536
 
 
 def test_the_local_profile_cannot_be_redefined_from_python_either():

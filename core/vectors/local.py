@@ -64,7 +64,7 @@ SCHEMA_VERSION = 1
 
 _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")  # lowercase only: case-insensitive file systems
 _MAX_SLOT = 200  # longest encoded slot name before falling back to a hash (NAME_MAX is 255)
-_INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_INDEX_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,43}[a-z0-9])?")  # Pinecone's rule, as core/config.py
 _IDLE_CONNECTIONS = 32  # pooled SQLite connections kept per index
 _VIEWS = 64  # namespaces whose memory maps stay cached per index
 _SCHEMA = """
@@ -111,8 +111,20 @@ def _check_id(namespace: str, vid: Any) -> None:
 def _check_index_name(name: Any) -> None:
     if not isinstance(name, str) or not _INDEX_NAME.fullmatch(name):
         raise LightfastError(
-            f"invalid index name {name!r}: 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'"
+            f"invalid index name {name!r}: 1 to 45 lowercase letters, digits or '-', "
+            "starting and ending with a letter or digit (Pinecone's rule)"
         )
+
+
+def _inside(base: Path, path: Path, what: str) -> Path:
+    """path, refused unless it resolves (symlinks followed) to a place under base."""
+    resolved_base = base.resolve()
+    if not path.resolve().is_relative_to(resolved_base):
+        raise LightfastError(
+            f"{what} {path} resolves to {path.resolve()}, outside {resolved_base}; "
+            "a symlink there points out of the data dir: remove it"
+        )
+    return path
 
 
 # -- small file helpers ------------------------------------------------------------------------------
@@ -161,7 +173,7 @@ class LocalBackend(VectorBackend):
 
     def _folder(self, name: str) -> Path:
         _check_index_name(name)
-        return self.root / name
+        return _inside(self.root, self.root / name, f"index folder of '{name}'")
 
     def index_exists(self, name: str) -> bool:
         return (self._folder(name) / "index.json").is_file()
@@ -298,7 +310,7 @@ class LocalIndex(VectorIndex):
 
     # -- paths and connections ------------------------------------------------------------------
     def _slot(self, namespace: str) -> Path:
-        return self.folder / "ns" / encode_namespace(namespace)
+        return _inside(self.folder, self.folder / "ns" / encode_namespace(namespace), f"folder of namespace '{namespace}'")
 
     @staticmethod
     def _find_incarnation(slot: Path) -> Path | None:
