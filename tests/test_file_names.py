@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -75,7 +76,8 @@ def test_stored_form_round_trips_any_name(name_bytes):
     raw = bytes(name_bytes)
     stored = escape_path(os.fsdecode(raw))
     stored.encode("utf-8")  # storable in SQLite and JSON
-    assert stored.isprintable()
+    # one line, nothing invisible (unassigned code points stay: escaping them would change with Python's Unicode)
+    assert not any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in stored)
     assert path_bytes(stored) == raw
 
 
