@@ -144,3 +144,23 @@ def test_the_cli_says_so(repo, service_factory, monkeypatch):
     _with_root(repo, "./typo-dir")
     result = CliRunner().invoke(cli, ["ingest"])
     assert result.exit_code == 2 and "typo-dir does not exist" in result.output, result.output
+
+
+def test_the_scan_reports_a_directory_it_cannot_list(repo, service_factory, monkeypatch):
+    # chmod 000 does not stop root, so the refusal is injected where os.walk lists a directory.
+    write_files(repo, {**DOCS, "top.md": "# top\n"})
+    service = service_factory(repo)
+    service.ingest()
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path).endswith("/notes"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    skipped = [item for item in service.scan() if isinstance(item, Skipped)]
+    assert skipped == [Skipped("notes/", "unreadable directory (Permission denied)")]
+    with pytest.raises(RemovalRefusedError, match="cannot read notes under .*remove the 10 documents indexed"):
+        service.ingest()
+    assert len(_docs(service)) == 11
