@@ -12,7 +12,7 @@ Profiles: the built-ins live in core/profiles.py. `indexes` may add profiles
 replace `staging` or `production` wholesale, but may not redefine `local`:
 `local` is the promise that nothing leaves the machine and no key is needed,
 and a file must not be able to point that name at a cloud index. Define
-another name (e.g. `local_custom`) and select it with `environment`.
+another name (e.g. `local-custom`) and select it with `environment`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from pydantic import (
 )
 
 from core.errors import ConfigError, NamingError
-from core.naming import check_collisions, sanitize_part
+from core.naming import check_collisions, namespace_name, sanitize_part
+from core.safe_yaml import MAX_BYTES, BoundedLoader, FileRefused, UnsafeYAML, read_regular_file
 
 CONFIG_FILENAME = "lightfast.yml"
 
@@ -49,11 +50,19 @@ KNOWN_DIMENSIONS: dict[str, tuple[int, ...]] = {
     "embed-v4.0": (256, 512, 1024, 1536),
 }
 # Pinecone: lowercase letters, digits and '-', starting and ending alphanumeric, at most 45.
+# Every index name and profile name follows it, whatever the backend: the local backend keeps
+# one folder per index (core/vectors/local.py checks the same rule), so no name is ever a path.
 _PINECONE_INDEX_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,43}[a-z0-9])?")
-# The local backend keeps one folder per index (core/vectors/local.py checks the same rule).
-_LOCAL_INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_NAME_RULE = "1 to 45 lowercase letters, digits or '-', starting and ending with a letter or digit"
 RESERVED_PROFILES = ("local",)
+
+
+def _name_hint(name: str) -> str:
+    """' (e.g. 'my-index')' when folding the name gives a valid one."""
+    if "/" in name or "\\" in name:
+        return "; it is a name, never a path"
+    folded = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:45].strip("-")
+    return f" (e.g. {folded!r})" if folded and folded != name and _PINECONE_INDEX_NAME.fullmatch(folded) else ""
 
 
 class _Strict(BaseModel):
@@ -140,14 +149,11 @@ class IndexProfile(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> IndexProfile:
-        rule = _PINECONE_INDEX_NAME if self.backend == "pinecone" else _LOCAL_INDEX_NAME
-        if not rule.fullmatch(self.name):
-            expected = (
-                "1 to 45 lowercase letters, digits or '-', starting and ending with a letter or digit"
-                if self.backend == "pinecone"
-                else "1 to 128 letters, digits, '.', '_' or '-', not starting with '.', '_' or '-'"
+        if not _PINECONE_INDEX_NAME.fullmatch(self.name):
+            raise _FieldError(
+                "name", f"a {self.backend} index name must be {_NAME_RULE} (Pinecone's rule), "
+                f"got {self.name!r}{_name_hint(self.name)}"
             )
-            raise _FieldError("name", f"a {self.backend} index name must be {expected}, got {self.name!r}")
         known = KNOWN_DIMENSIONS.get(self.embedding_model)
         if known and self.dimension not in known:
             sizes = " or ".join(str(d) for d in known)
@@ -207,11 +213,11 @@ class LightfastConfig(_Strict):
                 raise _FieldError(
                     name,
                     f"the built-in '{name}' profile cannot be redefined (it is the offline default that needs "
-                    f"no keys); give yours another name, e.g. '{name}_custom', and set environment to it",
+                    f"no keys); give yours another name, e.g. '{name}-custom', and set environment to it",
                 )
-            if not _PROFILE_NAME.fullmatch(name):
+            if not isinstance(name, str) or not _PINECONE_INDEX_NAME.fullmatch(name):
                 raise _FieldError(
-                    name, f"a profile name must be 1 to 64 letters, digits, '_', '.' or '-', got {name!r}"
+                    name, f"a profile name must be {_NAME_RULE}, got {name!r}{_name_hint(str(name))}"
                 )
         return indexes
 
@@ -267,11 +273,11 @@ def load_config(path: Path) -> LightfastConfig:
     """Read and validate one lightfast.yml; every problem is a ConfigError naming file, line and field."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, MAX_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file; run `lightfast init` to write one") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a {CONFIG_FILENAME} file") from None
+    except FileRefused as exc:
+        raise ConfigError(f"{path}: {exc}" if exc.too_big else f"{path}: {exc}, expected a {CONFIG_FILENAME} file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
@@ -285,8 +291,9 @@ def load_config(path: Path) -> LightfastConfig:
     return parse_config(text, path)
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose constructor failures (an impossible date, ...) carry the node's mark."""
+class _Loader(BoundedLoader):
+    """Bounded SafeLoader (core/safe_yaml.py) whose constructor failures (an impossible date, ...)
+    carry the node's mark."""
 
     def construct_object(self, node, deep=False):
         try:
@@ -325,7 +332,9 @@ def _read_yaml(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
         if "\\t" in problem or "\t" in problem:
             problem += "; indent with spaces, not tabs"
         raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from None
-    except RecursionError:
+    except UnsafeYAML as exc:
+        raise ConfigError(f"{path}:{exc.line}: invalid YAML: {exc}") from None
+    except RecursionError:  # MAX_DEPTH stops this first; kept as the last line of defence
         raise ConfigError(f"{path}:1: invalid YAML: nested too deeply") from None
     finally:
         if loader is not None:
@@ -553,11 +562,15 @@ def _semantic_checks(config: LightfastConfig, root: yaml.Node, path: Path) -> No
             sanitize_part(getattr(config, field), what)
         except NamingError as exc:
             raise ConfigError(f"{path}:{_line_of(root, (field,))}: {field}: {exc}") from None
+    seen: dict[str, tuple[str, str, str]] = {}  # namespace name -> first store's triple: linear in stores
     for i, store in enumerate(config.stores):
         loc = ("stores", i, "slug")
         try:
             sanitize_part(store.slug, "store slug")
-            check_collisions((config.organization, config.workspace, s.slug) for s in config.stores[: i + 1])
+            triple = (config.organization, config.workspace, store.slug)
+            name = namespace_name(*triple)
+            check_collisions([seen.get(name, triple), triple])
+            seen.setdefault(name, triple)
         except NamingError as exc:
             raise ConfigError(f"{path}:{_line_of(root, loc)}: {_field_name(loc)}: {exc}") from None
 

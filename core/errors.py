@@ -53,3 +53,15 @@ class LockedError(LightfastError):
     """Another process holds the writer lock for this data dir or namespace."""
 
     exit_code = 7
+
+
+class RemovalRefusedError(LightfastError):
+    """An ingest would remove most of a store's documents; refused until the user confirms it."""
+
+    exit_code = 1
+
+
+class IndexDamagedError(LightfastError):
+    """A file of the index or its metadata is damaged; the message names it and the command that recovers."""
+
+    exit_code = 5

@@ -96,8 +96,12 @@ def content_hash(data: bytes) -> str:
 
 
 def vector_id(path: str, digest: str, chunk_index: int) -> str:
-    """Deterministic: the same file content always gets the same ids."""
-    path_key = hashlib.sha1(path.encode("utf-8")).hexdigest()[:16]
+    """Deterministic: the same file content always gets the same ids.
+
+    `path` is the stored form (core.scan.escape_path), plain UTF-8 for any name the
+    OS allows; a raw name with undecodable bytes (surrogateescape) is hashed by its bytes.
+    """
+    path_key = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     return f"{path_key}:{digest[:16]}:{chunk_index}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -44,9 +45,89 @@ SECRET_PATTERNS = [
 ]
 
 
+# -- file names are bytes ----------------------------------------------------------------------------
+#
+# The OS allows any bytes but '/' and NUL in a name, and os.walk hands undecodable
+# bytes over as lone surrogates (surrogateescape), which neither SQLite, JSON nor a
+# terminal accepts. Every path Lightfast keeps or shows is therefore the *stored form*:
+# the name itself when it is plain UTF-8 text, else with these escapes:
+#   \\     a backslash
+#   \xNN   one raw byte: a byte that is not UTF-8, or an ASCII control character
+#   \uNNNN / \UNNNNNNNN   an invisible or line-breaking character (Unicode Cc, Cf, Zl, Zp)
+# It is printable, one line, and reversible: `path_bytes` gives the name's bytes back and
+# `repo_file` the file, so ids, mirror rows and displays round-trip any name the OS allows.
+
+def _needs_escape(ch: str) -> bool:
+    if ch == "\\":
+        return True
+    code = ord(ch)
+    if code < 0x80:
+        return code < 0x20 or code == 0x7F
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def escape_path(raw: str) -> str:
+    """The stored form of a name as os.walk / os.fsdecode give it (surrogateescape)."""
+    if raw.isascii() and raw.isprintable() and "\\" not in raw:
+        return raw  # the common case, unchanged
+    out = []
+    for ch in raw:
+        if not _needs_escape(ch):
+            out.append(ch)
+        elif ch == "\\":
+            out.append("\\\\")
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:  # an undecodable byte, as surrogateescape carries it
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
+_ESCAPE = re.compile(r"\\(?:(\\)|x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8}))")
+
+
+def _encode(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate no file name can hold: keep it, never raise
+        return text.encode("utf-8", "surrogatepass")
+
+
+def path_bytes(stored: str) -> bytes:
+    """The name's bytes for a stored-form path (a stray backslash stays a backslash)."""
+    out = bytearray()
+    pos = 0
+    for found in _ESCAPE.finditer(stored):
+        out += _encode(stored[pos : found.start()])
+        backslash, byte, short, long = found.groups()
+        if backslash:
+            out += b"\\"
+        elif byte:
+            out.append(int(byte, 16))
+        else:
+            code = int(short or long, 16)
+            out += _encode(chr(code)) if code <= 0x10FFFF else found.group().encode()
+        pos = found.end()
+    out += _encode(stored[pos:])
+    return bytes(out)
+
+
+def repo_file(root: Path, stored: str) -> Path:
+    """The file a stored-form, repo-relative path names."""
+    return Path(os.fsdecode(os.fsencode(root) + b"/" + path_bytes(stored)))
+
+
+#: Start of the reason of a Skipped directory the scan could not list (its path ends in '/').
+UNREADABLE_DIR = "unreadable directory"
+
+
 @dataclass(frozen=True)
 class FoundFile:
-    path: str  # relative to the repo root, '/'-separated
+    path: str  # relative to the repo root, '/'-separated, in stored form (see escape_path)
     abs_path: Path
     size: int
     mtime_ns: int
@@ -54,7 +135,7 @@ class FoundFile:
 
 @dataclass(frozen=True)
 class Skipped:
-    path: str
+    path: str  # stored form, as FoundFile.path
     reason: str
 
 
@@ -138,7 +219,20 @@ def walk_repo(
     root = root.resolve()
     ignores = _GitIgnores(root)
     extra = {p.resolve() for p in extra_ignored}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    errors: list[OSError] = []  # directories os.walk could not list; reported, never silently empty
+
+    def unreadable() -> Iterator[Skipped]:
+        while errors:
+            exc = errors.pop(0)
+            try:
+                rel = Path(exc.filename).relative_to(root).as_posix()
+            except (TypeError, ValueError):
+                continue
+            if rel not in ("", "."):  # the root itself is checked by core.guards.check_root
+                yield Skipped(escape_path(rel) + "/", f"{UNREADABLE_DIR} ({exc.strerror or exc.__class__.__name__})")
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=errors.append):
+        yield from unreadable()
         current = Path(dirpath)
         rel_dir = current.relative_to(root).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir
@@ -153,9 +247,10 @@ def walk_repo(
             keep.append(name)
         dirnames[:] = keep
         for name in sorted(filenames):
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            if name == ".gitignore" or ignores.ignored(rel, is_dir=False):
+            raw_rel = f"{rel_dir}/{name}" if rel_dir else name
+            if name == ".gitignore" or ignores.ignored(raw_rel, is_dir=False):
                 continue
+            rel = escape_path(raw_rel)
             full = current / name
             if is_secret_name(name):
                 yield Skipped(rel, "secret by name")
@@ -177,3 +272,4 @@ def walk_repo(
                 yield Skipped(rel, f"larger than {max_bytes:,} bytes")
                 continue
             yield FoundFile(rel, full, stat.st_size, stat.st_mtime_ns)
+    yield from unreadable()

@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Literal
 from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
 from core.errors import DimensionMismatchError, NotFoundError, ScopeError
+from core.guards import check_ingest
 from core.ingest import ProgressCallback, StoreReport, ingest_store
 from core.locks import LockHolder, file_lock
 from core.mirror import Mirror
@@ -319,6 +320,7 @@ class Lightfast:
         report = IngestReport()
         with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
             found = self.scan()
+            check_ingest(self.config, self.mirror, self.environment, store_configs, found, only)  # core/guards.py
             index = self._write_index()
             for store in store_configs:
                 namespace = self.ensure_namespace(store.slug)

@@ -76,12 +76,23 @@ MALFORMED = {
     "45_empty_value.yml": (1, "organization: expected text, got nothing (an empty value)"),
     "46_environment_typo.yml": (5, "environment: unknown profile 'prodution' (did you mean 'production'?)"),
     "47_collision_after_cut.yml": (5, "stores[1].slug: stores"),
-    "48_python_tag.yml": (1, "invalid YAML: could not determine a constructor for the tag"),
+    "48_python_tag.yml": (1, "invalid YAML: the tag '!!python/object/apply:os.system' is not allowed"),
     "49_comments_only.yml": (1, "the file is empty"),
     "50_duplicate_key_nested.yml": (6, "duplicate key 'include' (first on line 5)"),
     "51_bool_as_dimension.yml": (11, "indexes.mine.dimension: expected a whole number, got true"),
     "52_indexes_not_a_mapping.yml": (5, "indexes: expected a mapping, got a list"),
     "53_control_character.yml": (5, "invalid YAML: character 0x0007 is not allowed"),
+    "54_alias_bomb.yml": (9, "invalid YAML: aliases (*name) expand to more than 10,000 values"),
+    "55_complex_key.yml": (5, "invalid YAML: a key must be a plain name, not a list or mapping"),
+    "56_recursive_alias.yml": (5, "invalid YAML: the alias *loop refers to a value that contains it"),
+    "57_custom_tag.yml": (2, "invalid YAML: the tag '!env' is not allowed"),
+    "58_index_name_path.yml": (9, "indexes.mine.name: a local index name must be 1 to 45 lowercase letters, digits "
+                                  "or '-', starting and ending with a letter or digit (Pinecone's rule), "
+                                  "got '../../../x'; it is a name, never a path"),
+    "59_index_name_absolute.yml": (9, "got '/tmp/lightfast-x'; it is a name, never a path"),
+    "60_profile_name_rule.yml": (7, "indexes.My_Profile: a profile name must be 1 to 45 lowercase letters, digits "
+                                    "or '-', starting and ending with a letter or digit, got 'My_Profile' "
+                                    "(e.g. 'my-profile')"),
 }
 
 
@@ -135,13 +146,49 @@ def test_a_utf8_bom_is_fine(tmp_path):
 
 
 def test_deep_nesting_and_alias_bombs_fail_cleanly(tmp_path):
-    deep = _write(tmp_path, "organization: " + "[" * 5000 + "]" * 5000 + "\n", "deep.yml")
-    assert _error(deep).startswith(f"{deep}:1: ")
+    # 20,000 nested '[' (generated: too big a file to commit) stop at the depth limit, with its line.
+    deep = _write(tmp_path, "organization: acme\nworkspace: " + "[" * 20_000 + "]" * 20_000 + "\n", "deep.yml")
+    assert _error(deep).startswith(f"{deep}:2: invalid YAML: nested more than 64 levels deep")
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
     )
     path = _write(tmp_path, bomb + "organization: acme\nworkspace: web\nstores:\n  - slug: docs\n", "bomb.yml")
-    assert "unknown field 'a'" in _error(path)
+    assert "aliases (*name) expand to more than 10,000 values" in _error(path)
+
+
+def test_a_few_aliases_are_fine(tmp_path):
+    path = _write(tmp_path, "organization: acme\nworkspace: web\nstores:\n"
+                            "  - slug: docs\n    chunking: &small {max_tokens: 64, overlap: 8}\n"
+                            "  - slug: code\n    chunking: *small\n    include: !!seq ['**/*.py']\n")
+    config = load_config(path)
+    assert config.store("code").chunking.max_tokens == 64 and config.store("code").include == ["**/*.py"]
+
+
+def test_only_regular_files_of_at_most_1_mb(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.yml"
+    os.mkfifo(fifo)  # reading it would block for ever: refused without opening it for a writer
+    assert _error(fifo) == f"{fifo}: is not a regular file (it is a named pipe), expected a lightfast.yml file"
+    assert _error(tmp_path) == f"{tmp_path}: is a directory, expected a lightfast.yml file"
+    big = _write(tmp_path, "organization: acme\nworkspace: web\nstores:\n  - slug: docs\n"
+                           + "# " + "x" * 1_000_000 + "\n", "big.yml")
+    assert _error(big) == f"{big}: is 1,000,060 bytes; a config file may be at most 1,000,000"
+
+
+def test_the_cli_maps_hostile_configs_to_exit_2(tmp_path):
+    import os
+
+    from click.testing import CliRunner
+
+    from lightfast_cli.main import cli
+
+    fifo = tmp_path / "fifo.yml"
+    os.mkfifo(fifo)
+    for path in (DATA / "54_alias_bomb.yml", DATA / "48_python_tag.yml", fifo):
+        result = CliRunner().invoke(cli, ["--config", str(path), "status"])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output and f"{path}" in result.output
 
 
 def test_minimal_file_gets_the_defaults(tmp_path):
@@ -231,23 +278,23 @@ def test_builtin_profiles_cannot_be_changed_in_place():
 
 def test_extra_profiles_extend_and_override(tmp_path):
     config = load_config(EXAMPLE)
-    overflow = get_index_config("production_b", config)
+    overflow = get_index_config("production-b", config)
     assert overflow.name == "lightfast-production-v1-b" and overflow.dimension == 1024
-    assert available_profiles(config) == ["local", "staging", "production", "production_b"]
-    with pytest.raises(ConfigError, match="available: local, staging, production, production_b"):
+    assert available_profiles(config) == ["local", "staging", "production", "production-b"]
+    with pytest.raises(ConfigError, match="available: local, staging, production, production-b"):
         get_index_config("production_c", config)
     path = _write(
         tmp_path,
         "organization: a\nworkspace: b\nenvironment: production\nstores:\n  - slug: d\n"
         "indexes:\n  production:\n    backend: pinecone\n    name: my-prod\n"
         "    embedding_provider: cohere\n    embedding_model: embed-v4.0\n    dimension: 1536\n"
-        "  production_1536:\n    backend: pinecone\n    name: lightfast-production-v1-1536\n"
+        "  production-1536:\n    backend: pinecone\n    name: lightfast-production-v1-1536\n"
         "    embedding_provider: cohere\n    embedding_model: embed-v4.0\n    dimension: 1536\n",
     )
     config = load_config(path)
     assert config.profile().name == "my-prod" and config.profile().deletion_protection is False
     assert get_index_config("staging", config) is BUILTIN_PROFILES["staging"]
-    assert get_index_config("production_1536", config).dimension == 1536
+    assert get_index_config("production-1536", config).dimension == 1536
 
 
 def test_the_local_profile_cannot_be_redefined_from_python_either():

@@ -286,6 +286,32 @@ def test_clear_errors(index, backend):
         backend.index("../escape")
 
 
+@pytest.mark.parametrize("name", ["../../../x", "/tmp/abs-index", "..", "a/b", "Upper-Case", "under_score",
+                                  "x" * 46, "-leading", "trailing-"])
+def test_index_names_follow_pinecones_rule_so_none_is_a_path(backend, tmp_path, name):
+    with pytest.raises(LightfastError, match="invalid index name .*Pinecone's rule"):
+        backend.create_index(IndexSpec(name, DIM))
+    with pytest.raises(LightfastError, match="invalid index name"):
+        backend.index(name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["indexes"]  # nothing written beside the root
+    assert list(backend.root.iterdir()) == []
+
+
+def test_no_index_or_namespace_folder_resolves_outside_the_data_dir(backend, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, backend.root / "linked-v1")  # an index folder that is a symlink out
+    with pytest.raises(LightfastError, match="outside .*indexes"):
+        backend.create_index(IndexSpec("linked-v1", DIM))
+    index = backend.ensure_index(IndexSpec("test-v1", DIM))
+    os.symlink(outside, index.folder / "ns" / encode_namespace(NS))  # a namespace slot that is a symlink out
+    with pytest.raises(LightfastError, match=f"folder of namespace '{NS}' .* outside"):
+        index.upsert(NS, [VectorRecord("a", np.ones(DIM))])
+    with pytest.raises(LightfastError, match="outside"):
+        index.query(NS, np.ones(DIM), 1)
+    assert list(outside.iterdir()) == []
+
+
 def test_index_lifecycle_and_deletion_protection(backend, tmp_path):
     backend.create_index(IndexSpec("protected", DIM, deletion_protection=True, tags={"env": "test"}))
     backend.create_index(IndexSpec("protected", DIM, deletion_protection=True, tags={"env": "test"}))  # idempotent

@@ -50,7 +50,10 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from core.errors import DimensionMismatchError, LightfastError, NotFoundError
+from core.errors import DimensionMismatchError, IndexDamagedError, LightfastError, NotFoundError
+from core.vectors.damage import meta_damaged as _meta_damaged
+from core.vectors.damage import read_index_json as _read_index_json
+from core.vectors.damage import rows_damaged as _rows_damaged
 from core.storage import read_only_connection
 from core.vectors.base import IndexSpec, Match, NamespaceStats, VectorBackend, VectorIndex, VectorRecord
 from core.vectors.filters import matches
@@ -64,7 +67,7 @@ SCHEMA_VERSION = 1
 
 _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")  # lowercase only: case-insensitive file systems
 _MAX_SLOT = 200  # longest encoded slot name before falling back to a hash (NAME_MAX is 255)
-_INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_INDEX_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,43}[a-z0-9])?")  # Pinecone's rule, as core/config.py
 _IDLE_CONNECTIONS = 32  # pooled SQLite connections kept per index
 _VIEWS = 64  # namespaces whose memory maps stay cached per index
 _SCHEMA = """
@@ -111,8 +114,20 @@ def _check_id(namespace: str, vid: Any) -> None:
 def _check_index_name(name: Any) -> None:
     if not isinstance(name, str) or not _INDEX_NAME.fullmatch(name):
         raise LightfastError(
-            f"invalid index name {name!r}: 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'"
+            f"invalid index name {name!r}: 1 to 45 lowercase letters, digits or '-', "
+            "starting and ending with a letter or digit (Pinecone's rule)"
         )
+
+
+def _inside(base: Path, path: Path, what: str) -> Path:
+    """path, refused unless it resolves (symlinks followed) to a place under base."""
+    resolved_base = base.resolve()
+    if not path.resolve().is_relative_to(resolved_base):
+        raise LightfastError(
+            f"{what} {path} resolves to {path.resolve()}, outside {resolved_base}; "
+            "a symlink there points out of the data dir: remove it"
+        )
+    return path
 
 
 # -- small file helpers ------------------------------------------------------------------------------
@@ -161,7 +176,7 @@ class LocalBackend(VectorBackend):
 
     def _folder(self, name: str) -> Path:
         _check_index_name(name)
-        return self.root / name
+        return _inside(self.root, self.root / name, f"index folder of '{name}'")
 
     def index_exists(self, name: str) -> bool:
         return (self._folder(name) / "index.json").is_file()
@@ -194,7 +209,7 @@ class LocalBackend(VectorBackend):
         lock_fd = os.open(folder / ".index.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            meta = json.loads((folder / "index.json").read_text())
+            meta = _read_index_json(folder)
             if meta["dimension"] != spec.dimension:
                 raise DimensionMismatchError(
                     f"index '{spec.name}' exists with {meta['dimension']}-dimensional vectors, "
@@ -218,7 +233,7 @@ class LocalBackend(VectorBackend):
     def delete_index(self, name: str) -> None:
         folder = self._folder(name)
         try:
-            meta = json.loads((folder / "index.json").read_text())
+            meta = _read_index_json(folder)
         except FileNotFoundError:
             return
         if meta.get("deletion_protection"):
@@ -266,6 +281,17 @@ class _View:
     sqnorms: np.ndarray | None = None  # euclidean only
     metadata: dict[str, dict] | None = None  # id -> metadata, loaded for filtered queries
     masks: OrderedDict = field(default_factory=OrderedDict)  # filter json -> keep mask
+    folder: Path | None = None  # the incarnation folder, to name a damaged slab
+    namespace: str = ""
+
+    def slab_file(self, position: int) -> Path | None:
+        """The slab file holding the row at this position of the view."""
+        start = 0
+        for slab, block_no in sorted(self.slab_pos.items(), key=lambda item: item[1]):
+            start += len(self.blocks[block_no])
+            if position < start:
+                return _slab_path(self.folder, slab) if self.folder else None
+        return None
 
 
 class LocalIndex(VectorIndex):
@@ -274,7 +300,7 @@ class LocalIndex(VectorIndex):
     def __init__(self, folder: Path):
         folder = Path(folder)
         try:
-            meta = json.loads((folder / "index.json").read_text())
+            meta = _read_index_json(folder)
         except FileNotFoundError:
             raise NotFoundError(f"local index at {folder} does not exist") from None
         self.folder = folder
@@ -298,7 +324,7 @@ class LocalIndex(VectorIndex):
 
     # -- paths and connections ------------------------------------------------------------------
     def _slot(self, namespace: str) -> Path:
-        return self.folder / "ns" / encode_namespace(namespace)
+        return _inside(self.folder, self.folder / "ns" / encode_namespace(namespace), f"folder of namespace '{namespace}'")
 
     @staticmethod
     def _find_incarnation(slot: Path) -> Path | None:
@@ -352,15 +378,37 @@ class LocalIndex(VectorIndex):
             if idle:
                 conn = idle.pop()
                 self._idle_count -= 1
-        if conn is None:
-            conn = self._open(folder)
         try:
-            yield conn
-        finally:
-            if conn.in_transaction:  # interrupted half-way: never hand that on
-                conn.close()
-            else:
-                self._give_back(key, conn)
+            if conn is None:
+                conn = self._open(folder)
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:  # interrupted half-way: never hand that on
+                    conn.close()
+                else:
+                    self._give_back(key, conn)
+        except sqlite3.DatabaseError as exc:
+            raise self._db_error(folder, exc) from None
+
+    def _db_error(self, folder: Path, exc: sqlite3.DatabaseError) -> Exception:
+        """Corruption or a lost meta.sqlite as IndexDamagedError; anything else (locked, moved) as it was."""
+        db = folder / "meta.sqlite"
+        namespace = self._namespace_of(folder)
+        if type(exc) is sqlite3.DatabaseError:  # "file is not a database", "disk image is malformed"
+            return _meta_damaged(db, namespace, str(exc))
+        if isinstance(exc, sqlite3.OperationalError) and folder.is_dir() and not db.exists():
+            return _meta_damaged(db, namespace, "missing")
+        return exc
+
+    def _namespace_of(self, folder: Path) -> str:
+        for namespace, current in list(self._current.items()):
+            if current == folder:
+                return namespace
+        try:
+            return (folder.parent / "name").read_text()
+        except (OSError, UnicodeDecodeError):
+            return urllib.parse.unquote(folder.parent.name)
 
     def _give_back(self, key: str, conn: sqlite3.Connection) -> None:
         closing = []
@@ -390,8 +438,10 @@ class LocalIndex(VectorIndex):
 
     # -- the writer lock ------------------------------------------------------------------------
     @contextmanager
-    def _writer(self, namespace: str, create: bool) -> Iterator[Path | None]:
-        """Hold the namespace's writer lock; yields its incarnation folder (None if absent and not created)."""
+    def _writer(self, namespace: str, create: bool, check_owner: bool = True) -> Iterator[Path | None]:
+        """Hold the namespace's writer lock; yields its incarnation folder (None if absent and not created).
+
+        check_owner=False trusts the slot's name file instead of meta.sqlite (which may be damaged)."""
         check_namespace(namespace)
         slot = self._slot(namespace)  # on a read-only disk the OSError below reaches core.storage's message
         while True:
@@ -420,8 +470,10 @@ class LocalIndex(VectorIndex):
                 folder = self._find_incarnation(slot)
                 if folder is None and create:
                     folder = self._create_incarnation(slot, namespace)
-                elif folder is not None:
+                elif folder is not None and check_owner:
                     self._check_owner(folder, namespace)
+                elif folder is not None:
+                    self._check_name_file(slot, namespace)
                 yield folder
                 return
             finally:
@@ -446,6 +498,14 @@ class LocalIndex(VectorIndex):
         os.rename(tmp, final)
         _fsync_dir(slot)
         return final
+
+    def _check_name_file(self, slot: Path, namespace: str) -> None:
+        try:
+            name = (slot / "name").read_text()
+        except (OSError, UnicodeDecodeError):
+            name = None if slot.name.startswith("~") else urllib.parse.unquote(slot.name)
+        if name != namespace:
+            raise LightfastError(f"namespace folder {slot.name} of index '{self.name}' belongs to {name!r}, not {namespace!r}")
 
     def _check_owner(self, folder: Path, namespace: str) -> None:
         with self._connection(folder) as conn:
@@ -512,7 +572,7 @@ class LocalIndex(VectorIndex):
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             next_slab = int(meta["next_slab"])
             last = conn.execute("SELECT slab, rows FROM slabs ORDER BY slab DESC LIMIT 1").fetchone()
-            slab, rows = last if last and last[1] < SLAB_ROWS else (None, 0)
+            slab, rows = last if last and last[1] < SLAB_ROWS and self._intact(folder, *last) else (None, 0)
             placed_slab = np.empty(len(ids), dtype=np.int64)
             placed_row = np.empty(len(ids), dtype=np.int64)
             slab_rows: dict[int, int] = {}
@@ -573,7 +633,8 @@ class LocalIndex(VectorIndex):
                 self._maybe_compact(folder, conn)
 
     def delete_namespace(self, namespace: str) -> None:
-        with self._writer(namespace, create=False) as folder:
+        """Works also when the namespace's meta.sqlite is damaged: only its folder is needed."""
+        with self._writer(namespace, create=False, check_owner=False) as folder:
             if folder is None:
                 return
             trash = self.folder / ".trash"
@@ -595,13 +656,17 @@ class LocalIndex(VectorIndex):
         live = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
         dead = total - live
         if dead > live and dead >= COMPACT_MIN_DEAD:
-            self._compact_locked(folder, conn)
+            try:
+                self._compact_locked(folder, conn)
+            except IndexDamagedError:
+                pass  # a damaged slab with live rows: reads say so and name the command; never fail a write
 
     def _compact_locked(self, folder: Path, conn: sqlite3.Connection) -> None:
         slabs = dict(conn.execute("SELECT slab, rows FROM slabs").fetchall())
         next_slab = int(conn.execute("SELECT value FROM meta WHERE key='next_slab'").fetchone()[0])
         rows = conn.execute("SELECT id, slab, row FROM vectors ORDER BY slab, row").fetchall()
-        maps = {s: self._map(folder, s, n) for s, n in slabs.items()}
+        used = {r[1] for r in rows}  # slabs without live rows are not read (a damaged one may be short)
+        maps = {s: self._map(folder, s, n) for s, n in slabs.items() if s in used}
         old_slab = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
         old_row = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
         new_slabs: dict[int, int] = {}
@@ -627,16 +692,30 @@ class LocalIndex(VectorIndex):
             if _slab_number(path) not in new_slabs:
                 path.unlink(missing_ok=True)
 
-    def _map(self, folder: Path, slab: int, rows: int) -> np.ndarray:
+    def _intact(self, folder: Path, slab: int, rows: int) -> bool:
+        try:
+            return os.stat(_slab_path(folder, slab)).st_size >= rows * self._row_bytes
+        except FileNotFoundError:
+            return False
+
+    def _map(self, folder: Path, slab: int, rows: int, live: bool = True) -> np.ndarray:
+        """The slab's committed rows. A slab shorter than that is damage, unless none of its rows
+        is live (then it reads as zeros: its rows are dead, e.g. after `ingest --full`)."""
         if rows == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
         path = _slab_path(folder, slab)
-        size = os.stat(path).st_size
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            if live:
+                raise  # compaction may have replaced it under this reader: _snapshot looks again
+            size = 0
         if size < rows * self._row_bytes:
-            raise LightfastError(
-                f"slab {path} holds {size // self._row_bytes} rows but its namespace committed {rows}; "
-                "the index files were damaged outside Lightfast"
-            )
+            if not live:
+                return np.broadcast_to(np.zeros(self.dimension, dtype=np.float32), (rows, self.dimension))
+            raise _rows_damaged(path, self._namespace_of(folder),
+                                f"holds {size // self._row_bytes} rows ({size:,} bytes) but its namespace "
+                                f"committed {rows} ({rows * self._row_bytes:,} bytes); it was truncated")
         return np.asarray(np.memmap(path, dtype=np.float32, mode="r", shape=(rows, self.dimension)))
 
     # -- reads ----------------------------------------------------------------------------------
@@ -665,8 +744,12 @@ class LocalIndex(VectorIndex):
                         return
                     finally:
                         conn.execute("COMMIT")
-            except (FileNotFoundError, sqlite3.DatabaseError):
-                if yielded or (attempt >= 2 and os.path.exists(folder / "meta.sqlite")):
+            except (FileNotFoundError, sqlite3.DatabaseError) as exc:
+                if yielded:
+                    raise
+                if attempt >= 2 and os.path.exists(folder / "meta.sqlite"):
+                    if isinstance(exc, FileNotFoundError) and str(exc.filename or "").endswith(".f32"):
+                        raise _rows_damaged(Path(exc.filename), namespace, "is missing") from None
                     raise
                 self._drop(namespace, folder)  # moved under us: look again
                 time.sleep(0.002 * attempt)
@@ -684,7 +767,8 @@ class LocalIndex(VectorIndex):
                 return cached
         slabs = conn.execute("SELECT slab, rows FROM slabs ORDER BY slab").fetchall()
         rows = conn.execute("SELECT id, slab, row FROM vectors").fetchall()
-        blocks = [self._map(folder, s, n) for s, n in slabs]
+        used = {r[1] for r in rows}
+        blocks = [self._map(folder, s, n, live=s in used) for s, n in slabs]
         offsets = {s: o for (s, _), o in zip(slabs, np.cumsum([0] + [n for _, n in slabs]).tolist())}
         total = sum(n for _, n in slabs)
         ids = np.full(total, None, dtype=object)
@@ -692,7 +776,8 @@ class LocalIndex(VectorIndex):
             pos = np.fromiter((offsets[r[1]] + r[2] for r in rows), dtype=np.int64, count=len(rows))
             ids[pos] = [r[0] for r in rows]
         live = np.not_equal(ids, None) if total else np.zeros(0, dtype=bool)
-        view = _View(key, blocks, {s: n for n, (s, _) in enumerate(slabs)}, ids, np.flatnonzero(~live), len(rows))
+        view = _View(key, blocks, {s: n for n, (s, _) in enumerate(slabs)}, ids, np.flatnonzero(~live), len(rows),
+                     folder=folder, namespace=namespace)
         if self.metric == "euclidean":
             view.sqnorms = np.concatenate([np.einsum("ij,ij->i", b, b) for b in blocks]) if blocks else np.zeros(0)
         with self._lock:
@@ -750,6 +835,7 @@ class LocalIndex(VectorIndex):
             if candidates == 0:
                 return []
             scores = self._scores(view, q)
+            self._check_finite(view, scores)
             best = -scores if self.metric == "euclidean" else scores.copy()  # higher is better
             best[view.dead] = -np.inf
             if keep is not None:
@@ -762,7 +848,25 @@ class LocalIndex(VectorIndex):
             metadata = view.metadata if view.metadata is not None else self._metadata(conn, ids)
             return [Match(vid, float(scores[i]), metadata.get(vid, {})) for vid, i in zip(ids, chosen)]
 
+    @staticmethod
+    def _check_finite(view: _View, scores: np.ndarray) -> None:
+        """A live row scoring NaN or infinity holds bytes no upsert wrote (upserts refuse them)."""
+        if np.isfinite(scores).all():
+            return
+        bad = ~np.isfinite(scores)
+        bad[view.dead] = False
+        rows = np.flatnonzero(bad)
+        if len(rows):
+            files = sorted({str(view.slab_file(int(r))) for r in rows[:100]})
+            raise _rows_damaged(Path(files[0]), view.namespace,
+                                f"{len(rows)} row{'s' * (len(rows) != 1)} hold{'s' * (len(rows) == 1)} NaN or "
+                                f"infinite values" + (f" (also in {', '.join(files[1:])})" if len(files) > 1 else ""))
+
     def _scores(self, view: _View, q: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):  # damaged rows: _check_finite reports them
+            return self._raw_scores(view, q)
+
+    def _raw_scores(self, view: _View, q: np.ndarray) -> np.ndarray:
         if len(view.blocks) == 1:
             dots = view.blocks[0] @ q
         else:
@@ -802,6 +906,9 @@ class LocalIndex(VectorIndex):
                     f"SELECT id, slab, row, metadata FROM vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk
                 ):
                     values = np.array(view.blocks[view.slab_pos[slab]][row], dtype=np.float32)
+                    if not np.isfinite(values).all():
+                        raise _rows_damaged(_slab_path(view.folder, slab), namespace,
+                                            f"row {row} of id '{vid}' holds NaN or infinite values")
                     out[vid] = VectorRecord(vid, values, json.loads(meta))
             return {vid: out[vid] for vid in wanted if vid in out}
 
