@@ -65,3 +65,9 @@ class IndexDamagedError(LightfastError):
     """A file of the index or its metadata is damaged; the message names it and the command that recovers."""
 
     exit_code = 5
+
+
+class PathOutsideRepoError(LightfastError):
+    """A path given to ingest is empty, unresolvable, or lies outside the repository root."""
+
+    exit_code = 1

@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from core.errors import LightfastError
+from core.errors import PathOutsideRepoError
 
-
-class PathOutsideRepoError(LightfastError):
-    """A path given to ingest is empty, unresolvable, or lies outside the repository root."""
-
-    exit_code = 1
+__all__ = ["PathOutsideRepoError", "relative_in_root", "resolve_in_root"]
 
 
 def resolve_in_root(root: Path, paths: Iterable[str | Path]) -> list[Path] | None:

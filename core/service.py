@@ -22,7 +22,7 @@ from core.locks import LockHolder, file_lock
 from core.mirror import Mirror
 from core.namespaces import check_model, ensure_namespace, index_spec
 from core.paths import data_dir, locks_dir, mirror_path
-from core.repo_paths import relative_in_root
+from core.repo_paths import relative_in_root, resolve_in_root
 from core.rerank import Reranker
 from core.scan import FoundFile, Skipped, walk_repo
 from core.search import SearchResult, search_namespaces, validate_query
@@ -293,6 +293,11 @@ class Lightfast:
         on_wait(holder) is called once if this process has to wait."""
         return file_lock(locks_dir(self.home) / "ingest.lock", wait=wait, what=f"data dir {self.home}",
                          on_wait=on_wait)
+
+    def resolve_paths(self, paths: Iterable[str | Path]) -> list[Path] | None:
+        """User-given paths resolved inside the repo root (None: the whole repository);
+        PathOutsideRepoError for one outside it, empty, or with a NUL."""
+        return resolve_in_root(self.root, paths)
 
     def scan(self) -> list[FoundFile | Skipped]:
         return list(walk_repo(self.root, self.config.limits.max_file_bytes, extra_ignored=(self.home,)))

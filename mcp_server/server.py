@@ -134,29 +134,6 @@ class IngestTracker:
             return self.state.model_copy()
 
 
-def safe_paths(root: Path, paths: list[str]) -> list[Path] | None:
-    """User-given paths, resolved (symlinks followed); any that lands outside root is refused.
-
-    None (the whole repository) when no paths are given or one of them is the root itself.
-    """
-    root = root.resolve()
-    out = []
-    for p in paths:
-        if not p.strip() or "\x00" in p:
-            raise ToolError(f"path {p!r} is empty or has a NUL character; give repo-relative paths like 'docs/a.md'")
-        given = Path(p)
-        try:
-            full = (given if given.is_absolute() else root / given).resolve()
-        except (OSError, RuntimeError) as exc:  # a symlink loop, an unreadable folder
-            raise ToolError(f"path {p!r} cannot be resolved ({exc}); give a plain repo-relative path") from None
-        if not full.is_relative_to(root):
-            how = "resolves (through a symlink) to" if (root / given).is_symlink() else "is"
-            raise ToolError(f"path {p!r} {how} outside the repository root {root}; "
-                            "give paths inside the repository, relative to its root")
-        out.append(full)
-    return None if not out or root in out else out
-
-
 def check_present(svc, paths: list[Path], stores: list[str]) -> None:
     """A given path must be on disk, or held by a store (a deleted file that ingest will remove)."""
     root = svc.root.resolve()
@@ -370,7 +347,7 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
         full: Annotated[bool, Field(description="Re-embed everything, not only what changed.")] = False,
     ) -> Annotated[CallToolResult, IngestOutput]:
         svc = await call(service)
-        safe = await call(safe_paths, svc.root, paths)
+        safe = await call(svc.resolve_paths, paths)
         if store:
             await call(svc.config.store, store)  # an unknown slug -> tool error listing the known ones
         stores = [store] if store else [s.slug for s in svc.config.stores]

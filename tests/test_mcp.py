@@ -736,23 +736,6 @@ def test_a_crashing_ingest_is_a_tool_error_and_status_says_failed(tmp_path):
     assert "see the server log" in status.structured_content["error"]
 
 
-def test_safe_paths(tmp_path):
-    from mcp.server.mcpserver.exceptions import ToolError
-
-    from mcp_server.server import safe_paths
-
-    root = tmp_path / "repo"
-    (root / "docs").mkdir(parents=True)
-    (tmp_path / "elsewhere").mkdir()
-    (root / "out").symlink_to(tmp_path / "elsewhere")
-    assert safe_paths(root, []) is None
-    assert safe_paths(root, [".", "docs"]) is None  # the root itself: the whole repository
-    assert safe_paths(root, ["docs", "docs/new.md"]) == [root.resolve() / "docs", root.resolve() / "docs/new.md"]
-    for bad in (["out/file.md"], ["docs/../../elsewhere"], [".", "../x"], [""]):
-        with pytest.raises(ToolError):
-            safe_paths(root, bad)
-
-
 def test_a_cancelled_ingest_stops_between_files(tmp_path):
     service = GatedService(tmp_path)
 
