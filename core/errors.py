@@ -67,7 +67,5 @@ class IndexDamagedError(LightfastError):
     exit_code = 5
 
 
-class PathOutsideRepoError(LightfastError):
+class PathOutsideRepoError(ScopeError):
     """A path given to ingest is empty, unresolvable, or lies outside the repository root."""
-
-    exit_code = 1

@@ -340,10 +340,10 @@ def test_listing_commands_take_json(cli_repo):
 
 def test_ingest_outside_the_repo_is_a_clear_error(cli_repo):
     result = run("ingest", "../etc")
-    assert result.exit_code == 1
+    assert result.exit_code == 6  # out of scope, as README's exit codes say
     assert "outside the repository root" in result.stderr and "Traceback" not in result.output
     result = run("ingest", "/etc/passwd")
-    assert result.exit_code == 1 and "outside the repository root" in result.stderr
+    assert result.exit_code == 6 and "outside the repository root" in result.stderr
 
 
 def test_ingest_paths_are_relative_to_the_working_directory(cli_repo, monkeypatch):

@@ -29,7 +29,7 @@ def test_the_root_itself_means_the_whole_repo(repo, given):
 def test_refused_paths_say_why(repo, given, words):
     with pytest.raises(PathOutsideRepoError, match=words) as info:
         resolve_in_root(repo, [given])
-    assert isinstance(info.value, LightfastError) and info.value.exit_code == 1
+    assert isinstance(info.value, LightfastError) and info.value.exit_code == 6
 
 
 def test_a_symlink_out_of_the_repo_is_refused(repo, tmp_path):
