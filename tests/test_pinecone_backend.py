@@ -540,3 +540,20 @@ def test_each_attempt_gets_only_what_is_left_of_the_deadline():
         policy.call_timed("query", NS, slow, 20.0)
     assert given[0] == 20.0 and given[1] == pytest.approx(10.0, abs=0.01)  # not another 20 s
     assert clock.now() - 1000.0 <= 30.0 + 0.01
+
+
+def test_a_euclidean_profile_is_a_config_error_naming_file_line_and_field(tmp_path):
+    from core.config import load_config
+    from core.errors import ConfigError
+
+    path = tmp_path / "lightfast.yml"
+    path.write_text("organization: acme\nworkspace: web\nenvironment: mine\nstores:\n  - slug: docs\n"
+                    "indexes:\n  mine:\n    backend: pinecone\n    name: lightfast-mine-v1\n"
+                    "    embedding_provider: cohere\n    embedding_model: embed-english-v3.0\n"
+                    "    dimension: 1024\n    metric: euclidean\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:13: indexes.mine.metric: euclidean is not supported: its scores "
+                                      "are distances (lower is closer)")
+    path.write_text(path.read_text().replace("euclidean", "dotproduct"))
+    assert load_config(path).indexes["mine"].metric == "dotproduct"
