@@ -257,3 +257,16 @@ def test_a_rerank_quota_falls_back_to_the_score_merge_and_says_so(production, co
         "rerank unavailable (Cohere rerank") and "HTTP 429" in second.notes[0]
     assert "by vector score instead" in second.notes[0] and CO_KEY not in second.notes[0]
     assert cohere.count("/v2/rerank") == 3  # one, then two attempts: the rerank policy's bound
+
+
+def test_an_index_still_initializing_is_waited_for_with_a_notice_on_stderr(production, pinecone, repo, caplog):
+    from lightfast_cli.main import cli
+
+    pinecone.add_index("lightfast-production-v1", 1024, ready_after=2, deletion_protection="enabled",
+                       tags={"environment": "production", "platform": "lightfast"})  # created elsewhere
+    caplog.set_level(logging.WARNING)
+    result = CliRunner().invoke(cli, ["--config", str(repo / "lightfast.yml"), "ingest"])
+    assert result.exit_code == 0, result.output
+    assert "host must be" not in result.output and "Traceback" not in result.output
+    assert "Pinecone index 'lightfast-production-v1' is Initializing; waiting for it to be ready" in caplog.text
+    assert pinecone.count("/indexes", "POST") == 0
