@@ -469,8 +469,11 @@ def test_an_existing_index_is_reconciled_once_and_a_failed_configure_is_retried(
     assert state["deletion_protection"] == "enabled"
     assert state["tags"] == {"owner": "ops", "environment": "production", "platform": "lightfast"}
     assert server.count("/indexes/" + NAME, "PATCH") == 2  # a 500, then the retry
-    backend.ensure_index(spec)
+    PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps)).ensure_index(spec)  # another process
     assert server.count("/indexes/" + NAME, "PATCH") == 2  # in step: nothing more to send
+    server.indexes[NAME]["deletion_protection"] = "disabled"  # someone turned it off in the console
+    PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps)).ensure_index(spec)
+    assert server.indexes[NAME]["deletion_protection"] == "enabled"  # reconciled on the next ensure
 
 
 def test_empty_tags_do_not_break_creation(server, backend):

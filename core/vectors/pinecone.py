@@ -173,6 +173,7 @@ class PineconeBackend(VectorBackend):
                                 retry_config=RetryConfig(max_retries=0))
         self.retry = (retry or RetryPolicy()).with_secret(api_key)
         self._indexes: dict[str, PineconeIndex] = {}
+        self._ensured: dict[str, IndexSpec] = {}  # ensured (checked and reconciled) by this backend
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
         return self.retry.call(operation, None, fn)
@@ -185,13 +186,22 @@ class PineconeBackend(VectorBackend):
         return self._call(f"describing index '{name}'", _unless_missing(lambda: self._client.describe_index(name)))
 
     def ensure_index(self, spec: IndexSpec) -> "PineconeIndex":
-        """Create if missing, wait until ready, check it fits the profile, reconcile, open."""
-        self.create_index(spec)
-        return self.index(spec.name)
+        """Create if missing, wait until ready, check it fits the profile, reconcile, open:
+        one describe when the index is there and in step, once per spec for this backend."""
+        if self._ensured.get(spec.name) == spec and spec.name in self._indexes:
+            return self._indexes[spec.name]
+        index = self._open(spec.name, self._ensure(spec))
+        self._ensured[spec.name] = spec
+        return index
 
     def create_index(self, spec: IndexSpec) -> None:
         """Create (serverless, with protection and tags) if missing, wait until ready, refuse an
         index of another dimension or metric, and reconcile protection and tags. Idempotent."""
+        self._ensure(spec)
+        self._indexes.pop(spec.name, None)
+        self._ensured.pop(spec.name, None)
+
+    def _ensure(self, spec: IndexSpec):
         from pinecone import ServerlessSpec
 
         protection = "enabled" if spec.deletion_protection else "disabled"
@@ -225,7 +235,7 @@ class PineconeBackend(VectorBackend):
             self._call(f"configuring index '{spec.name}'", lambda: self._client.configure_index(
                 spec.name, deletion_protection=protection, tags=missing or None,
             ))
-        self._indexes.pop(spec.name, None)
+        return model
 
     def _wait_ready(self, name: str, model: Any = None):
         """The index's model once it is ready (and has a host), polling within ready_timeout."""
@@ -256,10 +266,17 @@ class PineconeBackend(VectorBackend):
     def delete_index(self, name: str) -> None:
         self._call(f"deleting index '{name}'", _unless_missing(lambda: self._client.delete_index(name, timeout=-1)))
         self._indexes.pop(name, None)
+        self._ensured.pop(name, None)
 
     def index(self, name: str) -> "PineconeIndex":
         if name not in self._indexes:
-            model = self._wait_ready(name)
+            self._open(name, self._wait_ready(name))
+        return self._indexes[name]
+
+    def _open(self, name: str, model: Any) -> "PineconeIndex":
+        """A data-plane handle on a ready index (kept while its host stays the same)."""
+        known = self._indexes.get(name)
+        if known is None or known.host != model.host:
             if _metric(model) not in SUPPORTED_METRICS:
                 raise DimensionMismatchError(
                     f"Pinecone index '{name}' uses metric {_metric(model)}, whose scores are distances "
@@ -268,6 +285,7 @@ class PineconeBackend(VectorBackend):
             handle = self._client.index(host=model.host)
             _disable_sdk_retries(handle)
             self._indexes[name] = PineconeIndex(name, int(model.dimension), handle, self.retry, self.timeout)
+            self._indexes[name].host = model.host
         return self._indexes[name]
 
 
@@ -279,6 +297,7 @@ class PineconeIndex(VectorIndex):
         self._index = handle
         self.retry = retry
         self.timeout = timeout
+        self.host: str | None = None
 
     def _send(self, operation: str, namespace: str | None, fn: Callable[[float], T]) -> T:
         """fn(timeout) through the one retry layer, each attempt bounded by what is left of the deadline."""
