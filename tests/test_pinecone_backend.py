@@ -560,3 +560,31 @@ def test_a_euclidean_profile_is_a_config_error_naming_file_line_and_field(tmp_pa
                                       "are distances (lower is closer)")
     path.write_text(path.read_text().replace("euclidean", "dotproduct"))
     assert load_config(path).indexes["mine"].metric == "dotproduct"
+
+
+@pytest.mark.parametrize("value,kind", [(None, "null"), ({"a": 1}, "dict"), ([1, 2], "list")])
+def test_metadata_that_is_not_flat_is_refused_before_sending(server, index, value, kind):
+    before = len(server.requests)
+    with pytest.raises(LightfastError, match=f"metadata field 'bad' of record 'x' in namespace '{NS}' is {kind}: "
+                                             "Pinecone takes only strings"):
+        index.upsert(NS, [rec("x", unit(1)[0], bad=value, text="t")])
+    assert len(server.requests) == before
+
+
+def test_the_wire_server_refuses_metadata_that_is_not_flat_like_pinecone(server, index):
+    import urllib.error
+    import urllib.request
+
+    def upsert(metadata):  # raw HTTP: the SDK checks some of this itself before sending
+        body = json.dumps({"namespace": NS, "vectors": [{"id": "x", "values": unit(1)[0].tolist(),
+                                                         "metadata": metadata}]}).encode()
+        request = urllib.request.Request(server.plane(NAME).url + "/vectors/upsert", data=body, method="POST",
+                                         headers={"Api-Key": KEY, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert [upsert({"bad": v}) for v in (None, {"nested": 1}, [1, 2])] == [400, 400, 400]
+    assert upsert({"s": "a", "n": 1.5, "b": True, "l": ["x", "y"]}) == 200

@@ -88,8 +88,20 @@ def _json_size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
+def check_flat(metadata: dict[str, Any], where: str = "a record") -> None:
+    """Pinecone takes flat metadata only: string, number, boolean or list of strings (no null)."""
+    for key, value in metadata.items():
+        if isinstance(value, (str, bool, int, float)) or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            continue
+        kind = "null" if value is None else type(value).__name__
+        raise LightfastError(f"metadata field '{key}' of {where} is {kind}: Pinecone takes only strings, "
+                             "numbers, booleans and lists of strings")
+
+
 def fit_metadata(metadata: dict[str, Any], where: str = "a record") -> dict[str, Any]:
     """Metadata within 40 KB: the chunk text is cut (and marked) rather than the record refused."""
+    check_flat(metadata, where)
     size = _json_size(metadata)
     if size <= MAX_METADATA_BYTES:
         return metadata
