@@ -588,3 +588,25 @@ def test_the_wire_server_refuses_metadata_that_is_not_flat_like_pinecone(server,
 
     assert [upsert({"bad": v}) for v in (None, {"nested": 1}, [1, 2])] == [400, 400, 400]
     assert upsert({"s": "a", "n": 1.5, "b": True, "l": ["x", "y"]}) == 200
+
+
+def test_queries_lag_writes_when_switched_on_and_catch_up_on_the_clock(sleeps):
+    clock = FakeClock()
+    with PineconeServer(api_key=KEY, query_lag=5.0, stats_lag=5.0, clock=clock.now) as server:
+        index = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps)).ensure_index(
+            IndexSpec(NAME, DIM))
+        index.upsert(NS, [rec("a", unit(1)[0])])
+        assert index.query(NS, unit(1)[0], 3) == [] and index.namespace_stats(NS).vector_count == 0
+        clock.advance(5.0)
+        assert [m.id for m in index.query(NS, unit(1)[0], 3)] == ["a"]
+        assert index.namespace_stats(NS).vector_count == 1
+
+
+def test_if_the_sdk_changes_shape_the_lost_retry_switch_is_said(caplog):
+    from core.vectors.pinecone import _disable_sdk_retries
+
+    class Handle:  # no _http._client._transport._config
+        pass
+
+    _disable_sdk_retries(Handle())
+    assert "could not switch off the Pinecone SDK's own retries" in caplog.text
