@@ -2,30 +2,37 @@
 
 At most 1,000 documents a call (Cohere's advice); with more candidates, the
 best 1,000 by vector score are sent. Retries via core.retry; the SDK's own are off.
+
+A search waits on this call, so its default policy is short (rerank_policy():
+two attempts within 10 s) and never waits out a per-minute quota window
+(trial keys allow 10 rerank calls a minute): when rerank fails, search falls
+back to the score merge and says so in its answer (core.search).
 """
 
 from __future__ import annotations
 
 from core.errors import BackendError, LightfastError
 from core.rerank import Reranker
+from core.embeddings.cohere import client
 from core.retry import RetryPolicy, default_timeout
 
 MAX_DOCUMENTS = 1000  # Cohere advises at most 1,000 documents a request
 
 
+def rerank_policy() -> RetryPolicy:
+    return RetryPolicy(attempts=2, deadline=10.0, max_retry_after=5.0)
+
+
 class CohereReranker(Reranker):
     def __init__(self, api_key: str, model: str = "rerank-v3.5", base_url: str | None = None,
                  *, retry: RetryPolicy | None = None, timeout: float | None = None):
-        import cohere
-
         if not api_key:
             raise LightfastError("a Cohere API key is needed (set COHERE_API_KEY)")
         self.name = f"cohere:{model}"
         self.model = model
         self.timeout = timeout if timeout is not None else default_timeout()
-        self._client = cohere.ClientV2(api_key=api_key, base_url=base_url or None, timeout=self.timeout,
-                                       max_retries=0, log_warning_experimental_features=False)
-        self.retry = (retry or RetryPolicy()).with_secret(api_key)
+        self._client = client(api_key, base_url, self.timeout)
+        self.retry = (retry or rerank_policy()).with_secret(api_key)
 
     def rerank(self, query, documents, scores, top_n):
         if not documents or top_n <= 0:
@@ -35,8 +42,9 @@ class CohereReranker(Reranker):
         # Keep the best candidates by vector score when there are more than one request takes.
         order = sorted(range(len(documents)), key=lambda i: -scores[i])[:MAX_DOCUMENTS]
         docs = [documents[i] for i in order]
-        response = self.retry.call(f"Cohere rerank ({len(docs)} documents)", None, lambda: self._client.rerank(
-            model=self.model, query=query, documents=docs, top_n=min(top_n, len(docs))))
+        response = self.retry.call_timed(f"Cohere rerank ({len(docs)} documents)", None, lambda t: self._client.rerank(
+            model=self.model, query=query, documents=docs, top_n=min(top_n, len(docs)),
+            request_options={"timeout_in_seconds": t}), self.timeout)
         out = []
         for r in response.results:
             if not 0 <= r.index < len(docs):

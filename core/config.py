@@ -160,6 +160,16 @@ class IndexProfile(_Strict):
             raise _FieldError(
                 "dimension", f"{self.embedding_model} gives {sizes}-dimensional vectors, got {self.dimension}"
             )
+        # Refused rather than supported: search merges stores by sorting scores highest first, and
+        # Pinecone's euclidean scores are distances (lower is closer), so the farthest chunks would
+        # rank first. Both embedders return unit vectors, for which euclidean ranks exactly as
+        # cosine does: refusing it loses nothing, while ordering by metric would add a second score
+        # direction to every merge, rerank fallback and face that shows a score.
+        if self.metric == "euclidean":
+            raise _FieldError(
+                "metric", "euclidean is not supported: its scores are distances (lower is closer) and "
+                "search merges similarities; use cosine (the same ranking for these unit vectors)"
+            )
         return self
 
 

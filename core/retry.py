@@ -2,7 +2,15 @@
 
 Retried: 429 (honouring Retry-After, capped), 5xx, timeouts and dropped
 connections. Anything else (400, 401, 404...) fails at once. Attempts and the
-total time are both bounded. The final error names the operation and the
+total time are both bounded, and the time bound is one deadline for the whole
+operation: it is checked before every wait, and `call_timed` also hands each
+attempt only the time that is left (so a slow attempt cannot outlive it).
+
+A service with per-minute quotas (Cohere) answers 429 without Retry-After;
+short backoffs then just burn attempts inside the same minute. A policy with
+`rate_window` set waits out that window instead, and says so through
+`notify` (by default a warning on the "lightfast.retry" logger, which reaches
+stderr), as it does for every wait of NOTICE_S seconds or more. The final error names the operation and the
 namespace and gives a short reason: a status, a server's one-line message, or
 an exception's type. Never a header, a request, or a key (known secrets are
 also scrubbed from server messages).
@@ -13,6 +21,7 @@ service failures: they propagate unchanged so debug mode shows the traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -30,6 +39,14 @@ _NETWORK_TEXT = ("timed out", "connection reset", "connection aborted", "disconn
                  "remote end closed", "broken pipe", "eof occurred")
 _MAX_MESSAGE = 160
 DEFAULT_TIMEOUT_S = 20.0
+NOTICE_S = 2.0  # waits this long or longer are announced through notify
+MIN_ATTEMPT_S = 0.05  # an attempt gets at least this much of the deadline, or is not made
+
+log = logging.getLogger("lightfast.retry")
+
+
+def _log_notice(message: str) -> None:
+    log.warning(message)
 
 
 def default_timeout() -> float:
@@ -111,6 +128,11 @@ class RetryPolicy:
     max_delay: float = 8.0
     max_retry_after: float = 30.0
     deadline: float = 120.0  # seconds for all attempts and waits together
+    #: A 429 without Retry-After waits this long (the service's quota window) instead of a
+    #: short backoff; None: short backoff (services that send Retry-After, or interactive calls).
+    rate_window: float | None = None
+    #: Told about every wait of NOTICE_S or more (default: a warning on "lightfast.retry").
+    notify: Callable[[str], None] | None = field(default=None, repr=False)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     #: Strings scrubbed from any message (the API keys of the client using this policy).
@@ -129,24 +151,50 @@ class RetryPolicy:
         return delay
 
     def call(self, operation: str, namespace: str | None, fn: Callable[[], T]) -> T:
+        """fn() with retries, within attempts and the deadline."""
+        return self.call_timed(operation, namespace, lambda _timeout: fn(), None)
+
+    def call_timed(self, operation: str, namespace: str | None, fn: Callable[[float], T],
+                   timeout: float | None) -> T:
+        """fn(t) with retries, where t is this attempt's timeout: at most timeout, and never
+        more than what is left of the deadline. With timeout None, fn gets the time left."""
         started = self.clock()
         where = f"{operation} on namespace '{namespace}'" if namespace is not None else operation
         for attempt in range(1, self.attempts + 1):
+            left = self.deadline - (self.clock() - started)
+            if left < MIN_ATTEMPT_S:
+                tries = f" after {attempt - 1} attempts" if attempt > 2 else ""
+                raise BackendError(self._scrub(
+                    f"{where} failed{tries}: out of time ({self.deadline:g} s deadline)"))
             try:
-                return fn()
+                return fn(min(timeout, left) if timeout is not None else left)
             except LightfastError:
                 raise  # already a clear message (a limit, a validation)
             except Exception as exc:
                 fault = classify(exc)
                 if not fault.service:
                     raise
-                delay = self.backoff(attempt, fault.retry_after) if fault.retry else 0.0
+                delay, why = self.wait_for(attempt, fault) if fault.retry else (0.0, "")
                 out_of_time = self.clock() - started + delay > self.deadline
                 if not fault.retry or attempt == self.attempts or out_of_time:
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
                     raise BackendError(self._scrub(f"{where} failed{tries}: {fault.reason}")) from None
+                if delay >= NOTICE_S:
+                    self._notify(f"{where}: {fault.reason}; waiting {delay:.0f} s {why}"
+                                 f"(attempt {attempt} of {self.attempts})")
                 self.sleep(delay)
         raise AssertionError("unreachable")
+
+    def wait_for(self, attempt: int, fault: Fault) -> tuple[float, str]:
+        """Seconds to wait before the next attempt, and why (for the notice)."""
+        if fault.reason.startswith("HTTP 429") and fault.retry_after is None and self.rate_window:
+            return self.rate_window + self.rng.uniform(0, 1), "for the service's per-minute rate window "
+        if fault.retry_after is not None:
+            return self.backoff(attempt, fault.retry_after), "as the service's Retry-After asks "
+        return self.backoff(attempt, None), ""
+
+    def _notify(self, message: str) -> None:
+        (self.notify or _log_notice)(self._scrub(message))
 
     def _scrub(self, text: str) -> str:
         for secret in self.secrets:

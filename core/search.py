@@ -18,9 +18,9 @@ from typing import Callable
 import pathspec
 
 from core.embeddings.base import Embedder
-from core.errors import LightfastError
+from core.errors import BackendError, LightfastError
 from core.mirror import Mirror
-from core.rerank import Reranker
+from core.rerank import Reranker, ScoreFusionReranker
 from core.vectors.base import VectorIndex
 
 log = logging.getLogger("lightfast.search")
@@ -54,6 +54,8 @@ class SearchResult:
     failed: dict[str, str] = field(default_factory=dict)  # namespace -> error
     latency_ms: dict[str, float] = field(default_factory=dict)
     embed_ms: float = 0.0
+    #: What a face should tell the user about how the answer was made (e.g. a rerank fallback).
+    notes: list[str] = field(default_factory=list)
 
 
 def validate_query(query: str, top_k: int) -> str:
@@ -139,7 +141,14 @@ def search_namespaces(
                 "hits": len(matches),
             })
     if candidates:
-        order = reranker.rerank(query, [h.text for h in candidates], [h.score for h in candidates], top_k)
+        texts, scores = [h.text for h in candidates], [h.score for h in candidates]
+        try:
+            order = reranker.rerank(query, texts, scores, top_k)
+        except BackendError as exc:  # e.g. a rerank quota (trial keys: 10 calls a minute): the hits are here
+            order = ScoreFusionReranker().rerank(query, texts, scores, top_k)
+            note = f"rerank unavailable ({exc}); hits are merged by vector score instead"
+            result.notes.append(note)
+            log.warning(note)
         result.hits = [
             Hit(**{**candidates[i].to_dict(), "score": float(score)}) for i, score in order
         ]

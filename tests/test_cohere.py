@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from core.cohere_rerank import CohereReranker
 from core.embeddings.cohere import CohereEmbedder
 from core.errors import BackendError
 from core.retry import RetryPolicy
+from tests.wire.base import FakeClock
 from tests.wire.cohere_server import CohereServer
 
 KEY = "co_unit_secret_key_8d1e4b6a90"
@@ -148,3 +151,73 @@ def test_rerank_sends_at_most_1000_documents_the_best_by_score(server, reranker)
     ranked = reranker.rerank("pelican colony", docs, scores, top_n=5)
     assert len(server.rerank_calls[-1]["documents"]) == 1000
     assert ranked[0][0] == 1200 and len(ranked) == 5
+
+
+# -- Cohere's per-minute quotas (issue 18) ---------------------------------------------------------
+
+def test_a_per_minute_quota_is_waited_out_with_a_message_not_burnt_in_backoffs():
+    clock, notices = FakeClock(), []
+    with CohereServer(api_key=KEY, clock=clock.now, embed_inputs_per_minute=200) as server:
+        embedder = CohereEmbedder(KEY, base_url=server.url, timeout=5, retry=RetryPolicy(
+            sleep=clock.sleep, clock=clock.now, deadline=200, notify=notices.append))
+        vectors = embedder.embed_documents([f"text {i}" for i in range(500)])  # 96 x 5 + 20
+        assert vectors.shape == (500, 1024)
+        assert server.quota_refusals["embed inputs"] == 2  # at 192 and at 384 inputs
+        assert len(clock.sleeps) == 2 and all(60 <= s <= 61 for s in clock.sleeps)
+        assert len(notices) == 2
+        assert re.fullmatch(r"Cohere embed \(96 texts\): HTTP 429 \(rate limited\); waiting 6[01] s for the "
+                            r"service's per-minute rate window \(attempt 1 of 6\)", notices[0]), notices[0]
+        assert KEY not in "".join(notices)
+
+
+def test_a_quota_that_never_frees_ends_in_a_clear_error_within_the_deadline():
+    clock, notices = FakeClock(), []
+    with CohereServer(api_key=KEY, clock=clock.now, embed_inputs_per_minute=50) as server:  # < one call
+        embedder = CohereEmbedder(KEY, base_url=server.url, timeout=5, retry=RetryPolicy(
+            sleep=clock.sleep, clock=clock.now, deadline=200, notify=notices.append))
+        with pytest.raises(BackendError, match=r"Cohere embed \(96 texts\) failed after 4 attempts: HTTP 429"):
+            embedder.embed_documents([f"text {i}" for i in range(96)])
+        assert server.count("/v2/embed") == 4 and len(clock.sleeps) == 3  # a fourth window would pass 200 s
+        assert clock.now() - 1000 <= 200
+
+
+def test_the_default_embed_policy_waits_windows_and_the_rerank_policy_does_not(server):
+    embedder = CohereEmbedder(KEY, base_url=server.url)
+    assert embedder.retry.rate_window == 60 and embedder.retry.deadline >= 180
+    reranker = CohereReranker(KEY, base_url=server.url)
+    assert reranker.retry.rate_window is None and reranker.retry.deadline <= 10 and reranker.retry.attempts == 2
+
+
+def test_a_rerank_quota_fails_fast_for_the_search_to_fall_back(sleeps):
+    with CohereServer(api_key=KEY, rerank_calls_per_minute=10) as server:
+        reranker = CohereReranker(KEY, base_url=server.url, retry=RetryPolicy(attempts=2, sleep=sleeps))
+        for _ in range(10):
+            reranker.rerank("pelican", ["pelican", "gull"], [0.1, 0.2], 1)
+        with pytest.raises(BackendError, match=r"Cohere rerank \(2 documents\) failed after 2 attempts: HTTP 429"):
+            reranker.rerank("pelican", ["pelican", "gull"], [0.1, 0.2], 1)
+        assert server.count("/v2/rerank") == 12 and len(sleeps) == 1 and sleeps[0] < 1
+
+
+def test_unknown_models_are_refused_like_cohere(server, sleeps):
+    embedder = CohereEmbedder(KEY, model="embed-english-v9", base_url=server.url, retry=RetryPolicy(sleep=sleeps))
+    with pytest.raises(BackendError, match="HTTP 404: model 'embed-english-v9' not found"):
+        embedder.embed_query("x")
+    reranker = CohereReranker(KEY, model="rerank-v9", base_url=server.url, retry=RetryPolicy(sleep=sleeps))
+    with pytest.raises(BackendError, match="HTTP 404: model 'rerank-v9' not found"):
+        reranker.rerank("q", ["a"], [0.1], 1)
+    assert not sleeps  # a 404 is not retried
+
+
+def test_co_api_url_is_honoured_when_no_base_url_is_given(server):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("from core.embeddings.cohere import CohereEmbedder; "
+            f"print(CohereEmbedder({KEY!r}).embed_query('hello').shape)")
+    env = {**os.environ, "CO_API_URL": server.url}  # the SDK reads it when it is imported
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert done.stdout.strip() == "(1024,)", done.stderr[-2000:]
+    assert server.count("/v2/embed") == 1

@@ -226,3 +226,47 @@ def test_missing_keys_say_what_to_set(repo, monkeypatch):
     make_config(repo, environment="production")
     result = CliRunner().invoke(cli, ["--config", str(repo / "lightfast.yml"), "ingest"])
     assert result.exit_code == 2 and "set PINECONE_API_KEY" in result.output
+
+
+def test_a_delete_right_after_ingest_deletes_although_stats_lag(production, pinecone):
+    service = production()
+    service.ingest()
+    namespace = "org_acme:ws_platform:store_docs"
+    plane = pinecone.planes["lightfast-production-v1"]
+    written = len(plane.namespaces[namespace])
+    pinecone.stats_lag = float("inf")  # from now on the index's counts show nothing of what was written
+    plane._views = {"stats": {}, "query": {}}
+    assert service.index.namespace_stats(namespace).vector_count == 0
+    assert service.delete_namespace("docs") == written  # the mirror's count: what was known to be there
+    assert namespace not in plane.namespaces  # sent anyway, and the namespace itself is gone
+    assert pinecone.count("/vectors/delete") == 0
+
+
+def test_a_rerank_quota_falls_back_to_the_score_merge_and_says_so(production, cohere):
+    from tests.wire.base import FakeClock
+
+    cohere.clock = FakeClock().now  # one minute window for the whole test, whatever the wall clock does
+    cohere.rerank_calls_per_minute = 1
+    service = production()
+    service.ingest()
+    first = service.search("pelican colony lagoon", top_k=3)
+    assert first.notes == [] and first.hits[0].path == "docs/birds.md"
+    second = service.search("pelican colony lagoon", top_k=3)  # the quota is spent: a 429
+    assert second.hits and second.hits[0].path == "docs/birds.md"
+    assert len(second.notes) == 1 and second.notes[0].startswith(
+        "rerank unavailable (Cohere rerank") and "HTTP 429" in second.notes[0]
+    assert "by vector score instead" in second.notes[0] and CO_KEY not in second.notes[0]
+    assert cohere.count("/v2/rerank") == 3  # one, then two attempts: the rerank policy's bound
+
+
+def test_an_index_still_initializing_is_waited_for_with_a_notice_on_stderr(production, pinecone, repo, caplog):
+    from lightfast_cli.main import cli
+
+    pinecone.add_index("lightfast-production-v1", 1024, ready_after=2, deletion_protection="enabled",
+                       tags={"environment": "production", "platform": "lightfast"})  # created elsewhere
+    caplog.set_level(logging.WARNING)
+    result = CliRunner().invoke(cli, ["--config", str(repo / "lightfast.yml"), "ingest"])
+    assert result.exit_code == 0, result.output
+    assert "host must be" not in result.output and "Traceback" not in result.output
+    assert "Pinecone index 'lightfast-production-v1' is Initializing; waiting for it to be ready" in caplog.text
+    assert pinecone.count("/indexes", "POST") == 0

@@ -7,6 +7,7 @@ the waits that would have happened; no assert depends on wall-clock time.
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from core.errors import BackendError, DimensionMismatchError, LightfastError, No
 from core.retry import RetryPolicy, classify
 from core.vectors.base import IndexSpec, VectorRecord
 from core.vectors.pinecone import PineconeBackend
+from tests.wire.base import FakeClock
 from tests.wire.pinecone_server import PineconeServer
 
 KEY = "pcsk_unit_secret_key_5f2c9a7e1b"
@@ -60,7 +62,7 @@ def rec(vid, vector, **metadata):
 
 # -- the control plane ----------------------------------------------------------------------
 
-def test_create_waits_until_ready_then_configures(sleeps):
+def test_create_sets_protection_and_tags_at_creation_and_waits_until_ready(sleeps):
     with PineconeServer(api_key=KEY, ready_after=3) as server:
         backend = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps))
         assert not backend.index_exists(NAME)
@@ -72,7 +74,7 @@ def test_create_waits_until_ready_then_configures(sleeps):
                                                                                          "us-east-1")
         assert state["deletion_protection"] == "enabled"
         assert state["tags"] == {"environment": "production", "platform": "lightfast"}
-        assert server.count("/indexes/" + NAME, "PATCH") == 1  # configured after creation
+        assert server.count("/indexes/" + NAME, "PATCH") == 0  # set at creation: nothing to reconcile
         assert state["describes"] >= 3 and len(sleeps) >= 2  # it polled until ready
         assert index.dimension == DIM and backend.index_exists(NAME)
 
@@ -267,7 +269,7 @@ def test_each_fault_is_retried_to_success(server, sleeps, fault):
                      ("/query", lambda: index.query(NS, unit(1)[0], 1)),
                      ("/vectors/fetch", lambda: index.fetch(NS, ["a"])),
                      ("/vectors/list", lambda: index.list_ids(NS)),
-                     ("/describe_index_stats", lambda: index.namespace_stats(NS))):
+                     ("/namespaces/" + quote(NS, safe=""), lambda: index.namespace_stats(NS))):
         before = server.count(op)
         server.faults.fail_next(fault, fault)
         call()
@@ -353,3 +355,258 @@ def test_secrets_are_scrubbed_from_server_messages():
     with pytest.raises(BackendError) as info:
         policy.call("embed", None, fail)
     assert str(info.value) == "embed failed: HTTP 400: bad key *** in request"
+
+
+# -- Pinecone as it really behaves (issue 18), each against the wire server with it switched on --
+
+INF = float("inf")
+
+
+def test_delete_is_sent_although_lagging_stats_show_nothing_and_removes_the_namespace(sleeps):
+    with PineconeServer(api_key=KEY, stats_lag=INF) as server:
+        index = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps)).ensure_index(
+            IndexSpec(NAME, DIM))
+        index.upsert(NS, [rec(f"v{i}", unit(3)[i], text="x") for i in range(3)])
+        assert index.namespace_stats(NS).vector_count == 0  # the stats have not caught up
+        assert index.list_namespaces() == []
+        index.delete_namespace(NS)
+        assert server.count("/namespaces/" + quote(NS, safe=""), "DELETE") == 1
+        assert server.count("/vectors/delete") == 0  # not deleteAll, which would leave the namespace
+        plane = server.plane(NAME)
+        assert NS not in plane.namespaces  # the vectors are gone, and the namespace with them
+        server.settle()
+        assert index.list_namespaces() == [] and index.namespace_stats(NS).vector_count == 0
+
+
+def test_a_namespace_the_namespace_api_does_not_know_yet_is_emptied_with_delete_all(server, index):
+    index.upsert(NS, [rec("a", unit(1)[0])])
+    plane = server.plane(NAME)
+    real = plane._namespace_api
+
+    def lagging(method, path, query):  # the namespace API has not seen the first write yet
+        return (404, {"error": {"code": "NOT_FOUND", "message": "Namespace not found"}, "status": 404}) \
+            if method == "DELETE" else real(method, path, query)
+
+    plane._namespace_api = lagging
+    index.delete_namespace(NS)
+    assert server.count("/vectors/delete") == 1 and plane.namespaces[NS] == {}
+
+
+def test_namespaces_are_listed_in_pages_by_prefix_without_index_stats(server, index):
+    v = unit(1)[0]
+    for i in range(230):
+        index.upsert(f"org_a:ws_w:store_s{i:03}", [rec("x", v)])
+    index.upsert("org_b:ws_w:store_s", [rec("x", v)])
+    found = index.list_namespaces(prefix="org_a:")
+    assert [s.namespace for s in found] == [f"org_a:ws_w:store_s{i:03}" for i in range(230)]
+    assert {s.vector_count for s in found} == {1}
+    assert server.count("/namespaces", "GET") == 3  # 100 + 100 + 30
+    assert server.count("/describe_index_stats") == 0
+
+
+def test_an_index_still_initializing_is_waited_for_with_progress(sleeps):
+    notices = []
+    with PineconeServer(api_key=KEY) as server:
+        server.add_index(NAME, DIM, ready_after=4)  # created elsewhere, no host yet
+        backend = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps), notify=notices.append)
+        index = backend.index(NAME)  # the path that crashed on host=None
+        index.upsert(NS, [rec("a", unit(1)[0])])
+        assert sleeps == [2.0] * 3 and len(notices) == 1  # describes 1-3 say Initializing, the 4th Ready
+        assert "'lightfast-test-v1' is Initializing; waiting" in notices[0] and "300 s" in notices[0]
+
+
+def test_an_index_that_never_gets_ready_ends_in_a_clear_error(sleeps):
+    notices = []
+    with PineconeServer(api_key=KEY) as server:
+        server.add_index(NAME, DIM, ready_after=10_000)
+        backend = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps), ready_timeout=60,
+                                  notify=notices.append)
+        with pytest.raises(BackendError, match=r"'lightfast-test-v1' was not ready after 60 s "
+                                               r"\(state: Initializing\); try again later"):
+            backend.ensure_index(IndexSpec(NAME, DIM))
+        assert sum(sleeps) == 60 and len(notices) == 2  # at 0 s and at 30 s
+        assert server.count("/indexes", "POST") == 0  # it exists: never created twice
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dotproduct", "euclidean"])
+def test_the_wire_server_scores_by_the_metric(metric):
+    from pinecone import Pinecone
+
+    with PineconeServer(api_key=KEY) as server:
+        plane = server.add_index(NAME, 2, metric=metric)
+        handle = Pinecone(api_key=KEY, host=server.url).index(host=plane.url)
+        handle.upsert(vectors=[{"id": "near", "values": [1.0, 0.0]}, {"id": "far", "values": [-1.0, 0.0]}],
+                      namespace=NS)
+        matches = handle.query(vector=[1.0, 0.0], top_k=2, namespace=NS).matches
+        assert [m.id for m in matches] == ["near", "far"]  # closest first, always
+        near, far = matches[0].score, matches[1].score
+        assert (near < far) if metric == "euclidean" else (near > far)  # a distance: lower is closer
+
+
+def test_an_existing_euclidean_index_is_refused_before_anything_is_embedded(server, backend):
+    server.add_index(NAME, DIM, metric="euclidean")
+    with pytest.raises(DimensionMismatchError, match="uses metric euclidean but the profile asks for cosine"):
+        backend.ensure_index(IndexSpec(NAME, DIM))
+    with pytest.raises(DimensionMismatchError, match="metric euclidean, whose scores are distances"):
+        backend.index(NAME)
+    assert server.count("/query") == 0 and server.count("/vectors/upsert") == 0
+
+
+def test_an_existing_index_of_another_dimension_is_refused_on_ensure(server, backend):
+    server.add_index(NAME, 1536)
+    with pytest.raises(DimensionMismatchError, match="holds 1536-dimensional vectors but the profile asks for 8"):
+        backend.ensure_index(IndexSpec(NAME, DIM))
+
+
+def test_an_existing_index_is_reconciled_once_and_a_failed_configure_is_retried(server, sleeps):
+    server.add_index(NAME, DIM, deletion_protection="disabled", tags={"owner": "ops"})
+    backend = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps))
+    spec = IndexSpec(NAME, DIM, deletion_protection=True, tags={"environment": "production", "empty": ""})
+    server.faults.only_paths = ("/indexes/" + NAME,)
+    server.faults.fail_next("pass", "500")  # the describe passes, the first configure fails
+    backend.ensure_index(spec)
+    state = server.indexes[NAME]
+    assert state["deletion_protection"] == "enabled"
+    assert state["tags"] == {"owner": "ops", "environment": "production", "platform": "lightfast"}
+    assert server.count("/indexes/" + NAME, "PATCH") == 2  # a 500, then the retry
+    PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps)).ensure_index(spec)  # another process
+    assert server.count("/indexes/" + NAME, "PATCH") == 2  # in step: nothing more to send
+    server.indexes[NAME]["deletion_protection"] = "disabled"  # someone turned it off in the console
+    PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps)).ensure_index(spec)
+    assert server.indexes[NAME]["deletion_protection"] == "enabled"  # reconciled on the next ensure
+
+
+def test_empty_tags_do_not_break_creation(server, backend):
+    backend.ensure_index(IndexSpec(NAME, DIM, tags={"environment": "test", "team": ""}))
+    assert server.indexes[NAME]["tags"] == {"environment": "test", "platform": "lightfast"}
+
+
+# -- one retry layer, one deadline -------------------------------------------------------------
+
+OPERATIONS = {
+    "upsert": ("/vectors/upsert", lambda ix: ix.upsert(NS, [rec("a", unit(1)[0])])),
+    "query": ("/query", lambda ix: ix.query(NS, unit(1)[0], 3)),
+    "fetch": ("/vectors/fetch", lambda ix: ix.fetch(NS, ["a"])),
+    "list ids": ("/vectors/list", lambda ix: ix.list_ids(NS)),
+    "delete": ("/vectors/delete", lambda ix: ix.delete(NS, ["a"])),
+    "delete namespace": ("/namespaces/" + quote(NS, safe=""), lambda ix: ix.delete_namespace(NS)),
+    "describe namespace": ("/namespaces/" + quote(NS, safe=""), lambda ix: ix.namespace_stats(NS)),
+    "list namespaces": ("/namespaces", lambda ix: ix.list_namespaces("org_")),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_a_constant_429_makes_exactly_the_configured_number_of_requests(server, sleeps, operation):
+    backend = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(attempts=4, sleep=sleeps))
+    index = backend.ensure_index(IndexSpec(NAME, DIM))
+    path, call = OPERATIONS[operation]
+    server.faults.retry_after = "5"  # the SDK would sleep 5-7.5 s per retry of its own, 3 times
+    server.faults.always("429")
+    before = server.count(path)
+    with pytest.raises(BackendError, match="failed after 4 attempts: HTTP 429"):
+        call(index)
+    assert server.count(path) - before == 4
+    assert len(sleeps) == 3 and all(s >= 5 for s in sleeps)  # Retry-After honoured, by us only
+
+
+def test_a_constant_429_on_the_control_plane_makes_exactly_the_configured_requests(server, sleeps):
+    backend = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(attempts=3, sleep=sleeps))
+    server.faults.always("429")
+    with pytest.raises(BackendError, match="after 3 attempts"):
+        backend.ensure_index(IndexSpec(NAME, DIM))
+    assert server.count() == 3
+
+
+def test_one_deadline_across_attempts_and_their_waits(server):
+    clock = FakeClock()
+    backend = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(attempts=10, deadline=12, sleep=clock.sleep,
+                                                                   clock=clock.now))
+    index = backend.ensure_index(IndexSpec(NAME, DIM))
+    server.faults.retry_after = "5"
+    server.faults.always("429")
+    with pytest.raises(BackendError, match="query on namespace .* failed after 3 attempts: HTTP 429"):
+        index.query(NS, unit(1)[0], 3)
+    assert server.count("/query") == 3 and clock.sleeps == [5, 5]  # a third wait would end at 15 s > 12 s
+
+
+def test_each_attempt_gets_only_what_is_left_of_the_deadline():
+    clock = FakeClock()
+    policy = RetryPolicy(attempts=5, deadline=30, max_delay=0.001, sleep=clock.sleep, clock=clock.now)
+    given = []
+
+    def slow(timeout):
+        given.append(timeout)
+        clock.advance(timeout)  # the attempt times out after all it was given
+        raise TimeoutError("timed out")
+
+    with pytest.raises(BackendError, match="failed after 2 attempts: out of time|timed out"):
+        policy.call_timed("query", NS, slow, 20.0)
+    assert given[0] == 20.0 and given[1] == pytest.approx(10.0, abs=0.01)  # not another 20 s
+    assert clock.now() - 1000.0 <= 30.0 + 0.01
+
+
+def test_a_euclidean_profile_is_a_config_error_naming_file_line_and_field(tmp_path):
+    from core.config import load_config
+    from core.errors import ConfigError
+
+    path = tmp_path / "lightfast.yml"
+    path.write_text("organization: acme\nworkspace: web\nenvironment: mine\nstores:\n  - slug: docs\n"
+                    "indexes:\n  mine:\n    backend: pinecone\n    name: lightfast-mine-v1\n"
+                    "    embedding_provider: cohere\n    embedding_model: embed-english-v3.0\n"
+                    "    dimension: 1024\n    metric: euclidean\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:13: indexes.mine.metric: euclidean is not supported: its scores "
+                                      "are distances (lower is closer)")
+    path.write_text(path.read_text().replace("euclidean", "dotproduct"))
+    assert load_config(path).indexes["mine"].metric == "dotproduct"
+
+
+@pytest.mark.parametrize("value,kind", [(None, "null"), ({"a": 1}, "dict"), ([1, 2], "list")])
+def test_metadata_that_is_not_flat_is_refused_before_sending(server, index, value, kind):
+    before = len(server.requests)
+    with pytest.raises(LightfastError, match=f"metadata field 'bad' of record 'x' in namespace '{NS}' is {kind}: "
+                                             "Pinecone takes only strings"):
+        index.upsert(NS, [rec("x", unit(1)[0], bad=value, text="t")])
+    assert len(server.requests) == before
+
+
+def test_the_wire_server_refuses_metadata_that_is_not_flat_like_pinecone(server, index):
+    import urllib.error
+    import urllib.request
+
+    def upsert(metadata):  # raw HTTP: the SDK checks some of this itself before sending
+        body = json.dumps({"namespace": NS, "vectors": [{"id": "x", "values": unit(1)[0].tolist(),
+                                                         "metadata": metadata}]}).encode()
+        request = urllib.request.Request(server.plane(NAME).url + "/vectors/upsert", data=body, method="POST",
+                                         headers={"Api-Key": KEY, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert [upsert({"bad": v}) for v in (None, {"nested": 1}, [1, 2])] == [400, 400, 400]
+    assert upsert({"s": "a", "n": 1.5, "b": True, "l": ["x", "y"]}) == 200
+
+
+def test_queries_lag_writes_when_switched_on_and_catch_up_on_the_clock(sleeps):
+    clock = FakeClock()
+    with PineconeServer(api_key=KEY, query_lag=5.0, stats_lag=5.0, clock=clock.now) as server:
+        index = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps)).ensure_index(
+            IndexSpec(NAME, DIM))
+        index.upsert(NS, [rec("a", unit(1)[0])])
+        assert index.query(NS, unit(1)[0], 3) == [] and index.namespace_stats(NS).vector_count == 0
+        clock.advance(5.0)
+        assert [m.id for m in index.query(NS, unit(1)[0], 3)] == ["a"]
+        assert index.namespace_stats(NS).vector_count == 1
+
+
+def test_if_the_sdk_changes_shape_the_lost_retry_switch_is_said(caplog):
+    from core.vectors.pinecone import _disable_sdk_retries
+
+    class Handle:  # no _http._client._transport._config
+        pass
+
+    _disable_sdk_retries(Handle())
+    assert "could not switch off the Pinecone SDK's own retries" in caplog.text

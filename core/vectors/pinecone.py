@@ -1,17 +1,37 @@
 """The Pinecone backend, over the official SDK: the design's ConsolePineconeClient.
 
-Every request goes through core.retry (backoff, Retry-After, bounded) with a
-bounded per-attempt timeout, and the SDK's own retries are switched off so
-that policy is the only one in force. Every request is kept within Pinecone's
-limits: upserts of at most 1,000 records and under 2 MB of JSON, metadata
-under 40 KB per record (the chunk text is cut to fit, and says so), fetches
-and deletes of at most 1,000 ids. Namespace names and ids are checked before
-anything is sent.
+One retry layer, one deadline. Every request goes through core.retry
+(backoff, Retry-After, bounded in attempts and in time). The SDK would retry
+too: its REST transport (pinecone/_internal/http_client.py, _RetryTransport)
+retries 408/429/5xx and dropped connections 3 times, sleeping Retry-After plus
+up to 50% jitter, capped at 60 s, with real sleeps our deadline cannot see.
+The control plane takes `retry_config=RetryConfig(max_retries=0)`; the
+data-plane `Index` takes no retry config in 10.2, so its transport's config is
+replaced after it is built (`_disable_sdk_retries`, which says so if the SDK
+changed shape). The deadline is checked before every wait, and data-plane
+calls get as their HTTP timeout only what is left of it (`call_timed`); the
+control plane and the namespace listing take no per-call timeout, so theirs
+is the client's (LIGHTFAST_HTTP_TIMEOUT).
+
+Every request is kept within Pinecone's limits: upserts of at most 1,000
+records and under 2 MB of JSON, metadata under 40 KB per record (the chunk
+text is cut to fit, and says so), fetches and deletes of at most 1,000 ids.
+Namespace names and ids are checked before anything is sent.
+
+What the real service does, and how it is met here:
+- Index stats and namespace counts lag writes: nothing here decides from a
+  count. A namespace delete is always sent (the namespace API's delete, which
+  also frees the namespace's place under the plan's namespace limit).
+- An index can exist while "Initializing", with no host: opening it waits
+  for readiness, saying so through `notify`, bounded by `ready_timeout`.
+- Scores: only metrics whose scores are similarities (higher is closer) are
+  opened; see SUPPORTED_METRICS.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 from urllib.parse import quote
 
@@ -33,6 +53,16 @@ MAX_NAMESPACE = 512
 MAX_TOP_K = 10_000
 READY_TIMEOUT_S = 300.0
 READY_POLL_S = 2.0
+READY_NOTICE_EVERY = 15  # polls between "still initializing" notices (30 s)
+NAMESPACE_PAGE = 100  # the namespace listing's largest page
+#: The search merge sorts scores highest first, which is right for cosine and dotproduct
+#: (similarities). Pinecone's euclidean scores are distances (lower is closer): merged with
+#: them the farthest chunks would come first. Both embedders return unit vectors, for which
+#: euclidean ranks exactly as cosine does, so refusing it loses nothing; the config refuses it
+#: too (core/config.py), and an index created elsewhere with it is refused when opened.
+SUPPORTED_METRICS = ("cosine", "dotproduct")
+
+log = logging.getLogger("lightfast.pinecone")
 
 
 def check_namespace(namespace: str) -> None:
@@ -58,8 +88,20 @@ def _json_size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
+def check_flat(metadata: dict[str, Any], where: str = "a record") -> None:
+    """Pinecone takes flat metadata only: string, number, boolean or list of strings (no null)."""
+    for key, value in metadata.items():
+        if isinstance(value, (str, bool, int, float)) or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            continue
+        kind = "null" if value is None else type(value).__name__
+        raise LightfastError(f"metadata field '{key}' of {where} is {kind}: Pinecone takes only strings, "
+                             "numbers, booleans and lists of strings")
+
+
 def fit_metadata(metadata: dict[str, Any], where: str = "a record") -> dict[str, Any]:
     """Metadata within 40 KB: the chunk text is cut (and marked) rather than the record refused."""
+    check_flat(metadata, where)
     size = _json_size(metadata)
     if size <= MAX_METADATA_BYTES:
         return metadata
@@ -94,24 +136,41 @@ def _unless_missing(fn: Callable[[], T]) -> Callable[[], T | None]:
     return run
 
 
+def _unless_missing_timed(fn: Callable[[float], T]) -> Callable[[float], T | None]:
+    """As _unless_missing, for a call that takes its attempt's timeout."""
+
+    def run(timeout: float):
+        return _unless_missing(lambda: fn(timeout))()
+
+    return run
+
+
 def _disable_sdk_retries(handle: Any) -> None:
     """The data-plane client takes no retry_config; switch its transport's retries off.
 
     Without this every one of our attempts hides up to four of the SDK's, each
-    with its own real sleep, and a test's no-op sleep no longer keeps it fast.
+    with its own real sleep of up to 60 s (plus jitter) that no deadline of ours sees.
     """
     from pinecone._internal.config import RetryConfig
 
     transport = getattr(getattr(getattr(handle, "_http", None), "_client", None), "_transport", None)
-    if transport is not None and hasattr(transport, "_config"):
+    if transport is not None and isinstance(getattr(transport, "_config", None), RetryConfig):
         transport._config = RetryConfig(max_retries=0)
+    else:  # the SDK changed shape: say so rather than multiply requests silently
+        log.warning("could not switch off the Pinecone SDK's own retries (SDK internals changed): "
+                    "a failing request may be sent up to 4 times per attempt")
+
+
+def _metric(model: Any) -> str:
+    return str(getattr(model, "metric", None) or "cosine")
 
 
 class PineconeBackend(VectorBackend):
     kind = "pinecone"
 
     def __init__(self, api_key: str, host: str | None = None, *, retry: RetryPolicy | None = None,
-                 timeout: float | None = None, ready_timeout: float = READY_TIMEOUT_S):
+                 timeout: float | None = None, ready_timeout: float = READY_TIMEOUT_S,
+                 notify: Callable[[str], None] | None = None):
         from pinecone import Pinecone
         from pinecone._internal.config import RetryConfig
 
@@ -119,11 +178,14 @@ class PineconeBackend(VectorBackend):
             raise LightfastError("a Pinecone API key is needed (set PINECONE_API_KEY)")
         self.timeout = timeout if timeout is not None else default_timeout()
         self.ready_timeout = ready_timeout
+        #: progress while waiting (an index initializing); default: a warning on stderr's logger
+        self.notify = notify or log.warning
         # Control-plane retries are off in the SDK: core.retry's policy is the one in force.
         self._client = Pinecone(api_key=api_key, host=host or None, timeout=self.timeout,
                                 retry_config=RetryConfig(max_retries=0))
         self.retry = (retry or RetryPolicy()).with_secret(api_key)
         self._indexes: dict[str, PineconeIndex] = {}
+        self._ensured: dict[str, IndexSpec] = {}  # ensured (checked and reconciled) by this backend
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
         return self.retry.call(operation, None, fn)
@@ -135,13 +197,29 @@ class PineconeBackend(VectorBackend):
         """The index's model, or None when it does not exist."""
         return self._call(f"describing index '{name}'", _unless_missing(lambda: self._client.describe_index(name)))
 
+    def ensure_index(self, spec: IndexSpec) -> "PineconeIndex":
+        """Create if missing, wait until ready, check it fits the profile, reconcile, open:
+        one describe when the index is there and in step, once per spec for this backend."""
+        if self._ensured.get(spec.name) == spec and spec.name in self._indexes:
+            return self._indexes[spec.name]
+        index = self._open(spec.name, self._ensure(spec))
+        self._ensured[spec.name] = spec
+        return index
+
     def create_index(self, spec: IndexSpec) -> None:
-        """Create (serverless) if missing, wait until ready, then apply protection and tags. Idempotent."""
+        """Create (serverless, with protection and tags) if missing, wait until ready, refuse an
+        index of another dimension or metric, and reconcile protection and tags. Idempotent."""
+        self._ensure(spec)
+        self._indexes.pop(spec.name, None)
+        self._ensured.pop(spec.name, None)
+
+    def _ensure(self, spec: IndexSpec):
         from pinecone import ServerlessSpec
 
         protection = "enabled" if spec.deletion_protection else "disabled"
-        tags = {"platform": "lightfast", **spec.tags}
-        if not self.index_exists(spec.name):
+        tags = {k: v for k, v in {"platform": "lightfast", **spec.tags}.items() if v}  # an empty value is refused
+        model = self._describe(spec.name)
+        if model is None:
             try:
                 self._call(f"creating index '{spec.name}'", lambda: self._client.create_index(
                     name=spec.name, spec=ServerlessSpec(cloud=spec.cloud, region=spec.region),
@@ -151,27 +229,47 @@ class PineconeBackend(VectorBackend):
             except BackendError:
                 if not self.index_exists(spec.name):  # a 409: another process (or our lost reply) won
                     raise
-        model = self._wait_ready(spec.name)
-        if model.dimension != spec.dimension:
+            model = None
+        model = self._wait_ready(spec.name, model)
+        if int(model.dimension) != spec.dimension:
             raise DimensionMismatchError(
                 f"Pinecone index '{spec.name}' holds {model.dimension}-dimensional vectors "
                 f"but the profile asks for {spec.dimension}"
             )
-        self._call(f"configuring index '{spec.name}'", lambda: self._client.configure_index(
-            spec.name, deletion_protection=protection, tags=tags,
-        ))
-        self._indexes.pop(spec.name, None)
+        if _metric(model) != spec.metric:
+            raise DimensionMismatchError(
+                f"Pinecone index '{spec.name}' uses metric {_metric(model)} but the profile asks for "
+                f"{spec.metric}: scores would not compare (use another index name, or the index's metric)"
+            )
+        have_tags = dict(getattr(model, "tags", None) or {})
+        missing = {k: v for k, v in tags.items() if have_tags.get(k) != v}
+        if str(getattr(model, "deletion_protection", "")) != protection or missing:
+            self._call(f"configuring index '{spec.name}'", lambda: self._client.configure_index(
+                spec.name, deletion_protection=protection, tags=missing or None,
+            ))
+        return model
 
-    def _wait_ready(self, name: str):
+    def _wait_ready(self, name: str, model: Any = None):
+        """The index's model once it is ready (and has a host), polling within ready_timeout."""
         polls = max(1, int(self.ready_timeout / READY_POLL_S))
-        for _ in range(polls):
-            model = self._describe(name)
+        for poll in range(polls + 1):
+            if model is None or poll:
+                model = self._describe(name)
             if model is None:
-                raise NotFoundError(f"Pinecone index '{name}' disappeared while it was being created")
-            if getattr(model.status, "ready", False):
+                raise NotFoundError(f"Pinecone index '{name}' does not exist (deleted while it was starting?)")
+            if getattr(model.status, "ready", False) and getattr(model, "host", None):
                 return model
+            if poll == polls:
+                break
+            if poll % READY_NOTICE_EVERY == 0:
+                state = getattr(model.status, "state", None) or "not ready"
+                self.notify(f"Pinecone index '{name}' is {state}; waiting for it to be ready "
+                            f"({poll * READY_POLL_S:.0f} s so far, giving up after {self.ready_timeout:.0f} s)")
             self.retry.sleep(READY_POLL_S)
-        raise BackendError(f"Pinecone index '{name}' was not ready after {self.ready_timeout:.0f} s")
+        raise BackendError(
+            f"Pinecone index '{name}' was not ready after {self.ready_timeout:.0f} s "
+            f"(state: {getattr(model.status, 'state', None) or 'unknown'}); try again later"
+        )
 
     def list_indexes(self) -> list[str]:
         found = self._call("listing indexes", lambda: self._client.list_indexes())
@@ -180,15 +278,26 @@ class PineconeBackend(VectorBackend):
     def delete_index(self, name: str) -> None:
         self._call(f"deleting index '{name}'", _unless_missing(lambda: self._client.delete_index(name, timeout=-1)))
         self._indexes.pop(name, None)
+        self._ensured.pop(name, None)
 
     def index(self, name: str) -> "PineconeIndex":
         if name not in self._indexes:
-            model = self._describe(name)
-            if model is None:
-                raise NotFoundError(f"Pinecone index '{name}' does not exist")
+            self._open(name, self._wait_ready(name))
+        return self._indexes[name]
+
+    def _open(self, name: str, model: Any) -> "PineconeIndex":
+        """A data-plane handle on a ready index (kept while its host stays the same)."""
+        known = self._indexes.get(name)
+        if known is None or known.host != model.host:
+            if _metric(model) not in SUPPORTED_METRICS:
+                raise DimensionMismatchError(
+                    f"Pinecone index '{name}' uses metric {_metric(model)}, whose scores are distances "
+                    f"(lower is closer); Lightfast merges similarities: use an index with metric cosine"
+                )
             handle = self._client.index(host=model.host)
             _disable_sdk_retries(handle)
             self._indexes[name] = PineconeIndex(name, int(model.dimension), handle, self.retry, self.timeout)
+            self._indexes[name].host = model.host
         return self._indexes[name]
 
 
@@ -200,6 +309,11 @@ class PineconeIndex(VectorIndex):
         self._index = handle
         self.retry = retry
         self.timeout = timeout
+        self.host: str | None = None
+
+    def _send(self, operation: str, namespace: str | None, fn: Callable[[float], T]) -> T:
+        """fn(timeout) through the one retry layer, each attempt bounded by what is left of the deadline."""
+        return self.retry.call_timed(operation, namespace, fn, self.timeout)
 
     def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> int:
         check_namespace(namespace)
@@ -217,8 +331,8 @@ class PineconeIndex(VectorIndex):
             payload.append(item)
         written = 0
         for batch in _batches(payload):
-            self.retry.call("upsert", namespace, lambda b=batch: self._index.upsert(
-                vectors=b, namespace=namespace, timeout=self.timeout))
+            self._send("upsert", namespace, lambda t, b=batch: self._index.upsert(
+                vectors=b, namespace=namespace, timeout=t))
             written += len(batch)
         return written
 
@@ -229,10 +343,10 @@ class PineconeIndex(VectorIndex):
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.check_dimension(q.shape[0], f"query of '{namespace}'")
         kwargs: dict[str, Any] = {"vector": q.tolist(), "top_k": int(top_k), "namespace": namespace,
-                                  "include_metadata": True, "timeout": self.timeout}
+                                  "include_metadata": True}
         if filter:
             kwargs["filter"] = filter
-        response = self.retry.call("query", namespace, lambda: self._index.query(**kwargs))
+        response = self._send("query", namespace, lambda t: self._index.query(**kwargs, timeout=t))
         return [Match(m.id, float(m.score), dict(m.metadata or {})) for m in response.matches]
 
     def delete(self, namespace: str, ids: Iterable[str]) -> None:
@@ -242,43 +356,61 @@ class PineconeIndex(VectorIndex):
             check_id(namespace, vid)
         for start in range(0, len(ids), MAX_IDS_PER_REQUEST):
             chunk = ids[start : start + MAX_IDS_PER_REQUEST]
-            self.retry.call("delete", namespace, _unless_missing(
-                lambda c=chunk: self._index.delete(ids=c, namespace=namespace, timeout=self.timeout)))
+            self._send("delete", namespace, _unless_missing_timed(
+                lambda t, c=chunk: self._index.delete(ids=c, namespace=namespace, timeout=t)))
 
     def delete_namespace(self, namespace: str) -> None:
-        check_namespace(namespace)
-        # deleteAll on a namespace that holds nothing answers 404 on current API versions: a no-op.
-        self.retry.call("delete all", namespace, _unless_missing(
-            lambda: self._index.delete(delete_all=True, namespace=namespace, timeout=self.timeout)))
+        """Delete the namespace itself, always sent (stats lag, so a count of 0 proves nothing).
 
-    def _stats(self):
-        return self.retry.call(f"describing index stats of '{self.name}'", None,
-                               lambda: self._index.describe_index_stats(timeout=self.timeout))
+        The namespace API's delete removes the records and the namespace, which then stops
+        counting toward the plan's namespace limit (deleteAll would leave it, empty). A 404
+        means the namespace is unknown to the namespace API, which may lag a first write
+        too, so a deleteAll follows (itself a no-op when there is nothing).
+        """
+        check_namespace(namespace)
+        gone = self._send("delete namespace", namespace, _unless_missing_timed(
+            lambda t: self._index.delete_namespace(name=namespace, timeout=t) or True))
+        if gone is None:
+            self._send("delete all", namespace, _unless_missing_timed(
+                lambda t: self._index.delete(delete_all=True, namespace=namespace, timeout=t)))
 
     def namespace_stats(self, namespace: str) -> NamespaceStats:
+        """The index's own count, from the namespace API (which lags writes: not a proof)."""
         check_namespace(namespace)
-        summary = (self._stats().namespaces or {}).get(namespace)
-        return NamespaceStats(namespace, int(summary.vector_count) if summary else 0)
+        found = self.retry.call("describe namespace", namespace, _unless_missing(
+            lambda: self._index.describe_namespace(name=namespace)))
+        return NamespaceStats(namespace, int(found.record_count) if found is not None else 0)
 
     def list_namespaces(self, prefix: str | None = None) -> list[NamespaceStats]:
-        found = self._stats().namespaces or {}
-        return sorted(
-            (NamespaceStats(ns, int(s.vector_count)) for ns, s in found.items()
-             if s.vector_count and (prefix is None or ns.startswith(prefix))),
-            key=lambda s: s.namespace,
-        )
+        """Every namespace the index reports (paged, filtered by prefix at the server), with its
+        lagging count; an empty one is listed too, as it still takes a place under the limit."""
+        out: list[NamespaceStats] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": NAMESPACE_PAGE}
+            if prefix:
+                kwargs["prefix"] = prefix
+            if token:
+                kwargs["pagination_token"] = token
+            page = self.retry.call("listing namespaces", None,
+                                   lambda k=kwargs: self._index.list_namespaces_paginated(**k))
+            out += [NamespaceStats(ns.name, int(ns.record_count)) for ns in page.namespaces]
+            token = page.pagination.next if page.pagination else None
+            if not token:
+                break
+        return sorted(out, key=lambda s: s.namespace)
 
     def list_ids(self, namespace, prefix=None, limit=100, pagination_token=None):
         check_namespace(namespace)
         if int(limit) < 1:
             raise LightfastError(f"list_ids limit must be at least 1 (got {limit})")
-        kwargs: dict[str, Any] = {"namespace": namespace, "limit": min(int(limit), 100), "timeout": self.timeout}
+        kwargs: dict[str, Any] = {"namespace": namespace, "limit": min(int(limit), 100)}
         if prefix:
             kwargs["prefix"] = prefix
         if pagination_token:
             kwargs["pagination_token"] = pagination_token
-        response = self.retry.call("list ids", namespace, _unless_missing(
-            lambda: self._index.list_paginated(**kwargs)))
+        response = self._send("list ids", namespace, _unless_missing_timed(
+            lambda t: self._index.list_paginated(**kwargs, timeout=t)))
         if response is None:  # no such namespace
             return [], None
         ids = sorted(v.id for v in (response.vectors or []))
@@ -292,8 +424,8 @@ class PineconeIndex(VectorIndex):
             check_id(namespace, vid)
         out: dict[str, VectorRecord] = {}
         for chunk in _fetch_chunks(ids):
-            response = self.retry.call("fetch", namespace, _unless_missing(
-                lambda c=chunk: self._index.fetch(ids=c, namespace=namespace, timeout=self.timeout)))
+            response = self._send("fetch", namespace, _unless_missing_timed(
+                lambda t, c=chunk: self._index.fetch(ids=c, namespace=namespace, timeout=t)))
             for vid, v in ((response.vectors or {}) if response is not None else {}).items():
                 out[vid] = VectorRecord(vid, np.asarray(v.values, dtype=np.float32), dict(v.metadata or {}))
         return out

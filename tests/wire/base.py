@@ -5,6 +5,8 @@ Faults are set at run time, either scripted for the next requests
 (`faults.rate = 0.2`). Kinds: "429" (with Retry-After: faults.retry_after),
 "500", "400", "slow" (answers after faults.slow_seconds, longer than a
 client's timeout) and "drop" (closes the socket without a response).
+`faults.retry_after = None` sends a 429 with no Retry-After at all (as Cohere
+does when a per-minute quota runs out).
 Counters: `requests` (method, path) of every request, `faults.injected` per kind.
 """
 
@@ -18,7 +20,7 @@ from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-FAULT_KINDS = ("429", "500", "400", "slow", "drop")
+FAULT_KINDS = ("429", "500", "400", "slow", "drop", "pass")  # "pass": a scripted request that succeeds
 
 
 class Faults:
@@ -30,7 +32,7 @@ class Faults:
         self.rate = 0.0
         self.kinds: tuple[str, ...] = ("429", "500", "slow", "drop")
         self.slow_seconds = 2.0
-        self.retry_after = "0"  # seconds, as the header's text
+        self.retry_after: str | None = "0"  # seconds, as the header's text; None: no header
         self.rng = random.Random(seed)  # seeded: the same faults every run
         self.injected: Counter[str] = Counter()
         self.only_paths: tuple[str, ...] = ()  # when set, only requests to these paths are faulted
@@ -58,6 +60,8 @@ class Faults:
             kind = self.script.popleft() if self.script else None
             if kind is None and self.rate and self.rng.random() < self.rate:
                 kind = self.rng.choice(self.kinds)
+            if kind == "pass":
+                return None
             if kind:
                 self.injected[kind] += 1
             return kind
@@ -101,7 +105,8 @@ class JsonServer:
                     if fault == "429":
                         return self._send(429, {"error": {"code": "RESOURCE_EXHAUSTED", "message": "Too many requests"},
                                                 "message": "Too many requests"},
-                                          {"Retry-After": str(server.faults.retry_after)})
+                                          {} if server.faults.retry_after is None
+                                          else {"Retry-After": str(server.faults.retry_after)})
                     if fault == "400":
                         return self._send(400, {"error": {"code": "INVALID_ARGUMENT", "message": "injected"},
                                                 "message": "injected"})
@@ -112,8 +117,8 @@ class JsonServer:
                         body = json.loads(raw) if raw else {}
                     except ValueError:
                         return self._send(400, {"error": {"code": "INVALID_ARGUMENT", "message": "bad JSON"}})
-                    status, payload = server.handle(self.command, url.path, parse_qs(url.query), body, self.headers)
-                    self._send(status, payload)
+                    answer = server.handle(self.command, url.path, parse_qs(url.query), body, self.headers)
+                    self._send(*answer)  # (status, payload) or (status, payload, headers)
                 except (BrokenPipeError, ConnectionResetError, OSError):
                     self.close_connection = True  # the client gave up (a slow fault): nothing to answer
 
@@ -159,3 +164,26 @@ class JsonServer:
 
     def handle(self, method, path, query, body, headers):  # pragma: no cover - overridden
         raise NotImplementedError
+
+
+class FakeClock:
+    """A clock that moves only when something sleeps on it: pass `clock.now` to a server and
+    `clock.sleep` / `clock.now` to a RetryPolicy, and waits cost no real time. `sleeps` records them."""
+
+    def __init__(self, start: float = 1000.0):
+        self.t = start
+        self.sleeps: list[float] = []
+        self.lock = threading.Lock()
+
+    def now(self) -> float:
+        with self.lock:
+            return self.t
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.sleeps.append(seconds)
+            self.t += seconds
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.t += seconds

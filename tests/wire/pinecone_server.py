@@ -3,12 +3,26 @@
 The control server answers /indexes (create, list, describe, configure by
 PATCH, delete). Each created index gets its own data-plane server, and
 describe returns its `http://127.0.0.1:PORT` as the index's `host`, so the SDK
-comes back here: /vectors/upsert, /query (exact cosine over the stored
-vectors, with metadata filters), /vectors/fetch, /vectors/delete,
-/vectors/list and /describe_index_stats. Every request must carry the right
-`Api-Key` (401 otherwise). Pinecone's request limits are enforced (400), so a
-client that breaks them fails here too. All planes share one fault plan and
-one request log. Vectors live in memory. A test tool, not Pinecone.
+comes back here: /vectors/upsert, /query (exact, scored by the index's metric:
+cosine and dotproduct higher is closer, euclidean a squared distance, lower is
+closer; with metadata filters), /vectors/fetch, /vectors/delete,
+/vectors/list, /describe_index_stats and the namespace API (GET /namespaces
+paged with a prefix, GET and DELETE /namespaces/{name}, 404 for an unknown
+one). Every request must carry the right `Api-Key` (401 otherwise).
+Pinecone's request limits are enforced (400): 1,000 records and 2 MB per
+upsert, 40,960 bytes of flat metadata per record (string, number, boolean or
+list of strings; no nested objects, no nulls). All planes share one fault plan
+and one request log. Vectors live in memory. A test tool, not Pinecone.
+
+What the real service does that a naive fake would not, each switchable:
+- `ready_after`: a new index answers "Initializing" with no host for that many
+  describes (`add_index(..., ready_after=N)` makes one "created elsewhere").
+- `stats_lag` / `query_lag` (seconds on `clock`): stats, the namespace listing
+  and queries see writes only once the last write is that old; the counts they
+  show before are those of the last time they caught up. `float("inf")`: never
+  (until `settle()`).
+- Counters for the bench: `read_units` (what responses report as
+  usage.readUnits) and `requests` by path.
 
     with PineconeServer(api_key="k") as server:
         backend = PineconeBackend("k", host=server.url)
@@ -19,7 +33,9 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from typing import Any
+import time
+from typing import Any, Callable
+from urllib.parse import unquote
 
 import numpy as np
 
@@ -78,6 +94,21 @@ def _op(op: str, value: Any, arg: Any) -> bool:
     return isinstance(value, (int, float)) and compare(value, arg)
 
 
+def _flat_metadata_error(metadata: Any) -> str | None:
+    """Pinecone accepts flat metadata only: string, number, boolean or a list of strings."""
+    if not isinstance(metadata, dict):
+        return "Metadata must be an object"
+    for key, value in metadata.items():
+        if isinstance(value, (str, bool, int, float)):
+            continue
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            continue
+        kind = "null" if value is None else type(value).__name__
+        return (f"Metadata value for field '{key}' must be a string, number, boolean or list of strings, "
+                f"got {kind}")
+    return None
+
+
 def _size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
@@ -101,6 +132,27 @@ class DataPlane(JsonServer):
         self.upsert_bytes: list[int] = []  # body bytes per upsert request
         self.fetch_batches: list[int] = []
         self.delete_batches: list[int] = []
+        self.read_units = 0  # as reported in responses' usage.readUnits
+        self._last_write = float("-inf")
+        #: what lagging readers see: (namespace -> id -> record) as of the last catch-up
+        self._views: dict[str, dict[str, dict[str, tuple[list[float], dict]]]] = {"stats": {}, "query": {}}
+
+    def _wrote(self) -> None:
+        self._last_write = self.control.clock()
+
+    def view(self, kind: str) -> dict[str, dict[str, tuple[list[float], dict]]]:
+        """The namespaces as a lagging reader (stats or query) sees them now."""
+        lag = self.control.stats_lag if kind == "stats" else self.control.query_lag
+        if not lag:
+            return self.namespaces
+        if self.control.clock() - self._last_write >= lag:
+            self._views[kind] = {n: dict(v) for n, v in self.namespaces.items()}
+        return self._views[kind]
+
+    def settle(self) -> None:
+        """Let every lagging reader catch up now."""
+        for kind in self._views:
+            self._views[kind] = {n: dict(v) for n, v in self.namespaces.items()}
 
     def handle(self, method, path, query, body, headers):
         if headers.get("Api-Key") != self.control.api_key:
@@ -116,8 +168,10 @@ class DataPlane(JsonServer):
                 return self._upsert(ns_name, body, int(headers.get("Content-Length") or 0))
             if path == "/query":
                 return self._query(ns_name, body)
+            if path == "/namespaces" or path.startswith("/namespaces/"):
+                return self._namespace_api(method, path, query)
             if path == "/describe_index_stats":
-                counts = {n: {"vectorCount": len(v)} for n, v in sorted(self.namespaces.items())}
+                counts = {n: {"vectorCount": len(v)} for n, v in sorted(self.view("stats").items())}
                 return 200, {"namespaces": counts, "dimension": self.dimension, "indexFullness": 0.0,
                              "totalVectorCount": sum(c["vectorCount"] for c in counts.values()),
                              "metric": self.metric, "vectorType": "dense"}
@@ -129,6 +183,7 @@ class DataPlane(JsonServer):
                 self.fetch_batches.append(len(ids))
                 found = {vid: {"id": vid, "values": ns[vid][0], "metadata": ns[vid][1]}
                          for vid in ids if ns and vid in ns}
+                self.read_units += 1
                 return 200, {"vectors": found, "namespace": ns_name, "usage": {"readUnits": 1}}
             if path == "/vectors/delete":
                 if ns is None:
@@ -141,6 +196,7 @@ class DataPlane(JsonServer):
                 self.delete_batches.append(len(ids))
                 for vid in ids:
                     ns.pop(vid, None)
+                self._wrote()
                 return 200, {}
             if path == "/vectors/list":
                 prefix = query.get("prefix", [""])[0]
@@ -154,7 +210,37 @@ class DataPlane(JsonServer):
                                        "usage": {"readUnits": 1}}
                 if len(ids) > limit:
                     out["pagination"] = {"next": _token(page[-1])}
+                self.read_units += 1
                 return 200, out
+        return _error(404, "NOT_FOUND", f"no route {method} {path}")
+
+    def _namespace_api(self, method: str, path: str, query: dict):
+        """GET /namespaces (paged, prefix), GET and DELETE /namespaces/{name}; counts lag like stats."""
+        seen = self.view("stats")
+        if path == "/namespaces" and method == "GET":
+            prefix = query.get("prefix", [""])[0]
+            limit = int(query.get("limit", ["100"])[0])
+            if not 1 <= limit <= 100:
+                return _error(400, "INVALID_ARGUMENT", "limit must be between 1 and 100")
+            after = _untoken(query.get("paginationToken", [""])[0])
+            names = sorted(n for n in seen if n.startswith(prefix))
+            page = [n for n in names if n > after][:limit]
+            out: dict[str, Any] = {"namespaces": [{"name": n, "record_count": str(len(seen[n]))} for n in page],
+                                   "total_count": len(names)}
+            if page and page[-1] != names[-1]:
+                out["pagination"] = {"next": _token(page[-1])}
+            return 200, out
+        name = unquote(path[len("/namespaces/"):])
+        if method == "GET":
+            if name not in seen:
+                return _error(404, "NOT_FOUND", f"Namespace {name} not found")
+            return 200, {"name": name, "record_count": str(len(seen[name]))}
+        if method == "DELETE":
+            if name not in self.namespaces:  # acts on the data itself, not on a lagging view
+                return _error(404, "NOT_FOUND", f"Namespace {name} not found")
+            del self.namespaces[name]
+            self._wrote()
+            return 202, {}
         return _error(404, "NOT_FOUND", f"no route {method} {path}")
 
     def _upsert(self, ns_name: str, body: dict, size: int):
@@ -172,6 +258,10 @@ class DataPlane(JsonServer):
             if len(v["values"]) != self.dimension:
                 return _error(400, "INVALID_ARGUMENT", f"Vector dimension {len(v['values'])} does not match "
                                                         f"the dimension of the index {self.dimension}")
+            if "metadata" in v:
+                problem = _flat_metadata_error(v["metadata"])
+                if problem:
+                    return _error(400, "INVALID_ARGUMENT", problem)
             if _size(v.get("metadata") or {}) > MAX_METADATA_BYTES:
                 return _error(400, "INVALID_ARGUMENT", f"Metadata size exceeds the limit of {MAX_METADATA_BYTES} bytes")
         ns = self.namespaces.setdefault(ns_name, {})
@@ -179,6 +269,7 @@ class DataPlane(JsonServer):
             ns[v["id"]] = (v["values"], v.get("metadata") or {})
         self.upsert_batches.append(len(vectors))
         self.upsert_bytes.append(size)
+        self._wrote()
         return 200, {"upsertedCount": len(vectors)}
 
     def _query(self, ns_name: str, body: dict):
@@ -189,7 +280,7 @@ class DataPlane(JsonServer):
         if q.shape != (self.dimension,):
             return _error(400, "INVALID_ARGUMENT", f"Query vector dimension {q.shape[0]} does not match "
                                                     f"the dimension of the index {self.dimension}")
-        ns = self.namespaces.get(ns_name, {})
+        ns = self.view("query").get(ns_name, {})
         try:
             picked = [(vid, rec) for vid, rec in ns.items() if matches(rec[1], body.get("filter"))]
         except ValueError as exc:
@@ -198,8 +289,16 @@ class DataPlane(JsonServer):
         qn = float(np.linalg.norm(q)) or 1.0
         for vid, (values, _) in picked:
             v = np.asarray(values, dtype=np.float32)
-            scored.append((float(v @ q / ((float(np.linalg.norm(v)) or 1.0) * qn)), vid))
-        scored.sort(key=lambda t: (-t[0], t[1]))
+            if self.metric == "euclidean":
+                score = float(np.sum((v - q) ** 2))  # a distance: lower is closer
+            elif self.metric == "dotproduct":
+                score = float(v @ q)
+            else:
+                score = float(v @ q / ((float(np.linalg.norm(v)) or 1.0) * qn))
+            scored.append((score, vid))
+        closer_first = 1 if self.metric == "euclidean" else -1
+        scored.sort(key=lambda t: (closer_first * t[0], t[1]))
+        self.read_units += 1
         out = []
         for score, vid in scored[:top_k]:
             m: dict[str, Any] = {"id": vid, "score": score, "values": ns[vid][0] if body.get("includeValues") else []}
@@ -212,11 +311,15 @@ class DataPlane(JsonServer):
 class PineconeServer(JsonServer):
     """The control plane; `planes[index name]` is each index's data plane."""
 
-    def __init__(self, api_key: str = "pc-test-key", ready_after: int = 0):
+    def __init__(self, api_key: str = "pc-test-key", ready_after: int = 0, *, stats_lag: float = 0.0,
+                 query_lag: float = 0.0, clock: Callable[[], float] = time.monotonic):
         super().__init__()
         self.api_key = api_key
-        #: describes of a new index answering "Initializing" before it is ready
+        #: describes of a new index answering "Initializing" (no host) before it is ready
         self.ready_after = ready_after
+        self.stats_lag = stats_lag
+        self.query_lag = query_lag
+        self.clock = clock
         self.indexes: dict[str, dict] = {}
         self.planes: dict[str, DataPlane] = {}
         self.lock = threading.Lock()
@@ -229,11 +332,28 @@ class PineconeServer(JsonServer):
     def plane(self, name: str) -> DataPlane:
         return self.planes[name]
 
+    def settle(self) -> None:
+        for plane in self.planes.values():
+            plane.settle()
+
+    def add_index(self, name: str, dimension: int, metric: str = "cosine", *, ready_after: int = 0,
+                  deletion_protection: str = "disabled", tags: dict | None = None) -> DataPlane:
+        """An index created elsewhere (the console, another process): it may still be Initializing."""
+        with self.lock:
+            self._add(name, dimension, metric, "aws", "us-east-1", deletion_protection, tags or {}, ready_after)
+        return self.planes[name]
+
+    def _add(self, name, dimension, metric, cloud, region, deletion_protection, tags, ready_after):
+        self.indexes[name] = {"dimension": dimension, "metric": metric, "cloud": cloud, "region": region,
+                              "deletion_protection": deletion_protection, "tags": dict(tags), "describes": 0,
+                              "ready_after": ready_after}
+        self.planes[name] = DataPlane(self, name, dimension, metric).start()
+
     def _model(self, name: str) -> dict:
         i = self.indexes[name]
-        ready = i["describes"] >= self.ready_after
+        ready = i["describes"] >= i["ready_after"]
         return {
-            "name": name, "host": self.planes[name].url,
+            "name": name, "host": self.planes[name].url if ready else None,
             "status": {"ready": ready, "state": "Ready" if ready else "Initializing"},
             "schema": {"fields": {"_values": {"type": "dense_vector", "dimension": i["dimension"],
                                               "metric": i["metric"]}}},
@@ -290,8 +410,9 @@ class PineconeServer(JsonServer):
             cloud, region = serverless.get("cloud"), serverless.get("region")
         if not isinstance(dimension, int) or not cloud or not region:
             return _error(400, "INVALID_ARGUMENT", "a serverless index needs dimension, cloud and region")
-        self.indexes[name] = {"dimension": dimension, "metric": metric, "cloud": cloud, "region": region,
-                              "deletion_protection": body.get("deletion_protection") or "disabled",
-                              "tags": dict(body.get("tags") or {}), "describes": 0}
-        self.planes[name] = DataPlane(self, name, dimension, metric).start()
+        tags = body.get("tags") or {}
+        if any(not isinstance(v, str) or not v for v in tags.values()):
+            return _error(400, "INVALID_ARGUMENT", "Tag values must be non-empty strings")
+        self._add(name, dimension, metric, cloud, region, body.get("deletion_protection") or "disabled",
+                  tags, self.ready_after)
         return 201, self._model(name)
