@@ -230,7 +230,7 @@ def search(ctx, query, stores, scope, top_k, path_glob, as_json) -> None:
     if as_json:
         out().print_json(json.dumps({
             "query": result.query, "namespaces": result.namespaces, "failed": result.failed,
-            "hits": [h.to_dict() for h in result.hits],
+            "notes": result.notes, "hits": [h.to_dict() for h in result.hits],
         }))
     else:
         print_search(out(), result)

@@ -67,6 +67,8 @@ def print_search(console: Console, result) -> None:
                                     subsequent_indent="    ", break_on_hyphens=False), markup=False, crop=False)
     for name, error in result.failed.items():
         console.print(f"[red]failed[/] {escape(name)}: {escape(error)}", crop=False)
+    for note in result.notes:
+        console.print(f"[yellow]note[/] {escape(note)}", crop=False)
 
 
 def print_namespaces(console: Console, rows: list[dict]) -> None:

@@ -98,6 +98,8 @@ class SearchOutput(BaseModel):
                                            description="Store slug -> why it was not searched (e.g. never "
                                                        "ingested).")
     latency_ms: float = Field(0.0, description="Time the search took in the server (embedding included).")
+    notes: list[str] = Field(default_factory=list, description="How the answer was made when it differs from "
+                                                               "usual, e.g. rerank unavailable, merged by score.")
 
 
 class ChunkOut(BaseModel):
@@ -205,6 +207,7 @@ def search_text(out: SearchOutput, max_chars: int) -> str:
         lines.append(f"   {h.snippet}")
     lines += [f"failed: {ns}: {err}" for ns, err in out.failed_stores.items()]
     lines += [f"skipped store {slug}: {why}" for slug, why in out.skipped_stores.items()]
+    lines += [f"note: {note}" for note in out.notes]
     if out.hits:
         lines.append("Expand a hit with read_chunk(id, namespace).")
     return cap(lines, max_chars, "lines")

@@ -192,7 +192,7 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
             for h in result.hits
         ]
         return SearchOutput(query=result.query, namespaces=list(result.namespaces), hits=hits,
-                            failed_stores=dict(result.failed), skipped_stores=skipped,
+                            failed_stores=dict(result.failed), skipped_stores=skipped, notes=list(result.notes),
                             latency_ms=round((time.perf_counter() - started) * 1000, 1))
 
     @server.tool(

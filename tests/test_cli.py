@@ -356,3 +356,17 @@ def test_ingest_paths_are_relative_to_the_working_directory(cli_repo, monkeypatc
     assert json.loads(result.stdout)["totals"]["added"] == 2
     result = run("ingest", "nope.md")
     assert result.exit_code == 0 and "nope.md does not exist" in result.stderr
+
+
+def test_search_notes_are_printed():
+    """How the answer was made (a rerank fallback) reaches the user, not only the log."""
+    import io
+
+    from rich.console import Console
+
+    from core.search import SearchResult
+    from lightfast_cli.render import print_search
+
+    console = Console(file=io.StringIO(), width=80)
+    print_search(console, SearchResult("q", [], ["ns"], notes=["rerank unavailable; merged by vector score"]))
+    assert "note rerank unavailable; merged by vector score" in console.file.getvalue()

@@ -111,3 +111,11 @@ def test_file_state_is_unknown_outside_this_servers_stores(tmp_path):
     assert file_state(tmp_path, other, own, {}) == "unknown"  # would be 'changed' against our root
     missing = SimpleNamespace(namespace="org_a:ws_other:store_docs", path="gone.md", content_hash=digest)
     assert file_state(tmp_path, missing, own, {}) == "unknown"  # would be 'deleted'
+
+
+def test_search_text_carries_the_notes():
+    from mcp_server.format import SearchOutput, search_text
+
+    out = SearchOutput(query="q", namespaces=["ns"], hits=[], failed_stores={},
+                       notes=["rerank unavailable; merged by vector score"])
+    assert "note: rerank unavailable; merged by vector score" in search_text(out, 2000)

@@ -189,6 +189,7 @@ class SearchPane(widgets.ReportsCrashes, Widget):
         hits.set_hits(result.hits)
         files = len({(h.namespace, h.path) for h in result.hits})
         failed = f"; failed: {', '.join(result.failed)}" if result.failed else ""
+        failed += "".join(f"; {note}" for note in result.notes)
         self.status(f"{len(result.hits)} hits in {files} files from {len(result.namespaces)} "
                     f"namespace(s) for {result.query!r}{failed}")
         self._preview(result.hits[0] if result.hits else None)
