@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -129,19 +128,30 @@ KILLED = textwrap.dedent("""
     from core.config import load_config
     from core.service import Lightfast
     from core.migrate import Migration
+
+    copied = 0
+
+    def progress(store, done, total):
+        global copied
+        copied += 1
+        print(f"copied {{copied}}", flush=True)  # the parent kills on a count it reads here
+
     service = Lightfast(load_config({config!r}))
-    Migration(service, batch_size=5, max_batches_per_s=40).run()
+    Migration(service, batch_size=5, max_batches_per_s=40, progress=progress).run()
 """)
 
 
-@pytest.mark.parametrize("delay", [0.8, 1.6])
-def test_a_killed_copy_resumes_to_an_exact_result(legacy, repo, lightfast_home, delay):
+@pytest.mark.parametrize("batches", [3, 40])
+def test_a_killed_copy_resumes_to_an_exact_result(legacy, repo, lightfast_home, batches):
+    """SIGKILL after a given number of copied batches (read from the child, never timed)."""
     service, stores = legacy
     before = snapshot(service, stores)
     env = {**os.environ, "LIGHTFAST_HOME": str(lightfast_home)}
     proc = subprocess.Popen([sys.executable, "-c", KILLED.format(config=str(repo / "lightfast.yml"))],
-                            env=env, stderr=subprocess.PIPE)
-    time.sleep(delay)
+                            env=env, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.strip() == f"copied {batches}":
+            break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     state = Migration(service).state()
