@@ -272,22 +272,34 @@ def test_ensure_namespace_raced_from_two_processes(repo, service_factory, lightf
 
 
 KILLED = textwrap.dedent("""
-    import sys, time
+    import sys
     sys.path.insert(0, {tests!r})
     from conftest import HashEmbedder
-    class Slow(HashEmbedder):
+    class Marked(HashEmbedder):
         batch_size = 4
         def embed_batch(self, texts, kind):
-            time.sleep(0.01)
+            print(f"batch {{self.calls + 1}}", flush=True)  # a parent may SIGKILL on this line
             return super().embed_batch(texts, kind)
     from core.config import load_config
     from core.service import Lightfast
-    Lightfast(load_config({config!r}), embedder=Slow()).ingest(full={full})
+    Lightfast(load_config({config!r}), embedder=Marked()).ingest(full={full})
 """)
 
 
-@pytest.mark.parametrize("delay", [0.4, 0.9, 1.5])
-def test_reingest_after_kill_converges(repo, service_factory, lightfast_home, delay):
+def kill_at_batch(script: str, env: dict, batch: int) -> None:
+    """Run the KILLED script and SIGKILL it as it starts embedder batch `batch` (or let it end)."""
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if line.strip() == f"batch {batch}":
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+
+
+@pytest.mark.parametrize("batch", [1, 20, 55])  # of the 60 batches a first ingest embeds
+def test_reingest_after_kill_converges(repo, service_factory, lightfast_home, batch):
     files = {f"docs/page{i:03}.md": f"# Page {i}\n\n" + "\n\n".join(
         f"Paragraph {j} of page {i} talks about topic{i}x{j} and more words here." for j in range(12))
         for i in range(60)}
@@ -295,13 +307,9 @@ def test_reingest_after_kill_converges(repo, service_factory, lightfast_home, de
     config = make_config(repo)
     env = {**os.environ, "LIGHTFAST_HOME": str(lightfast_home)}
     for full in (False, True):
-        script = KILLED.format(tests=str(Path(__file__).parent), config=str(config), full=full)
-        proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_at_batch(KILLED.format(tests=str(Path(__file__).parent), config=str(config), full=full), env, batch)
         # Change the repo between runs, so the killed run's journal matters.
-        write_files(repo, {"docs/page000.md": f"# Page zero\n\nrewritten {full} {delay}\n"})
+        write_files(repo, {"docs/page000.md": f"# Page zero\n\nrewritten {full} {batch}\n"})
         (repo / f"docs/page{59 - int(full):03}.md").unlink(missing_ok=True)
     service = service_factory(repo)
     service.ingest()

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from conftest import make_config, write_files
 from core.config import parse_config
 from core.errors import ConfigError, LightfastError
-from test_ingest import KILLED as KILLED_INGEST, assert_consistent
+from test_ingest import KILLED as KILLED_INGEST, assert_consistent, kill_at_batch
 
 FIGURES: dict = {}
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,10 +58,7 @@ def test_kill_anywhere_then_rerun_converges(repo, service_factory, lightfast_hom
     failures = []
     for run in range(runs):
         script = KILLED_INGEST.format(tests=str(Path(__file__).parent), config=str(config), full=rng.random() < 0.2)
-        proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 2.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_at_batch(script, env, rng.randint(1, 160))  # anywhere in the ~150 batches, or after
         for _ in range(rng.randint(0, 6)):  # the repo moves on between runs
             i = rng.randrange(330)
             path = repo / f"docs/p{i:03}.md"
