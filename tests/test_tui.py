@@ -87,13 +87,12 @@ def find_leaf(app, namespace: str):
 
 
 async def select_store(app, pilot, slug: str, workspace: str = "platform") -> None:
+    """Open the workspace's branch (its stores become nodes then), as a person would, and highlight."""
     tree = app.query_one("#ns-tree", Tree)
     tree.focus()
-    leaf = find_leaf(app, f"org_acme:ws_{workspace}:store_{slug}")
-    node = leaf.parent
-    while node is not None:  # collapsed branches open first, as a person would
-        node.expand()
-        node = node.parent
+    branch = next(n for n in _walk(tree.root) if getattr(n.data, "level", "") == "workspace"
+                  and n.data.name == workspace and n.parent.data.name == "acme")
+    leaf = app.query_one("#browser").open_branch(branch, f"org_acme:ws_{workspace}:store_{slug}")
     await pilot.pause()
     tree.move_cursor(leaf)
     await pilot.pause()
@@ -603,7 +602,8 @@ async def test_filter_a_thousand_records(service):
         assert envs == ["staging", "test"]
         assert {node_name(n) for n in tree.root.children[1].children} == {"acme", "beta", "gamma"}
         assert tree.last_line < 40  # collapsed below the configured workspace, not ~1,000 lines
-        assert "1020" in str(tree.root.children[0].label) or "509 stores" in str(tree.root.children[0].label)
+        assert sum(n.data.stores for n in tree.root.children) == 1020
+        assert str(tree.root.children[0].label).startswith("staging · 509 stores")
         await pilot.press("f", *"store0042")
         await pilot.pause()
         leaves = [n for n in _walk(tree.root) if isinstance(n.data, dict)]
@@ -611,7 +611,12 @@ async def test_filter_a_thousand_records(service):
         assert tree.last_line < 10  # the match's branches opened, nothing else
         await pilot.press("escape")
         assert app.query_one("#ns-filter").value == "" and app.focused is tree
-        assert len([n for n in _walk(tree.root) if isinstance(n.data, dict)]) == 1020
+        assert sum(n.data.stores for n in tree.root.children) == 1020
+        assert len([n for n in _walk(tree.root) if isinstance(n.data, dict)]) < 100  # only opened ones
+        other = next(n for n in tree.root.children[0].children[0].children)  # a collapsed workspace
+        other.expand()
+        await pilot.pause()
+        assert other.children and all(isinstance(n.data, dict) for n in other.children)
         await pilot.press("f", *"no-such-store")
         await pilot.pause()
         assert "No store matches" in rendered(app, "#ns-record")

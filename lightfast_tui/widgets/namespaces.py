@@ -3,8 +3,10 @@
 Tree levels: environment -> organization -> workspace -> store, each branch
 labelled with its stores and vectors. The configured environment,
 organization and workspace start expanded, everything else collapsed, so
-1,000 records open as a dozen lines. Typing in the filter keeps the stores
-whose namespace, store, workspace or organization contains the text.
+1,000 records open as a dozen lines; a workspace's stores become tree nodes
+only when it is opened, so each filter keystroke rebuilds only what shows.
+Typing in the filter keeps the stores whose namespace, store, workspace or
+organization contains the text.
 
 Rows come from `service.browse_namespaces()` in a thread worker. The danger
 operations act on exactly the highlighted record, by its id, behind a
@@ -13,7 +15,7 @@ operations act on exactly the highlighted record, by its id, behind a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from rich.table import Table
@@ -53,6 +55,8 @@ class Branch:
     stores: int = 0
     vectors: int = 0
     documents: int = 0
+    rows: list[dict] = field(default_factory=list)  # a workspace's stores, added as leaves when opened
+    populated: bool = False
 
 
 class NamespaceBrowser(widgets.ReportsCrashes, Widget):
@@ -162,11 +166,15 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
                 branch.vectors += row.get("vectors") or 0
                 branch.documents += row.get("documents") or 0
                 parent = node
-            leaf = parent.add_leaf(_leaf_label(row), data=row)
+            parent.data.rows.append(row)
             if row["namespace_name"] == keep:
-                again = leaf
+                again = parent
         for node in branches.values():
             node.set_label(_branch_label(node.data))
+            if node.data.level == "workspace" and node.is_expanded:
+                self._populate(node)
+        if again is not None:  # the kept record's workspace opens, whatever the filter
+            again = self.open_branch(again, keep)
         record = self.query_one("#ns-record", Static)
         if not self.rows:
             tree.root.add_leaf(Text("no namespaces yet", style="dim"))
@@ -184,6 +192,28 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         else:
             self.selected = None
             record.update(self.overview(rows))
+
+    def _populate(self, node: TreeNode) -> None:
+        branch = node.data
+        if not branch.populated:
+            branch.populated = True
+            for row in branch.rows:
+                node.add_leaf(_leaf_label(row), data=row)
+
+    def open_branch(self, node: TreeNode, namespace: str | None = None) -> TreeNode | None:
+        """Expand a workspace and its parents, adding its stores; returns the leaf of namespace."""
+        self._populate(node)
+        parent = node
+        while parent is not None:
+            parent.expand()
+            parent = parent.parent
+        return next((leaf for leaf in node.children if leaf.data["namespace_name"] == namespace), None)
+
+    @on(Tree.NodeExpanded, "#ns-tree")
+    def _expanded(self, event: Tree.NodeExpanded) -> None:
+        data = event.node.data
+        if isinstance(data, Branch) and data.level == "workspace":
+            self._populate(event.node)
 
     def clear_filter(self) -> bool:
         """Escape in the filter: clear it (True), or nothing to clear (False)."""
