@@ -660,6 +660,11 @@ class GatedService:
         self.started, self.release = threading.Event(), threading.Event()
         self.fail, self.saw_cancel = fail, False
 
+    def resolve_paths(self, paths):
+        from core.repo_paths import resolve_in_root
+
+        return resolve_in_root(self.root, paths)
+
     def ingest(self, stores, *, full, paths, progress, cancelled, lock_wait):
         from core.ingest import Progress, StoreReport
         from core.service import IngestReport
