@@ -299,6 +299,18 @@ class Lightfast:
         PathOutsideRepoError for one outside it, empty, or with a NUL."""
         return resolve_in_root(self.root, paths)
 
+    def watcher(self, **options):
+        """A core.watch.Watcher over this service (not started); options as Watcher takes them."""
+        from core.watch import Watcher
+
+        return Watcher(self, **options)
+
+    def dashboard(self) -> dict:
+        """Every figure of the stats dashboard (core.stats.dashboard). Blocking: call from a thread."""
+        from core.stats import dashboard
+
+        return dashboard(self)
+
     def scan(self) -> list[FoundFile | Skipped]:
         return list(walk_repo(self.root, self.config.limits.max_file_bytes, extra_ignored=(self.home,)))
 

@@ -35,3 +35,20 @@ def test_cli_help_does_not_load_the_model_or_faces():
     )
     for heavy in ("textual", "mcp", "tokenizers", "safetensors", "pinecone", "cohere"):
         assert heavy not in mods, heavy
+
+
+def test_the_tui_goes_through_the_service():
+    """The TUI imports from core only the service (and its types) and the errors (STYLE.md)."""
+    import ast
+    from pathlib import Path
+
+    allowed = {"core.service", "core.errors"}
+    found = {}
+    for path in Path(__file__).parents[1].joinpath("lightfast_tui").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                if name.split(".")[0] == "core" and name not in allowed:
+                    found.setdefault(name, []).append(path.name)
+    assert not found, found

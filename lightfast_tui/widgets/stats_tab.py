@@ -26,7 +26,5 @@ def mount_or_reload(pane: Widget, service) -> None:
     except ImportError:
         placeholder.update(MISSING)
         return
-    from core.stats import dashboard
-
     placeholder.remove()
-    pane.mount(StatsView(lambda: dashboard(service), id="stats-view"))
+    pane.mount(StatsView(service.dashboard, id="stats-view"))

@@ -53,10 +53,8 @@ class WatchStatus(widgets.ReportsCrashes, Static):
             self.start()
 
     def start(self) -> None:
-        from core.watch import Watcher
-
-        self.watcher = Watcher(self.service, on_state=self._state, on_batch=self._batch,
-                               on_progress=self._progress)
+        self.watcher = self.service.watcher(on_state=self._state, on_batch=self._batch,
+                                            on_progress=self._progress)
         self.update("watch: starting…")
         self.watcher.start()
 
