@@ -144,7 +144,9 @@ class StatsView(Widget):
             # Both axes span orders of magnitude: plot log10 values with readable tick labels
             # (plotext's own log scale fails on some data).
             xs = [math.log10(r["workload"]["stores"]) for r in curve]
-            for key, name in (("per_store", "one index per store"), ("shared", "shared index")):
+            # Shared first: where both layouts cost the same (few stores), the per-store line is
+            # drawn over it and stays visible instead of vanishing under the other.
+            for key, name in (("shared", "shared index"), ("per_store", "one index per store")):
                 plt.plot(xs, [math.log10(max(r[key]["monthly"], 0.01)) for r in curve], label=name,
                          marker="braille")
             plt.xticks(xs, [_short(r["workload"]["stores"]) for r in curve])
