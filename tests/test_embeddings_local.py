@@ -255,3 +255,21 @@ def test_documents_split_across_runs_equal_one_run(tmp_path):
     tokenizer, _ = LocalEmbedder()._tokenizers()
     ids = [e.ids for e in tokenizer.encode_batch(TEXTS)]
     assert np.allclose(split.encode(ids), single.encode(ids), atol=1e-5)
+
+
+def test_a_query_runs_on_the_callers_thread_alone(tmp_path):
+    embedder = LocalEmbedder(engine="onnx", cache_dir=tmp_path)
+    embedder.warm()
+    model = embedder._model
+    assert model.workers >= 1
+
+    class NoPool:
+        def map(self, *args):
+            raise AssertionError("a single query must not fan out")
+
+    pool, model._pool = model._pool, NoPool()
+    try:
+        vector = embedder.embed_query("How do I declare a path parameter in FastAPI?")
+    finally:
+        model._pool = pool
+    assert vector.shape == (384,)

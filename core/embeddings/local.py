@@ -150,5 +150,7 @@ class LocalEmbedder(Embedder):
         model = self._encoder()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        # No padding: MiniLM packs the texts, so their lengths need not match.
+        # No padding here: the numpy engine packs the texts, onnxruntime pads per run.
+        if len(texts) == 1:  # a query: no tokenizer thread pool, and the model runs on this thread alone
+            return model.encode([self._tokenizer.encode(texts[0]).ids])
         return model.encode([e.ids for e in self._tokenizer.encode_batch(list(texts))])
