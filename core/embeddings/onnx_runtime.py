@@ -86,7 +86,7 @@ def _write_atomic(path: Path, data: bytes) -> bool:
         os.replace(tmp, path)
         return True
     except OSError as exc:
-        log.warning("could not write %s (%s): the model graph is kept in memory only", path, exc)
+        log.warning("could not write %s (%s): kept in memory only, for this process", path, exc)
         try:
             tmp.unlink()
         except OSError:
