@@ -4,12 +4,21 @@ Embed the query once, query each namespace in parallel (each query touches
 only its own namespace), merge, rerank, and log each namespace's latency to
 the mirror for monitoring. A namespace that fails is reported beside the hits
 instead of failing the whole search.
+
+The query log is written off the hot path: a search hands its rows to one
+background writer per process (QueryLog), which writes them in order, a
+transaction per mirror per batch. flush_query_log() waits until every row
+handed over so far is written; it runs at interpreter exit too, so a
+`lightfast search` process never exits with its rows unwritten.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
 import sqlite3
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -27,6 +36,72 @@ log = logging.getLogger("lightfast.search")
 
 MAX_QUERY_CHARS = 4000
 MAX_TOP_K = 100
+EXIT_FLUSH_S = 10.0  # the longest interpreter exit waits for unwritten query-log rows
+
+
+class QueryLog:
+    """A background writer of query-log rows: submit() never waits on SQLite."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, mirror: Mirror, rows: list[dict]) -> None:
+        if not rows:
+            return
+        self._queue.put((mirror, rows))
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
+                self._thread = threading.Thread(target=self._run, name="lightfast-query-log", daemon=True)
+                self._thread.start()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every row submitted so far is written (or failed and was logged).
+        False if timeout seconds passed first."""
+        if timeout is None:
+            self._queue.join()
+            return True
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while True:  # drain what queued up meanwhile: one transaction per mirror
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            by_mirror: dict[int, tuple[Mirror, list[dict]]] = {}
+            for mirror, rows in batch:
+                by_mirror.setdefault(id(mirror), (mirror, []))[1].extend(rows)
+            for mirror, rows in by_mirror.values():
+                try:
+                    mirror.log_queries(rows)
+                except sqlite3.Error as exc:  # monitoring must never fail a search (full or read-only disk)
+                    log.warning("query latency not logged: %s", exc)
+                except Exception:  # our bug: say so, keep the writer alive
+                    log.exception("query latency not logged")
+            for _ in batch:
+                self._queue.task_done()
+
+
+QUERY_LOG = QueryLog()
+
+
+def flush_query_log(timeout: float | None = None) -> bool:
+    """Wait until this process's query-log rows are in the mirror (tests, stats, exit)."""
+    return QUERY_LOG.flush(timeout)
+
+
+atexit.register(flush_query_log, EXIT_FLUSH_S)
 
 
 @dataclass(frozen=True)
@@ -152,9 +227,5 @@ def search_namespaces(
         result.hits = [
             Hit(**{**candidates[i].to_dict(), "score": float(score)}) for i, score in order
         ]
-    if logs:
-        try:
-            mirror.log_queries(logs)
-        except sqlite3.OperationalError as exc:  # monitoring must never fail a search (full or read-only disk)
-            log.warning("query latency not logged: %s", exc)
+    QUERY_LOG.submit(mirror, logs)  # written in the background, never on the hot path
     return result

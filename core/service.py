@@ -307,8 +307,10 @@ class Lightfast:
 
     def dashboard(self) -> dict:
         """Every figure of the stats dashboard (core.stats.dashboard). Blocking: call from a thread."""
+        from core.search import flush_query_log
         from core.stats import dashboard
 
+        flush_query_log()  # this process's searches are in the query log the figures read
         return dashboard(self)
 
     def scan(self) -> list[FoundFile | Skipped]:

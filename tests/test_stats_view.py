@@ -9,6 +9,7 @@ from textual_plotext import PlotextPlot
 
 from conftest import write_files
 from core.errors import LightfastError
+from core.search import flush_query_log
 from core.stats import dashboard
 from lightfast_tui.stats_view import StatsView
 
@@ -41,6 +42,7 @@ def service(repo, service_factory):
     service.ingest()
     service.search("alpha")
     service.search("alpha", stores=["docs"])
+    flush_query_log()  # the query log is written in the background
     return service
 
 
