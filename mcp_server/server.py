@@ -205,7 +205,7 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
             "Returns hits with path, line range, score, a one-line snippet, the hit's id, and whether the "
             "file changed since it was indexed. Stores that fail are listed, the others still answer. "
             "The text answer is capped at max_chars and says what it cut; call read_chunk with a hit's "
-            "id for the full chunk and its neighbours."
+            "id and namespace for the full chunk and its neighbours."
         ),
     )
     async def search(
