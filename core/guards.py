@@ -61,7 +61,7 @@ def check_ingest(
                 f"store '{store.slug}': cannot read {_list(dirs)} under {config.root_path}, so ingest would "
                 f"remove the {len(hidden)} document{'s' * (len(hidden) != 1)} indexed from there "
                 f"(e.g. {_list(hidden)}); nothing was changed. Make it readable, or, if those files are "
-                f"really gone, run again with {FORCE_ENV}=1"
+                f"really gone, run again with --force (or {FORCE_ENV}=1)"
             )
         if len(gone) > FEW and len(gone) * 2 > len(known):
             raise RemovalRefusedError(
@@ -69,7 +69,7 @@ def check_ingest(
                 f"(e.g. {_list(gone)}), because they are no longer found under {config.root_path} with "
                 f"the store's globs; nothing was changed. Check `root` and the globs in "
                 f"{config.source_path or 'lightfast.yml'}, or, if the files really are gone, run again "
-                f"with {FORCE_ENV}=1"
+                f"with --force (or {FORCE_ENV}=1)"
             )
 
 

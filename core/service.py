@@ -326,11 +326,14 @@ class Lightfast:
         cancelled: Callable[[], bool] | None = None,
         lock_wait: float | None = None,
         on_lock_wait: Callable[[LockHolder], None] | None = None,
+        force: bool | None = None,
     ) -> IngestReport:
         """Bring the namespaces of the given (default: all) stores in line with the repo.
 
         paths (absolute or relative to the repo root) limit the run to those files and
         folders; one outside the root is refused (PathOutsideRepoError) before anything runs.
+        A run that would remove most of a store is refused (RemovalRefusedError) unless
+        force (None: the LIGHTFAST_FORCE_REMOVE environment variable decides).
         """
         slugs = list(stores) if stores else [s.slug for s in self.config.stores]
         store_configs = [self.config.store(s) for s in slugs]
@@ -339,7 +342,8 @@ class Lightfast:
         report = IngestReport()
         with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
             found = self.scan()
-            check_ingest(self.config, self.mirror, self.environment, store_configs, found, only)  # core/guards.py
+            check_ingest(self.config, self.mirror, self.environment, store_configs, found, only,
+                         force)  # core/guards.py; force None: LIGHTFAST_FORCE_REMOVE decides
             index = self._write_index()
             for store in store_configs:
                 namespace = self.ensure_namespace(store.slug)

@@ -147,9 +147,11 @@ def init(ctx, organization: str | None, workspace: str | None, force: bool, dire
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (progress still goes to stderr).")
 @click.option("--no-wait", is_flag=True, help="If another process is writing, exit 7 at once instead of waiting.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@click.option("--force", is_flag=True,
+              help="Remove documents even when more than half of a store's would go (refused otherwise).")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
-def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, paths) -> None:
+def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, paths) -> None:
     """Ingest the repo (or only PATHS) into its stores' namespaces.
 
     Only new and changed files are chunked and embedded; vectors of changed
@@ -158,7 +160,9 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, paths) -> None
     directory). Progress goes to stderr: a bar per store on a terminal,
     otherwise a line per stage and at most one every 2 s. If another process
     is writing to the data dir, this one says which and waits (or, with
-    --no-wait, exits 7).
+    --no-wait, exits 7). A run that would remove more than half of a store's
+    documents (a typo in `root` or the globs, usually) is refused; --force
+    removes them when the files really are gone.
 
     Example usage:
 
@@ -167,6 +171,7 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, paths) -> None
         lightfast ingest --store docs docs/guide
         lightfast ingest --plan
         lightfast ingest --full --no-wait --json > report.json
+        lightfast ingest --store docs --force
     """
     service = open_service(ctx)
     if plan_only:
@@ -190,7 +195,7 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, paths) -> None
     with ingest_progress(console, mode) as on_progress:
         report = service.ingest(
             stores or None, full=full, paths=given, progress=on_progress,
-            lock_wait=0 if no_wait else None,
+            lock_wait=0 if no_wait else None, force=force or None,
             on_lock_wait=lambda holder: console.print(
                 f"waiting for {holder.describe()}; Ctrl-C to stop", markup=False, highlight=False),
         )

@@ -370,3 +370,18 @@ def test_search_notes_are_printed():
     console = Console(file=io.StringIO(), width=80)
     print_search(console, SearchResult("q", [], ["ns"], notes=["rerank unavailable; merged by vector score"]))
     assert "note rerank unavailable; merged by vector score" in console.file.getvalue()
+
+
+def test_removing_most_of_a_store_needs_force(repo, hashed, monkeypatch):
+    """A typo in the globs or root would empty a store: refused, and --force when it is meant."""
+    write_files(repo, {f"notes/n{i}.md": f"# Note {i}\n\nabout item {i}\n" for i in range(10)})
+    config = str(make_config(repo, stores='- slug: docs\n  include: ["**/*.md"]'))
+    monkeypatch.delenv("LIGHTFAST_FORCE_REMOVE", raising=False)
+    assert run80("ingest", "--config", config).exit_code == 0
+    for i in range(8):
+        (repo / f"notes/n{i}.md").unlink()
+    refused = run80("ingest", "--config", config)
+    assert refused.exit_code == 1 and "would remove 8 of its 10 documents" in refused.stderr
+    assert "--force" in refused.stderr and "Traceback" not in refused.output
+    forced = run80("ingest", "--config", config, "--force", "--json")
+    assert forced.exit_code == 0 and json.loads(forced.stdout)["totals"]["removed"] == 8
