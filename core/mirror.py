@@ -528,6 +528,15 @@ class Mirror:
                 (utcnow(), status, error, *[counts.get(f, 0) for f in fields], run_id),
             )
 
+    def mark_interrupted_runs(self) -> int:
+        """Runs still 'running' become 'interrupted'; call only while holding the writer lock,
+        when no other process can be running one (a killed run never finished its record)."""
+        with self.write() as conn:
+            return conn.execute(
+                "UPDATE ingest_runs SET status='interrupted', finished_at=?, "
+                "error='the process stopped before the run finished (killed or crashed)' "
+                "WHERE status='running'", (utcnow(),)).rowcount
+
     def last_ingest(self, namespace_id: str) -> dict | None:
         found = self.rows(
             "SELECT * FROM ingest_runs WHERE namespace_id=? ORDER BY id DESC LIMIT 1", (namespace_id,)

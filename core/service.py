@@ -342,6 +342,7 @@ class Lightfast:
         report = IngestReport()
         with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
             found = self.scan()
+            self.mirror.mark_interrupted_runs()  # we hold the lock: whatever says 'running' died
             check_ingest(self.config, self.mirror, self.environment, store_configs, found, only,
                          force)  # core/guards.py; force None: LIGHTFAST_FORCE_REMOVE decides
             index = self._write_index()

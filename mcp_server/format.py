@@ -213,7 +213,8 @@ def search_text(out: SearchOutput, max_chars: int) -> str:
     return cap(lines, max_chars, "lines")
 
 
-RUN_STATES = {"ok": "done", "failed": "failed", "cancelled": "cancelled", "running": "running"}
+RUN_STATES = {"ok": "done", "failed": "failed", "cancelled": "cancelled", "running": "running",
+              "interrupted": "failed"}
 
 
 def last_recorded(runs: list[dict], stores: list[str]) -> IngestOutput:

@@ -360,3 +360,17 @@ def test_progress_follows_the_embedding(repo, service_factory, hash_embedder):
     # every embed report comes after every scan report: nothing is embedded before the total is known
     stages = [p.stage for p in seen]
     assert max(i for i, s in enumerate(stages) if s == "scan") < stages.index("embed")
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next(repo, service_factory, lightfast_home):
+    """The history never shows a dead run as 'running': the next writer marks it."""
+    write_files(repo, {f"docs/page{i:02}.md": f"# Page {i}\n\n" + "words about things " * 60 for i in range(20)})
+    config = make_config(repo)
+    env = {**os.environ, "LIGHTFAST_HOME": str(lightfast_home)}
+    kill_at_batch(KILLED.format(tests=str(Path(__file__).parent), config=str(config), full=False), env, 3)
+    service = service_factory(repo)
+    assert [r["status"] for r in service.mirror.rows("SELECT status FROM ingest_runs")] == ["running"]
+    service.ingest()
+    runs = service.mirror.rows("SELECT status, error FROM ingest_runs ORDER BY id")
+    assert runs[0]["status"] == "interrupted" and "stopped before the run finished" in runs[0]["error"]
+    assert {r["status"] for r in runs[1:]} == {"ok"}
