@@ -294,7 +294,10 @@ def namespaces_delete(ctx, store, remove_record, yes, no_wait) -> None:
         )
     count = service.delete_namespace(store, remove_record=remove_record, lock_wait=0 if no_wait else None,
                                      on_lock_wait=waiting_for)
-    out().print(f"deleted {count} vectors from {escape(record['namespace_name'])}", crop=False)
+    # The count is the mirror's: what this data dir knew of. The index's own counts lag its writes.
+    what = "deleted namespace and removed its record" if remove_record else "deleted namespace"
+    out().print(f"{what} {escape(record['namespace_name'])} ({count:,} vectors known to the mirror)",
+                crop=False)
 
 
 @cli.command()

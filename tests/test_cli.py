@@ -102,8 +102,11 @@ def test_delete_namespace_asks_first(cli_repo):
     run("ingest")
     result = CliRunner().invoke(cli, ["namespaces", "delete", "docs"], input="n\n")
     assert result.exit_code == 1 and "Aborted" in result.output
+    before = next(r for r in json.loads(run("namespaces", "--json").output) if r["store_slug"] == "docs")
     result = run("namespaces", "delete", "docs", "--yes")
-    assert result.exit_code == 0 and "deleted" in result.output
+    assert result.exit_code == 0
+    assert (f"deleted namespace org_acme:ws_web:store_docs ({before['vectors']:,} vectors known to the mirror)"
+            in " ".join(result.output.split()))
     rows = json.loads(run("namespaces", "--json").output)
     assert next(r for r in rows if r["store_slug"] == "docs")["vectors"] == 0
 
