@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -365,13 +364,3 @@ def ingest_store(
     status = "cancelled" if cancelled and cancelled() else "ok"
     mirror.finish_ingest_run(run_id, status, report.counts(), None)
     return report
-
-
-def relative_paths(root: Path, paths: Iterable[str | Path]) -> set[str]:
-    """Repo-relative '/'-paths for user-given paths (absolute or relative to root)."""
-    out = set()
-    for p in paths:
-        p = Path(p)
-        full = (p if p.is_absolute() else root / p).resolve()
-        out.add(full.relative_to(root.resolve()).as_posix())
-    return out

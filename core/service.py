@@ -156,7 +156,7 @@ class Lightfast:
         records = self.namespace_records("organization")
         remote: dict[str, int] = {}
         if with_backend and self.backend.index_exists(self.profile.name):
-            prefix = f"org_"
+            prefix = "org_"
             remote = {s.namespace: s.vector_count for s in self.index.list_namespaces(prefix)}
         out = []
         for r in records:

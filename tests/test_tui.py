@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from textual.widgets import OptionList, ProgressBar, RadioButton, RichLog, Select, Static, TabbedContent, Tree
+from textual.widgets import OptionList, ProgressBar, RichLog, Select, Static, TabbedContent, Tree
 
 from conftest import HashEmbedder, make_config, write_files
 from lightfast_tui.app import LightfastApp

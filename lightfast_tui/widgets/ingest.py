@@ -122,24 +122,22 @@ class IngestPane(widgets.ReportsCrashes, Widget):
                     )
                     break
                 except LockedError as exc:
-                    self.post_message(self.Waiting(self._holder(exc)))
+                    self.post_message(self.Waiting(str(exc)))
         except LightfastError as exc:
             self.post_message(self.Failed("ingest", str(exc)))
         finally:  # also after our own bug, so the pane never stays "running"
             self.post_message(self.Finished(report, worker.is_cancelled))
 
-    def _holder(self, exc: LockedError) -> str:
-        watcher = getattr(self.app.query_one("#watch-status"), "watcher", None)
-        if watcher is not None and watcher.running:
-            return "waiting for this app's watcher to finish its batch…"
-        return f"waiting: {exc}"
-
     @on(Waiting)
     def _waiting(self, message: Waiting) -> None:
+        """On the UI thread: say who holds the lock (this app's own watcher, or another process)."""
+        watcher = getattr(self.app.query_one("#watch-status"), "watcher", None)
+        why = ("waiting for this app's watcher to finish its batch…" if watcher is not None and watcher.running
+               else f"waiting: {message.why}")
         stage = self.query_one("#ingest-stage", Static)
-        if str(stage.content) != message.why:
-            stage.update(message.why)
-            self.log_line(f"[yellow]{escape(message.why)}[/]")
+        if str(stage.content) != why:
+            stage.update(why)
+            self.log_line(f"[yellow]{escape(why)}[/]")
 
     def crashed(self, group: str) -> None:
         if group == "ingest":  # Finished (posted in the worker's finally) re-enables the controls

@@ -86,7 +86,6 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         self.rows: list[dict] = []  # sorted as the tree shows them
         self._haystacks: list[str] = []  # what the filter searches, one per row
         self.selected: dict | None = None
-        self.loaded = False
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -118,7 +117,6 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
     def _loaded(self, message: Loaded) -> None:
         self.rows = sorted(message.rows, key=_order)  # once per load, not per keystroke
         self._haystacks = [_haystack(r) for r in self.rows]
-        self.loaded = True
         self.show()
 
     def crashed(self, group: str) -> None:
