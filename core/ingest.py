@@ -354,13 +354,16 @@ def ingest_store(
     progress: ProgressCallback | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> StoreReport:
+    from core.usage import metering
+
     run_id = mirror.start_ingest_run(namespace)
     job = StoreIngest(mirror, index, embedder, namespace, store, progress, cancelled)
-    try:
-        report = job.run(found, full=full, only_paths=only_paths)
-    except BaseException as exc:
-        mirror.finish_ingest_run(run_id, "failed", job.report.counts(), str(exc)[:500])
-        raise
+    with metering() as usage:  # what the services billed this run, as they reported it
+        try:
+            report = job.run(found, full=full, only_paths=only_paths)
+        except BaseException as exc:
+            mirror.finish_ingest_run(run_id, "failed", job.report.counts(), str(exc)[:500], usage.to_dict())
+            raise
     status = "cancelled" if cancelled and cancelled() else "ok"
-    mirror.finish_ingest_run(run_id, status, report.counts(), None)
+    mirror.finish_ingest_run(run_id, status, report.counts(), None, usage.to_dict())
     return report

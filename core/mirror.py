@@ -191,6 +191,51 @@ def m004_create_legacy_layout(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m005_usage_units(db: sqlite_utils.Database) -> None:
+    # What the services billed, as their responses report it (core/usage.py); NULL when
+    # nothing was reported (the local backend and model, or a run from before this column).
+    # A search's query embedding and rerank are recorded on its first namespace's row.
+    db.executescript(
+        """
+        ALTER TABLE query_log ADD COLUMN read_units REAL;
+        ALTER TABLE query_log ADD COLUMN embed_tokens REAL;
+        ALTER TABLE query_log ADD COLUMN rerank_units REAL;
+        ALTER TABLE ingest_runs ADD COLUMN read_units REAL;
+        ALTER TABLE ingest_runs ADD COLUMN embed_tokens REAL;
+        """
+    )
+
+
+@migrations()
+def m006_connected_repositories(db: sqlite_utils.Database) -> None:
+    # The design's connected_repositories: a GitHub repository whose pushes are ingested into
+    # the stores of a lightfast.yml, from a local clone. webhook_deliveries remembers delivery
+    # ids, so a redelivered (replayed) push is ignored.
+    db.executescript(
+        """
+        CREATE TABLE connected_repositories (
+            id INTEGER PRIMARY KEY,
+            full_name TEXT NOT NULL UNIQUE,
+            clone_url TEXT,
+            clone_path TEXT NOT NULL,
+            config_path TEXT NOT NULL,
+            branch TEXT NOT NULL,
+            last_sha TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE webhook_deliveries (
+            delivery_id TEXT PRIMARY KEY,
+            repository TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT
+        );
+        """
+    )
+
+
 def _read_only_fs(folder: Path) -> bool:
     """True when folder lives on a file system mounted read-only."""
     try:
@@ -496,14 +541,17 @@ class Mirror:
 
     # -- monitoring ---------------------------------------------------------
     def log_queries(self, rows: list[dict]) -> None:
+        """rows may carry read_units, embed_tokens and rerank_units (absent: not reported)."""
         now = utcnow()
         with self.write() as conn:
             conn.executemany(
                 "INSERT INTO query_log (namespace_id, namespace_name, environment, latency_ms, "
-                "top_k, hits, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "top_k, hits, at, read_units, embed_tokens, rerank_units) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (r["namespace_id"], r["namespace_name"], r["environment"], r["latency_ms"],
-                     r["top_k"], r["hits"], now)
+                     r["top_k"], r["hits"], now, r.get("read_units"), r.get("embed_tokens"),
+                     r.get("rerank_units"))
                     for r in rows
                 ],
             )
@@ -516,16 +564,20 @@ class Mirror:
                 (namespace["id"], namespace["store_slug"], namespace["environment"], utcnow()),
             ).lastrowid
 
-    def finish_ingest_run(self, run_id: int, status: str, counts: dict[str, int], error: str | None) -> None:
+    def finish_ingest_run(self, run_id: int, status: str, counts: dict[str, int], error: str | None,
+                          usage: dict[str, float | None] | None = None) -> None:
+        """usage: read_units and embed_tokens as the services reported them (None: not reported)."""
         fields = [
             "added", "changed", "removed", "unchanged", "chunks_embedded",
             "vectors_upserted", "vectors_deleted", "failed", "skipped",
         ]
+        usage = usage or {}
         with self.write() as conn:
             conn.execute(
-                f"UPDATE ingest_runs SET finished_at=?, status=?, error=?, "
+                f"UPDATE ingest_runs SET finished_at=?, status=?, error=?, read_units=?, embed_tokens=?, "
                 f"{', '.join(f'{f}=?' for f in fields)} WHERE id=?",
-                (utcnow(), status, error, *[counts.get(f, 0) for f in fields], run_id),
+                (utcnow(), status, error, usage.get("read_units"), usage.get("embed_tokens"),
+                 *[counts.get(f, 0) for f in fields], run_id),
             )
 
     def mark_interrupted_runs(self) -> int:

@@ -39,6 +39,7 @@ import numpy as np
 
 from core.errors import BackendError, DimensionMismatchError, LightfastError, NotFoundError
 from core.retry import DEFAULT_TIMEOUT_S, RetryPolicy, default_timeout
+from core.usage import record, reported
 from core.vectors.base import IndexSpec, Match, NamespaceStats, VectorBackend, VectorIndex, VectorRecord
 
 T = TypeVar("T")
@@ -347,6 +348,7 @@ class PineconeIndex(VectorIndex):
         if filter:
             kwargs["filter"] = filter
         response = self._send("query", namespace, lambda t: self._index.query(**kwargs, timeout=t))
+        record(read_units=reported(response, "usage", "read_units"))  # what the query was billed
         return [Match(m.id, float(m.score), dict(m.metadata or {})) for m in response.matches]
 
     def delete(self, namespace: str, ids: Iterable[str]) -> None:
@@ -413,6 +415,7 @@ class PineconeIndex(VectorIndex):
             lambda t: self._index.list_paginated(**kwargs, timeout=t)))
         if response is None:  # no such namespace
             return [], None
+        record(read_units=reported(response, "usage", "read_units"))
         ids = sorted(v.id for v in (response.vectors or []))
         token = response.pagination.next if response.pagination else None
         return ids, token or None
@@ -426,6 +429,7 @@ class PineconeIndex(VectorIndex):
         for chunk in _fetch_chunks(ids):
             response = self._send("fetch", namespace, _unless_missing_timed(
                 lambda t, c=chunk: self._index.fetch(ids=c, namespace=namespace, timeout=t)))
+            record(read_units=reported(response, "usage", "read_units"))
             for vid, v in ((response.vectors or {}) if response is not None else {}).items():
                 out[vid] = VectorRecord(vid, np.asarray(v.values, dtype=np.float32), dict(v.metadata or {}))
         return out
