@@ -71,7 +71,7 @@ def stats(ctx, as_json) -> None:
     out.print(f"[bold]Billed usage, as the services reported it ({escape(service.environment)})[/]",
               soft_wrap=False)
     for line in usage_lines(usage):
-        out.print(f"  {escape(line)}")
+        out.print(f"  {escape(line)}", soft_wrap=False)
     for row in results["namespace_limit"].to_dicts():
         if row["alert"]:
             out.print(f"[bold red]alert:[/] index {row['index_name']} ({row['environment']}) holds "
@@ -213,7 +213,7 @@ def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_
 
         out.print("billed usage reported by the services, beside the estimate (this mirror):", soft_wrap=False)
         for line in usage_lines(usage):
-            out.print(f"  {escape(line)}")
+            out.print(f"  {escape(line)}", soft_wrap=False)
     if not stores:
         out.print("the design's own minimums (projects x $50; shared: 1 project, 2 past 25,000 stores): "
                   + "; ".join(f"{r['workload']['stores']:,}: {r['design_claim']['projects']:,} projects "
