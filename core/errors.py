@@ -69,3 +69,21 @@ class IndexDamagedError(LightfastError):
 
 class PathOutsideRepoError(ScopeError):
     """A path given to ingest is empty, unresolvable, or lies outside the repository root."""
+
+
+class GitError(LightfastError):
+    """git is missing, the repo root is not in a git repository, or a revision is unknown."""
+
+    exit_code = 2
+
+
+class WebhookError(LightfastError):
+    """The webhook cannot start (no secret, a bad address) or a push cannot be applied to its clone."""
+
+    exit_code = 2
+
+
+class CheckFailedError(LightfastError):
+    """`lightfast check` found a threshold crossed (the report says which)."""
+
+    exit_code = 1

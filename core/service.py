@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
 from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
@@ -28,6 +28,9 @@ from core.scan import FoundFile, Skipped, walk_repo
 from core.search import SearchResult, search_namespaces, validate_query
 from core.storage import storage_guard
 from core.vectors.base import VectorBackend, VectorIndex
+
+if TYPE_CHECKING:
+    from core.git_changes import GitChanges
 
 Scope = Literal["store", "workspace", "organization"]
 
@@ -335,9 +338,45 @@ class Lightfast:
         A run that would remove most of a store is refused (RemovalRefusedError) unless
         force (None: the LIGHTFAST_FORCE_REMOVE environment variable decides).
         """
+        only = relative_in_root(self.root, paths) if paths is not None else None
+        return self._ingest(stores, only, full=full, progress=progress, cancelled=cancelled,
+                            lock_wait=lock_wait, on_lock_wait=on_lock_wait, force=force)
+
+    def ingest_since(
+        self,
+        since: str,
+        until: str | None = None,
+        stores: Iterable[str] | None = None,
+        **options,
+    ) -> tuple[IngestReport, "GitChanges"]:
+        """Ingest exactly what `git diff --name-status SINCE..UNTIL` (default: HEAD) changed:
+        added, modified, renamed (old path removed, new added) and deleted files, through the
+        stores' globs and ignores as any ingest. options: as ingest takes them (not paths).
+        GitError for a root outside git, an unknown revision, or UNTIL not checked out."""
+        from core.git_changes import changes_since
+
+        for slug in stores or ():
+            self.config.store(slug)  # an unknown store is refused before git runs
+        changes = changes_since(self.root, since, until)
+        if not changes.changes:  # nothing changed: nothing to do (an empty selection is not "all")
+            return IngestReport(), changes
+        return self._ingest(stores, changes.paths(), **options), changes
+
+    def _ingest(
+        self,
+        stores: Iterable[str] | None,
+        only: set[str] | None,
+        *,
+        full: bool = False,
+        progress: ProgressCallback | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        lock_wait: float | None = None,
+        on_lock_wait: Callable[[LockHolder], None] | None = None,
+        force: bool | None = None,
+    ) -> IngestReport:
+        """ingest with the selection already made: only holds stored repo-relative paths (None: all)."""
         slugs = list(stores) if stores else [s.slug for s in self.config.stores]
         store_configs = [self.config.store(s) for s in slugs]
-        only = relative_in_root(self.root, paths) if paths is not None else None
         started = time.perf_counter()
         report = IngestReport()
         with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
