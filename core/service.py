@@ -362,6 +362,33 @@ class Lightfast:
             return IngestReport(), changes
         return self._ingest(stores, changes.paths(), **options), changes
 
+    # -- push-triggered ingest (core/webhook.py) ---------------------------------------
+    def connect_repository(self, full_name: str, branch: str | None = None, clone_url: str | None = None) -> dict:
+        """Record this repo root's git clone as GitHub's full_name for the webhook (branch: the
+        checked-out one; clone_url: remote origin's, credentials stripped). Its HEAD counts as
+        ingested, the first time: run `lightfast ingest` before connecting."""
+        from core.webhook import connect_record
+
+        if self.config.source_path is None:
+            raise ScopeError("connect needs a lightfast.yml on disk (the webhook opens it for each push)")
+        row = connect_record(self.root, Path(self.config.source_path).resolve(), full_name, branch, clone_url)
+        stored = self.mirror.connect_repository(row)
+        self.mirror.set_repository_sha_if_unset(stored["id"], row["head"])
+        return self.mirror.connected_repository(stored["full_name"]) or stored
+
+    def connected_repositories(self) -> list[dict]:
+        return self.mirror.connected_repositories()
+
+    def webhook_server(self, secret: bytes, host: str = "127.0.0.1", port: int | None = None,
+                       on_done=None, open_service: Callable[[Path], "Lightfast"] | None = None):
+        """A core.webhook.WebhookServer over this data dir's mirror (bound, not started). Each push
+        opens the lightfast.yml its connected repository names, in this data dir."""
+        from core.webhook import DEFAULT_PORT, WebhookServer
+
+        opener = open_service or (lambda path: Lightfast.open(path, self.home))
+        return WebhookServer(self.mirror, secret, opener, host=host,
+                             port=DEFAULT_PORT if port is None else port, on_done=on_done)
+
     def _ingest(
         self,
         stores: Iterable[str] | None,

@@ -350,6 +350,7 @@ def _register_faces() -> None:
     from lightfast_cli.cmd_stats import cost, sql, stats, verify
     from lightfast_cli.cmd_tui import tui
     from lightfast_cli.cmd_watch import watch
+    from lightfast_cli.cmd_webhook import webhook
 
     cli.add_command(tui)
 
@@ -359,6 +360,7 @@ def _register_faces() -> None:
     cli.add_command(migrate)
     cli.add_command(mcp)
     cli.add_command(watch)
+    cli.add_command(webhook)
     add_config_option_everywhere()
 
 
