@@ -185,6 +185,28 @@ class LimitsConfig(_Strict):
     max_file_bytes: int = Field(1_000_000, gt=0, strict=True, description="Files larger than this are skipped.")
 
 
+class CheckConfig(_Strict):
+    """Thresholds of `lightfast check`: alerts that exit non-zero for a scheduler (cron, CI).
+    Namespace usage is checked against `limits` (namespace_limit x alert_threshold)."""
+
+    latency_budget_ms: float = Field(
+        500.0, gt=0, description="p95 query latency per namespace above this (ms) in the last window is an alert.",
+    )
+    degradation_factor: float = Field(
+        2.0, gt=1, description="p95 above this many times the namespace's own previous window is an alert.",
+    )
+    window_hours: float = Field(
+        24.0, gt=0, description="Length of the latency window (hours); the previous window is the one before it.",
+    )
+    min_queries: int = Field(
+        20, ge=1, strict=True, description="Queries a window needs before its p95 is judged (fewer: not judged).",
+    )
+    canary: bool = Field(True, description="Run the isolation canary (writes, queries and removes a record per namespace).")
+    canary_sample: int | None = Field(
+        20, ge=1, description="Namespaces the canary checks, chosen at random; null checks every one.",
+    )
+
+
 class LightfastConfig(_Strict):
     """The whole lightfast.yml."""
 
@@ -203,6 +225,7 @@ class LightfastConfig(_Strict):
         description="Extra index profiles beside the built-ins; may replace staging or production, never local.",
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Plan limits and caps.")
+    check: CheckConfig = Field(default_factory=CheckConfig, description="Thresholds of `lightfast check`.")
 
     source_path: Path | None = Field(
         None, exclude=True, description="The file this was loaded from; set by load_config, never read from the file."

@@ -362,6 +362,16 @@ class Lightfast:
             return IngestReport(), changes
         return self._ingest(stores, changes.paths(), **options), changes
 
+    # -- alerts (core/checks.py) ----------------------------------------------------------
+    def check(self, *, canary: bool | None = None, with_backend: bool = True, now=None):
+        """core.checks.run_checks over this configuration: a CheckReport whose ok is False when any
+        threshold (lightfast.yml `limits` and `check`) is crossed. Blocking: call from a thread."""
+        from core.checks import run_checks
+        from core.search import flush_query_log
+
+        flush_query_log()  # this process's searches count
+        return run_checks(self, canary=canary, with_backend=with_backend, now=now)
+
     # -- push-triggered ingest (core/webhook.py) ---------------------------------------
     def connect_repository(self, full_name: str, branch: str | None = None, clone_url: str | None = None) -> dict:
         """Record this repo root's git clone as GitHub's full_name for the webhook (branch: the

@@ -351,6 +351,7 @@ def _register_faces() -> None:
     from lightfast_cli.cmd_tui import tui
     from lightfast_cli.cmd_watch import watch
     from lightfast_cli.cmd_webhook import webhook
+    from lightfast_cli.cmd_check import check
 
     cli.add_command(tui)
 
@@ -361,6 +362,7 @@ def _register_faces() -> None:
     cli.add_command(mcp)
     cli.add_command(watch)
     cli.add_command(webhook)
+    cli.add_command(check)
     add_config_option_everywhere()
 
 
