@@ -162,7 +162,7 @@ def named_queries(namespace_limit: int = 100_000, alert_threshold: float = 0.8) 
             "The last 20 ingest runs",
             """
             SELECT id, REPLACE(SUBSTR(started_at, 1, 19), 'T', ' ') AS started_utc, store_slug, environment,
-                   status, added, changed, removed, chunks_embedded, embed_tokens, failed, error
+                   status, added, changed, removed, chunks_embedded, failed, error
             FROM ingest_runs ORDER BY id DESC LIMIT 20
             """,
         ),

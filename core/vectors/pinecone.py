@@ -26,6 +26,10 @@ What the real service does, and how it is met here:
   for readiness, saying so through `notify`, bounded by `ready_timeout`.
 - Scores: only metrics whose scores are similarities (higher is closer) are
   opened; see SUPPORTED_METRICS.
+- Billed usage: query, fetch and id-listing responses carry `usage.read_units`,
+  handed to core.usage (the query log and ingest history record it); upsert
+  responses carry none (the SDK's UpsertResponse has no usage), so write units
+  are never reported, only estimated.
 """
 
 from __future__ import annotations
