@@ -676,6 +676,14 @@ class Mirror:
                 "VALUES (?, ?, ?, 'queued', NULL)", (delivery_id, repository, utcnow()))
             return True
 
+    def fail_unfinished_deliveries(self) -> int:
+        """Deliveries left 'queued' by a webhook that stopped before running them become 'failed',
+        so GitHub's redelivery of them runs (a replay of a finished one stays ignored)."""
+        with self.write() as conn:
+            return conn.execute(
+                "UPDATE webhook_deliveries SET status='failed', detail='the webhook stopped before running it' "
+                "WHERE status='queued'").rowcount
+
     def finish_delivery(self, delivery_id: str, status: str, detail: str | None = None) -> None:
         with self.write() as conn:
             conn.execute("UPDATE webhook_deliveries SET status=?, detail=? WHERE delivery_id=?",

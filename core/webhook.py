@@ -205,6 +205,8 @@ class WebhookServer:
         except OSError as exc:
             raise WebhookError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         self.httpd.daemon_threads = True
+        # Queued by a webhook that stopped (killed) before running them: redeliveries may run them.
+        mirror.fail_unfinished_deliveries()
         bound_host, bound_port = self.httpd.server_address[:2]
         self.url = f"http://{bound_host}:{bound_port}/"
 

@@ -236,6 +236,25 @@ def test_a_dirty_clone_is_refused_not_overwritten(world, served):
     assert wait("d-dirty").status == "ok"
 
 
+def test_a_delivery_queued_when_the_webhook_died_can_be_redelivered(world, lightfast_home, hash_embedder):
+    from core.config import load_config
+    from core.service import Lightfast
+
+    dev, service = world["dev"], world["service"]
+    write_files(dev, {"docs/late.md": "# Late\n\nqueued before a kill\n"})
+    before, after = push(dev, "late")
+    assert service.mirror.claim_delivery("d-killed", "acme/api")  # as a killed server left it
+    done: queue.Queue = queue.Queue()
+    server = service.webhook_server(
+        SECRET.encode(), port=0, on_done=done.put,
+        open_service=lambda path: Lightfast(load_config(path), lightfast_home, embedder=hash_embedder))
+    assert service.mirror.delivery("d-killed")["status"] == "failed"
+    with server:
+        assert post(server.url, payload(before, after), delivery="d-killed")[0] == 202
+        assert done.get(timeout=WAIT_S).status == "ok"
+    assert "docs/late.md" in documents(service)
+
+
 def test_refuses_to_start_without_a_secret(world, monkeypatch):
     monkeypatch.delenv("LIGHTFAST_WEBHOOK_SECRET", raising=False)
     monkeypatch.chdir(world["clone"])
