@@ -81,9 +81,3 @@ class WebhookError(LightfastError):
     """The webhook cannot start (no secret, a bad address) or a push cannot be applied to its clone."""
 
     exit_code = 2
-
-
-class CheckFailedError(LightfastError):
-    """`lightfast check` found a threshold crossed (the report says which)."""
-
-    exit_code = 1
