@@ -172,3 +172,15 @@ def test_parse_name_status_keeps_raw_names_and_renames():
     changes = parse_name_status(raw)
     assert [(c.status, c.path, c.old_path) for c in changes] == [
         ("M", "a.md", None), ("R", "new\\x0aname.md", "old name.md"), ("D", "caf\\xe9.md", None), ("A", "b.md", None)]
+
+
+def test_ingest_paths_takes_a_non_utf8_name_too(repo, service_factory):
+    """`ingest PATHS` selects by the stored form, as --since does (the name given raw, as a shell passes it)."""
+    write_files(repo, {"docs/plain.md": "# Plain\n"})
+    raw = os.path.join(os.fsencode(repo), b"docs", ODD)
+    with open(raw, "wb") as f:
+        f.write(b"# Cafe\n\nthe espresso machine hums\n")
+    service = service_factory(repo)
+    report = service.ingest(paths=[os.fsdecode(raw)])
+    assert report.totals()["added"] == 1
+    assert set(docs(service)) == {"docs/caf\\xe9 notes.md"}
