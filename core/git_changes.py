@@ -14,6 +14,7 @@ another commit is refused rather than ingested from the wrong tree.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from core.errors import GitError
 from core.scan import escape_path
 
 GIT_TIMEOUT_S = 120.0
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 #: The "before" of a push that created a branch: there is no previous commit.
 ZERO_SHA = "0" * 40
 
@@ -57,6 +59,11 @@ class GitChanges:
         return out
 
 
+def redact(text: str) -> str:
+    """Text without credentials in URLs (https://user:token@host -> https://***@host)."""
+    return _CREDENTIALS.sub("***@", text)
+
+
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run git in root; GitError (with git's own words) when it is missing or fails."""
     if shutil.which("git") is None:
@@ -69,7 +76,8 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
         raise GitError(f"`git {' '.join(args[:2])}` in {root} took over {GIT_TIMEOUT_S:.0f} s; gave up") from None
     if check and done.returncode != 0:
         said = done.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(f"`git {' '.join(args[:3])}` failed in {root}: {said[-1] if said else done.returncode}")
+        said = redact(said[-1]) if said else done.returncode  # a remote's URL may carry a token
+        raise GitError(f"`git {' '.join(args[:3])}` failed in {root}: {said}")
     return done
 
 

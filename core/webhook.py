@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.errors import GitError, LightfastError, WebhookError
-from core.git_changes import ZERO_SHA, check_repository, git, resolve_commit
+from core.git_changes import ZERO_SHA, check_repository, git, redact, resolve_commit
 
 SECRET_ENV = "LIGHTFAST_WEBHOOK_SECRET"
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps a payload at 25 MB
@@ -51,12 +51,6 @@ DEFAULT_PORT = 8787
 REMOTE = "origin"
 
 log = logging.getLogger("lightfast.webhook")
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def redact(text: str) -> str:
-    """Text without credentials in URLs (https://user:token@host -> https://***@host)."""
-    return _CREDENTIALS.sub("***@", text)
 
 
 def secret_from_env(environ: dict[str, str] | None = None) -> bytes:
