@@ -69,3 +69,14 @@ class IndexDamagedError(LightfastError):
 
 class PathOutsideRepoError(ScopeError):
     """A path given to ingest is empty, unresolvable, or lies outside the repository root."""
+
+
+class TokenFileError(ConfigError):
+    """The bearer tokens file is damaged; the message names it, the line, and how to recover."""
+
+
+class NamespaceLimitError(LightfastError):
+    """Every index a new namespace could go to is at its namespace limit; add an overflow index."""
+
+    exit_code = 5
+

@@ -22,11 +22,13 @@ from core.locks import LockHolder, file_lock
 from core.mirror import Mirror
 from core.namespaces import check_model, ensure_namespace, index_spec
 from core.paths import data_dir, locks_dir, mirror_path
+from core.profiles import index_chain
 from core.repo_paths import relative_in_root, resolve_in_root
 from core.rerank import Reranker
 from core.scan import FoundFile, Skipped, walk_repo
 from core.search import SearchResult, search_namespaces, validate_query
 from core.storage import storage_guard
+from core.tokens import current_grant
 from core.vectors.base import VectorBackend, VectorIndex
 
 Scope = Literal["store", "workspace", "organization"]
@@ -64,6 +66,7 @@ class Lightfast:
         self._reranker = reranker
         self._mirror: Mirror | None = None
         self._index: VectorIndex | None = None
+        self._overflow: dict[str, VectorIndex] = {}  # profile name -> an overflow index, opened on use
         self._lock = threading.RLock()
 
     @classmethod
@@ -97,6 +100,26 @@ class Lightfast:
                 self._index = self.backend.ensure_index(index_spec(self.profile, self.environment))
             return self._index
 
+    def index_for(self, record: dict) -> VectorIndex:
+        """The index that holds this namespace record: the environment's, or the overflow index
+        it was routed to (its index_profile); every read, write and delete goes through here."""
+        name = record.get("index_profile") or record["environment"]
+        if name == self.environment:
+            return self.index
+        with self._lock:
+            if name not in self._overflow:
+                profiles = dict(index_chain(self.config))
+                if name not in profiles:
+                    from core.errors import ConfigError
+
+                    raise ConfigError(
+                        f"namespace '{record['namespace_name']}' lives in index '{record['index_name']}' "
+                        f"(profile '{name}'), which lightfast.yml no longer routes to: list '{name}' under "
+                        f"`limits.overflow.{self.environment}` again"
+                    )
+                self._overflow[name] = self.backend.ensure_index(index_spec(profiles[name], self.environment))
+            return self._overflow[name]
+
     @property
     def embedder(self) -> Embedder:
         with self._lock:
@@ -125,7 +148,28 @@ class Lightfast:
         return ensure_namespace(
             self.mirror, self.backend, self.profile, self.environment,
             self.config.organization, self.config.workspace, store,
+            chain=index_chain(self.config), limits=self.config.limits,
         )
+
+    def check_access(self, write: bool = False) -> None:
+        """The bearer token's grant in force (core.tokens; none outside the HTTP MCP server)
+        against this configuration's organization and workspace: ScopeError when it may not
+        read them, or write them (write)."""
+        grant = current_grant()
+        if grant is None:
+            return
+        c = self.config
+        if not grant.allows_organization(c.organization):
+            raise ScopeError(f"{grant.describe()} is not for organization '{c.organization}'")
+        if not grant.allows_workspace(c.workspace):
+            raise ScopeError(f"{grant.describe()} may not {'write' if write else 'read'} workspace "
+                             f"'{c.workspace}'")
+        if write and grant.read_only:
+            raise ScopeError(f"{grant.describe()} may not ingest: it is read-only")
+
+    def _visible(self, workspace: str) -> bool:
+        grant = current_grant()
+        return grant is None or grant.allows_workspace(workspace)
 
     def namespace_records(self, scope: Scope = "workspace", stores: Iterable[str] | None = None) -> list[dict]:
         """Records this configuration may see: the design's access check lives here.
@@ -134,6 +178,11 @@ class Lightfast:
         workspace: every namespace of this workspace; organization: of this org.
         """
         c = self.config
+        if scope in ("store", "workspace"):
+            self.check_access()
+        grant = current_grant()
+        if grant is not None and not grant.allows_organization(c.organization):
+            raise ScopeError(f"{grant.describe()} is not for organization '{c.organization}'")
         if scope == "store":
             slugs = list(stores) if stores else [s.slug for s in c.stores]
             for slug in slugs:
@@ -144,7 +193,8 @@ class Lightfast:
         if scope == "workspace":
             return self.mirror.namespaces(self.environment, c.organization, c.workspace)
         if scope == "organization":
-            return self.mirror.namespaces(self.environment, c.organization)
+            return [r for r in self.mirror.namespaces(self.environment, c.organization)
+                    if self._visible(r["workspace_id"])]
         raise ScopeError(f"unknown scope '{scope}': use store, workspace or organization")
 
     def namespaces(self, with_backend: bool = True) -> list[dict]:
@@ -155,9 +205,14 @@ class Lightfast:
         """
         records = self.namespace_records("organization")
         remote: dict[str, int] = {}
-        if with_backend and self.backend.index_exists(self.profile.name):
-            prefix = "org_"
-            remote = {s.namespace: s.vector_count for s in self.index.list_namespaces(prefix)}
+        homes: dict[str, str] = {}  # namespace found in an index -> that index's name
+        if with_backend:
+            for name, profile in index_chain(self.config):
+                if self.backend.index_exists(profile.name):
+                    index = self.index_for({"index_profile": name, "environment": self.environment})
+                    for s in index.list_namespaces(self._org_prefix()):
+                        remote[s.namespace] = remote.get(s.namespace, 0) + s.vector_count
+                        homes.setdefault(s.namespace, profile.name)
         out = []
         for r in records:
             counts = self.mirror.counts(r["id"])
@@ -174,9 +229,9 @@ class Lightfast:
         if with_backend:
             known = {r["namespace_name"] for r in records}
             for name, count in sorted(remote.items()):
-                if name not in known and name.startswith(self._org_prefix()):
+                if name not in known and name.startswith(self._org_prefix()) and self._visible_name(name):
                     out.append({"namespace_name": name, "environment": self.environment,
-                                "index_name": self.profile.name, "index_vectors": count,
+                                "index_name": homes[name], "index_vectors": count,
                                 "vectors": None, "documents": None, "only_in": "index"})
             for row in out:
                 if row.get("only_in") is None and row["namespace_name"] not in remote and row["vectors"]:
@@ -230,11 +285,22 @@ class Lightfast:
 
         return f"org_{sanitize_part(self.config.organization, 'organization')}:"
 
+    def _visible_name(self, namespace: str) -> bool:
+        """A namespace found only in the index: visible when its ws_ part is a granted workspace."""
+        grant = current_grant()
+        if grant is None:
+            return True
+        from core.naming import sanitize_part
+
+        ws = namespace[len(self._org_prefix()):].split(":", 1)[0].removeprefix("ws_")
+        return any(sanitize_part(w, "workspace") == ws for w in grant.workspaces)
+
     def delete_namespace(
         self, store_slug: str, remove_record: bool = False, *, lock_wait: float | None = None,
         on_lock_wait: Callable[[LockHolder], None] | None = None,
     ) -> int:
         """Delete a store's vectors (and optionally its record); returns vectors deleted."""
+        self.check_access(write=True)
         self.config.store(store_slug)
         record = self.mirror.get_namespace(
             self.environment, self.config.organization, self.config.workspace, store_slug
@@ -247,7 +313,7 @@ class Lightfast:
                        on_lock_wait: Callable[[LockHolder], None] | None = None) -> int:
         with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
             count = self.mirror.counts(record["id"])["vectors"]
-            self.index.delete_namespace(record["namespace_name"])
+            self.index_for(record).delete_namespace(record["namespace_name"])
             if remove_record:
                 self.mirror.delete_namespace_record(record["id"])
             else:
@@ -269,23 +335,25 @@ class Lightfast:
         def route(ns: dict):
             name = legacy.get((ns["workspace_id"], ns["store_slug"]))
             if name is None:  # a store that never had a legacy index
-                return self.index, ns["namespace_name"]
+                return self.index_for(ns), ns["namespace_name"]
             return self.backend.index(name), LEGACY_NAMESPACE
 
         return route
 
-    def _write_index(self) -> VectorIndex:
-        """The shared index, written together with legacy indexes while a migration is under way."""
+    def _write_index(self, record: dict) -> VectorIndex:
+        """The record's shared index, written together with its legacy index while a migration is
+        under way."""
         rows = self.mirror.rows(
             "SELECT n.namespace_name, s.index_name FROM migration_stores m "
             "JOIN stores s ON s.id = m.store_id JOIN namespaces n ON n.id = m.namespace_id "
             "WHERE m.status != 'cutover'"
         )
         if not rows:
-            return self.index
+            return self.index_for(record)
         from core.migrate import DualWriteIndex
 
-        return DualWriteIndex(self.index, {r["namespace_name"]: self.backend.index(r["index_name"]) for r in rows})
+        return DualWriteIndex(self.index_for(record),
+                              {r["namespace_name"]: self.backend.index(r["index_name"]) for r in rows})
 
     # -- ingest ----------------------------------------------------------------------
     def _writer_lock(self, wait: float | None = None, on_wait: Callable[[LockHolder], None] | None = None):
@@ -338,6 +406,7 @@ class Lightfast:
         slugs = list(stores) if stores else [s.slug for s in self.config.stores]
         store_configs = [self.config.store(s) for s in slugs]
         only = relative_in_root(self.root, paths) if paths is not None else None
+        self.check_access(write=True)
         started = time.perf_counter()
         report = IngestReport()
         with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
@@ -345,12 +414,11 @@ class Lightfast:
             self.mirror.mark_interrupted_runs()  # we hold the lock: whatever says 'running' died
             check_ingest(self.config, self.mirror, self.environment, store_configs, found, only,
                          force)  # core/guards.py; force None: LIGHTFAST_FORCE_REMOVE decides
-            index = self._write_index()
             for store in store_configs:
                 namespace = self.ensure_namespace(store.slug)
                 report.stores.append(
                     ingest_store(
-                        self.mirror, index, self.embedder, namespace, store, found,
+                        self.mirror, self._write_index(namespace), self.embedder, namespace, store, found,
                         full=full, only_paths=only, progress=progress, cancelled=cancelled,
                     )
                 )
@@ -408,7 +476,8 @@ class Lightfast:
         result = search_namespaces(
             mirror=self.mirror, index=self.index, embedder=self.embedder, reranker=self.reranker,
             namespaces=usable, query=query, top_k=top_k, path_glob=path_glob,
-            route=None if self.config.use_shared_index else self._legacy_route(),
+            route=(lambda ns: (self.index_for(ns), ns["namespace_name"])) if self.config.use_shared_index
+            else self._legacy_route(),
         )
         result.failed.update(failed)
         return result
@@ -425,7 +494,7 @@ class Lightfast:
             entries = self.mirror.chunk_neighbours(record["id"], vector_id, radius)
             if not entries:
                 continue
-            fetched = self.index.fetch(record["namespace_name"], [e["vector_id"] for e in entries])
+            fetched = self.index_for(record).fetch(record["namespace_name"], [e["vector_id"] for e in entries])
             chunks = []
             for e in entries:
                 rec = fetched.get(e["vector_id"])
