@@ -327,6 +327,7 @@ def _register_faces() -> None:
     from lightfast_cli.cmd_migrate import migrate
 
     from lightfast_cli.cmd_stats import cost, sql, stats, verify
+    from lightfast_cli.cmd_tokens import tokens
     from lightfast_cli.cmd_tui import tui
     from lightfast_cli.cmd_watch import watch
 
@@ -337,6 +338,7 @@ def _register_faces() -> None:
 
     cli.add_command(migrate)
     cli.add_command(mcp)
+    cli.add_command(tokens)
     cli.add_command(watch)
     add_config_option_everywhere()
 
