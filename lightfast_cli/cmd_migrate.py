@@ -198,13 +198,14 @@ def cleanup(ctx, safety_days, yes, as_json) -> None:
         return
     console = out()
     console.print(f"dropped {report.document_rows:,} legacy document rows and {report.vector_rows:,} "
-                  f"legacy vector rows; {report.stores_removed} legacy stores removed")
+                  "legacy vector rows")
+    console.print(f"{report.stores_removed} legacy stores removed with their indexes")
     for name in report.indexes_deleted:
         console.print(f"deleted legacy index {escape(name)}", crop=False)
     for name in report.indexes_kept:
         console.print(f"kept legacy index {escape(name)}: pass --yes to delete it", crop=False)
     for line in report.waiting:
-        console.print(f"inside the safety window: {escape(line)}", crop=False)
+        console.print(f"waiting: {escape(line)}", crop=False)
 
 
 @migrate.command()
@@ -235,7 +236,8 @@ def reconcile(ctx, as_json) -> None:
     else:
         console = out()
         for d in drifts:
-            console.print(f"DRIFT {escape(d.namespace)} ({escape(d.index)}): {escape(d.describe())}", crop=False)
+            console.print(f"DRIFT {escape(d.namespace)} in {escape(d.index)}", crop=False)
+            console.print(f"      {escape(d.describe())}")
             for vid in (d.missing + d.extra)[:5]:
                 console.print(f"      {escape(vid)}", crop=False)
         console.print(f"{checked} namespaces checked, {len(drifts)} with drift")

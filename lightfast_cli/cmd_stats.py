@@ -74,9 +74,9 @@ def stats(ctx, as_json) -> None:
     chain = index_chain(service.config)
     if len(chain) > 1:  # limits.overflow: where this environment's new namespaces go
         out.print("overflow: " + " -> ".join(f"{n} ({p.name})" for n, p in chain), soft_wrap=False, markup=False)
-        out.print(f"  a new organization takes the first index under {limits.alert_threshold:.0%} of "
-                  f"{limits.namespace_limit:,} namespaces; an organization stays in its index until it "
-                  "is full", markup=False)
+        out.print(f"  new organizations: the first index under {limits.alert_threshold:.0%} of "
+                  f"{limits.namespace_limit:,}", markup=False)
+        out.print("  an organization stays in its index until that index is full", markup=False)
 
 
 @click.command()

@@ -82,9 +82,11 @@ def add(ctx, workspaces, organization, read_only, label, tokens_file, as_json) -
                                      "tokens_file": str(path)}))
         return
     mode = "read-only" if read_only else "read-write"
-    err().print(f"{entry.id}: {entry.organization}, workspaces {', '.join(entry.workspaces)} ({mode}); "
-                f"stored as a hash in {path}. This is the only time the token is shown:",
-                markup=False, crop=False)
+    console = err()
+    console.print(f"{entry.id}: {entry.organization}, workspaces {', '.join(entry.workspaces)} ({mode})",
+                  markup=False, crop=False)
+    console.print(f"stored as a hash in {path}", markup=False, crop=False)
+    console.print("the token, shown this once:", markup=False)
     out().print(token, markup=False, crop=False, soft_wrap=True)
 
 

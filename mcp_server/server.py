@@ -29,7 +29,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from core.errors import LightfastError, ScopeError
-from core.tokens import granted
+from core.tokens import current_grant, granted
 from mcp_server.arguments import argument_error, strict_model
 from mcp_server.auth import request_grant
 from mcp_server.format import (
@@ -158,6 +158,13 @@ class IngestTracker:
     def snapshot(self) -> IngestOutput:
         with self.lock:
             return self.state.model_copy()
+
+
+def check_access(svc, write: bool = False) -> None:
+    """Under a bearer token's grant (HTTP with tokens): ScopeError unless it may read (write) the
+    server's own workspace. Without one (stdio) nothing is asked of the service."""
+    if current_grant() is not None:
+        svc.check_access(write)
 
 
 def check_present(svc, paths: list[Path], stores: list[str]) -> None:
@@ -314,7 +321,7 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False,
 
     def own_row(store: str, with_backend: bool) -> dict | None:
         svc = service()
-        svc.check_access()  # a token for another workspace: ScopeError, not "not ingested yet"
+        check_access(svc)  # a token for another workspace: ScopeError, not "not ingested yet"
         svc.config.store(store)  # an unknown slug -> ConfigError listing the known ones
         return next((r for r in svc.namespaces(with_backend=with_backend)
                      if r.get("store_slug") == store and r.get("workspace_id") == svc.config.workspace), None)
@@ -383,7 +390,7 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False,
         full: Annotated[bool, Field(description="Re-embed everything, not only what changed.")] = False,
     ) -> Annotated[CallToolResult, IngestOutput]:
         svc = await call(service)
-        await call(svc.check_access, True)  # the token may write this workspace
+        await call(check_access, svc, True)  # the token may write this workspace
         safe = await call(svc.resolve_paths, paths)
         if store:
             await call(svc.config.store, store)  # an unknown slug -> tool error listing the known ones
@@ -449,10 +456,11 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False,
         ),
     )
     async def ingest_status() -> Annotated[CallToolResult, IngestOutput]:
-        svc = await call(service)
-        await call(svc.check_access)  # this workspace's runs are for those who may read it
         out = tracker.snapshot()
+        if current_grant() is not None:  # this workspace's runs are for those who may read it
+            await call(check_access, await call(service))
         if out.state == "idle":
+            svc = await call(service)
             out = last_recorded(await call(svc.last_ingest_runs), [s.slug for s in svc.config.stores])
         return _result(ingest_text(out), out)
 

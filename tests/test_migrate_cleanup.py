@@ -88,7 +88,7 @@ def test_the_cli_keeps_indexes_without_yes(migrated, repo):
     service, stores, _ = migrated
     config = repo / "lightfast.yml"
     waiting = run_cli(config, "cleanup")
-    assert waiting.exit_code == 0 and waiting.output.count("inside the safety window") == 6
+    assert waiting.exit_code == 0 and waiting.output.count("waiting: ") == 6
     kept = run_cli(config, "cleanup", "--safety-days", "0")
     assert kept.exit_code == 0, kept.output
     assert "dropped 12 legacy document rows and 72 legacy vector rows" in kept.output
