@@ -197,22 +197,25 @@ class Lightfast:
                     if self._visible(r["workspace_id"])]
         raise ScopeError(f"unknown scope '{scope}': use store, workspace or organization")
 
+    def _listed(self, prefix: str) -> dict[tuple[str, str], int]:
+        """(index name, namespace) -> the index's own vector count, over the environment's index
+        and its overflow indexes (limits.overflow)."""
+        found: dict[tuple[str, str], int] = {}
+        for name, profile in index_chain(self.config):
+            if self.backend.index_exists(profile.name):
+                index = self.index_for({"index_profile": name, "environment": self.environment})
+                for s in index.list_namespaces(prefix):
+                    found[(profile.name, s.namespace)] = s.vector_count
+        return found
+
     def namespaces(self, with_backend: bool = True) -> list[dict]:
         """Mirror records of this environment and organization, with counts.
 
-        with_backend adds the index's own vector count and flags namespaces
-        that exist on only one side.
+        with_backend adds the index's own vector count (from the index the record names) and
+        flags namespaces that exist on only one side.
         """
         records = self.namespace_records("organization")
-        remote: dict[str, int] = {}
-        homes: dict[str, str] = {}  # namespace found in an index -> that index's name
-        if with_backend:
-            for name, profile in index_chain(self.config):
-                if self.backend.index_exists(profile.name):
-                    index = self.index_for({"index_profile": name, "environment": self.environment})
-                    for s in index.list_namespaces(self._org_prefix()):
-                        remote[s.namespace] = remote.get(s.namespace, 0) + s.vector_count
-                        homes.setdefault(s.namespace, profile.name)
+        listed = self._listed(self._org_prefix()) if with_backend else {}
         out = []
         for r in records:
             counts = self.mirror.counts(r["id"])
@@ -221,20 +224,21 @@ class Lightfast:
                 **r,
                 "documents": counts["documents"],
                 "vectors": counts["vectors"],
-                "index_vectors": remote.get(r["namespace_name"]) if with_backend else None,
+                "index_vectors": listed.get((r["index_name"], r["namespace_name"])) if with_backend else None,
                 "last_ingest": last["finished_at"] if last else None,
                 "last_ingest_status": last["status"] if last else None,
                 "only_in": None,
             })
         if with_backend:
-            known = {r["namespace_name"] for r in records}
-            for name, count in sorted(remote.items()):
-                if name not in known and name.startswith(self._org_prefix()) and self._visible_name(name):
+            known = {(r["index_name"], r["namespace_name"]) for r in records}
+            for (index_name, name), count in sorted(listed.items()):
+                if (index_name, name) not in known and self._visible_name(name):
                     out.append({"namespace_name": name, "environment": self.environment,
-                                "index_name": homes[name], "index_vectors": count,
+                                "index_name": index_name, "index_vectors": count,
                                 "vectors": None, "documents": None, "only_in": "index"})
             for row in out:
-                if row.get("only_in") is None and row["namespace_name"] not in remote and row["vectors"]:
+                if row.get("only_in") is None and row["vectors"] and \
+                        (row["index_name"], row["namespace_name"]) not in listed:
                     row["only_in"] = "mirror"
         return out
 
@@ -242,25 +246,23 @@ class Lightfast:
         """Every record of this machine's mirror, all environments and organizations, with counts.
 
         For a person browsing their own data dir (the TUI). Only this
-        environment's index is asked for its own vector counts: other
+        environment's indexes are asked for their own vector counts: other
         environments may need keys this session does not have.
         """
         rows = self.mirror.namespace_summaries()
-        remote: dict[str, int] = {}
-        if with_backend and self.backend.index_exists(self.profile.name):
-            remote = {s.namespace: s.vector_count for s in self.index.list_namespaces("org_")}
+        listed = self._listed("org_") if with_backend else {}
         for row in rows:
             here = row["environment"] == self.environment
-            row["index_vectors"] = remote.get(row["namespace_name"]) if here and with_backend else None
-            row["only_in"] = "mirror" if here and with_backend and row["vectors"] and \
-                row["namespace_name"] not in remote else None
+            key = (row["index_name"], row["namespace_name"])
+            row["index_vectors"] = listed.get(key) if here and with_backend else None
+            row["only_in"] = "mirror" if here and with_backend and row["vectors"] and key not in listed else None
         if with_backend:
-            known = {r["namespace_name"] for r in rows if r["environment"] == self.environment}
+            known = {(r["index_name"], r["namespace_name"]) for r in rows if r["environment"] == self.environment}
             rows += [{"id": None, "namespace_name": name, "environment": self.environment,
                       "organization_id": None, "workspace_id": None, "store_slug": None,
-                      "index_name": self.profile.name, "index_vectors": count, "vectors": None,
+                      "index_name": index_name, "index_vectors": count, "vectors": None,
                       "documents": None, "only_in": "index"}
-                     for name, count in sorted(remote.items()) if name not in known]
+                     for (index_name, name), count in sorted(listed.items()) if (index_name, name) not in known]
         return rows
 
     def delete_namespace_by_id(self, record_id: str, remove_record: bool = False) -> int:

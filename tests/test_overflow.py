@@ -114,6 +114,8 @@ def test_namespaces_see_both_indexes_and_flag_nothing(world):
     rows = world[("acme", "one")].namespaces()
     assert {r["namespace_name"] for r in rows} == {n for n in where(world[("acme", "one")]) if n.startswith("org_acme:")}
     assert all(r["only_in"] is None and r["index_vectors"] == r["vectors"] for r in rows)
+    browsed = world[("acme", "one")].browse_namespaces()  # the TUI's view: every organization
+    assert len(browsed) == 7 and all(r["only_in"] is None and r["index_vectors"] == r["vectors"] for r in browsed)
     from core.migrate import reconcile
 
     assert reconcile(world[("acme", "one")]) == (5, [])  # id by id, each in the index its record names
