@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import secrets
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
@@ -223,23 +224,26 @@ def revoke_token(path: Path, token_id: str) -> TokenEntry:
 
 
 class TokenStore:
-    """The tokens file as a running server reads it: re-read when it changes on disk."""
+    """The tokens file as a running server reads it: re-read when it changes on disk (every save
+    is a rename, so a new inode; mtime and size besides). Called from worker threads."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._stamp: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
         self._file = TokenFile(self.path)
 
     def current(self) -> TokenFile:
-        try:
-            st = os.stat(self.path)
-            stamp = (st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if stamp != self._stamp:
-            self._file = TokenFile.load(self.path)
-            self._stamp = stamp
-        return self._file
+        with self._lock:
+            try:
+                st = os.stat(self.path)
+                stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                stamp = None
+            if stamp != self._stamp:
+                self._file = TokenFile.load(self.path)
+                self._stamp = stamp
+            return self._file
 
     def configured(self) -> bool:
         return bool(self.current().entries)
