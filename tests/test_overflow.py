@@ -170,3 +170,24 @@ def test_overflow_config_errors_name_the_line(tmp_path, overflow, message):
     with pytest.raises(ConfigError) as error:
         load_config(repo / "lightfast.yml")
     assert f"lightfast.yml:{line}: " in str(error.value) and message in str(error.value)
+
+
+def test_m007_records_existing_namespaces_in_their_environments_index(tmp_path):
+    """A mirror made before overflow routing: every existing record lives in its environment's index."""
+    import sqlite_utils
+
+    from core.mirror import Mirror, migrations
+
+    path = tmp_path / "mirror.sqlite"
+    db = sqlite_utils.Database(path)
+    migrations.apply(db, stop_before="m007_namespace_index")
+    db["namespaces"].insert({
+        "id": "staging/acme/web/docs", "organization_id": "acme", "workspace_id": "web", "store_slug": "docs",
+        "namespace_name": "org_acme:ws_web:store_docs", "environment": "staging",
+        "index_name": "lightfast-staging-v1", "chunk_max_tokens": 256, "chunk_overlap": 32,
+        "embedding_provider": "cohere", "embedding_model": "embed-english-v3.0", "embedding_dim": 1024,
+        "created_at": "2026-01-01", "updated_at": "2026-01-01"})
+    db.close()
+    mirror = Mirror(path)  # applies m007
+    assert mirror.namespace_by_id("staging/acme/web/docs")["index_profile"] == "staging"
+    assert mirror.namespaces_per_index() == {"lightfast-staging-v1": 1}
