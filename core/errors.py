@@ -81,3 +81,14 @@ class WebhookError(LightfastError):
     """The webhook cannot start (no secret, a bad address) or a push cannot be applied to its clone."""
 
     exit_code = 2
+
+
+class TokenFileError(ConfigError):
+    """The bearer tokens file is damaged; the message names it, the line, and how to recover."""
+
+
+class NamespaceLimitError(LightfastError):
+    """Every index a new namespace could go to is at its namespace limit; add an overflow index."""
+
+    exit_code = 5
+

@@ -236,6 +236,20 @@ def m006_connected_repositories(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_namespace_index(db: sqlite_utils.Database) -> None:
+    # Which profile's index holds each namespace: the environment's own, or an overflow index
+    # (limits.overflow) once the environment's index nears its namespace limit. Existing rows
+    # all live in their environment's index. Counting per index is what routing asks most.
+    db.executescript(
+        """
+        ALTER TABLE namespaces ADD COLUMN index_profile TEXT;
+        UPDATE namespaces SET index_profile = environment WHERE index_profile IS NULL;
+        CREATE INDEX idx_namespaces_index ON namespaces(index_name);
+        """
+    )
+
+
 def _read_only_fs(folder: Path) -> bool:
     """True when folder lives on a file system mounted read-only."""
     try:
@@ -377,6 +391,17 @@ class Mirror:
             "workspace_id, store_slug",
             params,
         )
+
+    def namespaces_per_index(self) -> dict[str, int]:
+        """Namespace records per physical index (every environment: the plan's limit is per index)."""
+        return {r[0]: r[1] for r in self.conn.execute(
+            "SELECT index_name, COUNT(*) FROM namespaces GROUP BY index_name")}
+
+    def organization_indexes(self, environment: str, organization: str) -> set[str]:
+        """The indexes that hold this organization's namespaces in this environment."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT DISTINCT index_name FROM namespaces WHERE environment=? AND organization_id=?",
+            (environment, organization))}
 
     def delete_namespace_record(self, namespace_id: str) -> None:
         """Remove a namespace record with its documents, entries and journal rows."""

@@ -77,6 +77,14 @@ def stats(ctx, as_json) -> None:
             out.print(f"[bold red]alert:[/] index {row['index_name']} ({row['environment']}) holds "
                       f"{row['namespaces']:,} namespaces, {row['used_share']:.0%} of the limit of "
                       f"{row['namespace_limit']:,}", soft_wrap=False)
+    from core.profiles import index_chain
+
+    chain = index_chain(service.config)
+    if len(chain) > 1:  # limits.overflow: where this environment's new namespaces go
+        out.print("overflow: " + " -> ".join(f"{n} ({p.name})" for n, p in chain), soft_wrap=False, markup=False)
+        out.print(f"  new organizations: the first index under {limits.alert_threshold:.0%} of "
+                  f"{limits.namespace_limit:,}", markup=False)
+        out.print("  an organization stays in its index until that index is full", markup=False)
 
 
 @click.command()

@@ -348,6 +348,7 @@ def _register_faces() -> None:
     from lightfast_cli.cmd_migrate import migrate
 
     from lightfast_cli.cmd_stats import cost, sql, stats, verify
+    from lightfast_cli.cmd_tokens import tokens
     from lightfast_cli.cmd_tui import tui
     from lightfast_cli.cmd_watch import watch
     from lightfast_cli.cmd_webhook import webhook
@@ -360,6 +361,7 @@ def _register_faces() -> None:
 
     cli.add_command(migrate)
     cli.add_command(mcp)
+    cli.add_command(tokens)
     cli.add_command(watch)
     cli.add_command(webhook)
     cli.add_command(check)

@@ -39,9 +39,10 @@ STORES = """
   - slug: scratch
     include: ["docs/kill.md"]
 """
-#: Never run from a test: they serve or draw until stopped (run elsewhere), or rewrite a migration.
+#: Never run from a test: they serve or draw until stopped (run elsewhere), rewrite a migration, or
+#: name a token id only `tokens add` can make (tests/test_tokens.py runs it).
 HELP_ONLY = {("tui",), ("mcp",), ("watch",), ("migrate", "run"), ("migrate", "cutover"),
-             ("migrate", "rollback"), ("migrate", "verify"), ("webhook", "serve")}
+             ("migrate", "rollback"), ("migrate", "verify"), ("webhook", "serve"), ("tokens", "revoke")}
 
 
 def test_ci_runs_exactly_the_readme_test_command():
