@@ -69,3 +69,9 @@ class IndexDamagedError(LightfastError):
 
 class PathOutsideRepoError(ScopeError):
     """A path given to ingest is empty, unresolvable, or lies outside the repository root."""
+
+
+class MirrorDamagedError(LightfastError):
+    """mirror.sqlite is not a readable SQLite database; the message names it and `lightfast doctor --repair`."""
+
+    exit_code = 5

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
 from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
@@ -28,6 +28,9 @@ from core.scan import FoundFile, Skipped, walk_repo
 from core.search import SearchResult, search_namespaces, validate_query
 from core.storage import storage_guard
 from core.vectors.base import VectorBackend, VectorIndex
+
+if TYPE_CHECKING:
+    from core.doctor import DoctorReport
 
 Scope = Literal["store", "workspace", "organization"]
 
@@ -114,6 +117,15 @@ class Lightfast:
 
                 self._reranker = make_reranker(self.profile)
             return self._reranker
+
+    def reopen(self) -> None:
+        """Forget the opened mirror and index: the next use opens the files as they are now
+        (after `doctor` moved a damaged one aside)."""
+        with self._lock:
+            if self._mirror is not None:
+                self._mirror.close()
+            self._mirror = None
+            self._index = None
 
     @property
     def root(self) -> Path:
@@ -305,6 +317,24 @@ class Lightfast:
 
         return Watcher(self, **options)
 
+    def doctor(self, repair: bool = False) -> "DoctorReport":
+        """Compare the mirror with the index per namespace (core.doctor.check); with repair,
+        repair this configuration's stores first (core.doctor.repair). Blocking."""
+        from core.doctor import check
+        from core.doctor import repair as repair_all
+
+        with storage_guard(self.home):
+            return repair_all(self) if repair else check(self)
+
+    def index_problems(self) -> int | None:
+        """Problems a counts-only check of this configuration's stores finds (cheap enough for a
+        status line); None when the index is not local (Pinecone's counts lag and cost a call)."""
+        if self.backend.kind != "local":
+            return None
+        from core.doctor import check
+
+        return check(self, by_id=False, own_only=True).problems
+
     def dashboard(self) -> dict:
         """Every figure of the stats dashboard (core.stats.dashboard). Blocking: call from a thread."""
         from core.search import flush_query_log
@@ -352,6 +382,7 @@ class Lightfast:
                     ingest_store(
                         self.mirror, index, self.embedder, namespace, store, found,
                         full=full, only_paths=only, progress=progress, cancelled=cancelled,
+                        check_index=self.backend.kind == "local",  # exact counts: cheap to compare
                     )
                 )
                 if cancelled and cancelled():

@@ -18,6 +18,9 @@ def print_ingest_report(console: Console, report) -> None:
                       f"{r.unchanged} unchanged, {len(r.skipped)} skipped, {len(r.failed)} failed", soft_wrap=False)
         console.print(f"  chunks: {r.chunks_embedded:,} embedded; vectors: {r.vectors_upserted:,} written, "
                       f"{r.vectors_deleted:,} deleted", soft_wrap=False)
+        if r.repaired:
+            console.print(f"  repaired: {r.repaired:,} of them re-embedded because their vectors were "
+                          "missing from the index", crop=False)
     console.print(f"ingest took {report.seconds:.1f} s")
     for r in report.stores:
         for path, reason in r.failed:

@@ -1,0 +1,69 @@
+"""`lightfast doctor`: check the mirror against the index, and repair what it finds."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.markup import escape
+
+from lightfast_cli.consoles import out as _out
+
+
+@click.command()
+@click.option("--repair", is_flag=True,
+              help="Repair this repo's stores: move damaged files aside, rebuild, re-ingest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def doctor(ctx, repair: bool, as_json: bool) -> None:
+    """Check that the index holds every vector the mirror lists, per namespace.
+
+    Reports each namespace as healthy, vectors missing (N of M), index
+    namespace missing, not in mirror, stale vectors or damaged (with the
+    file), and a damaged mirror.sqlite or index.json. Exits 0 when all is
+    healthy, 1 when something is wrong. --repair moves damaged files aside
+    (never deletes them), rebuilds the mirror from the index's metadata,
+    re-ingests what is missing, then checks again.
+
+    Example usage:
+
+    \b
+        lightfast doctor
+        lightfast doctor --repair
+        lightfast doctor --json | jq '.problems'
+    """
+    from lightfast_cli.main import open_service
+
+    report = open_service(ctx).doctor(repair=repair)
+    if as_json:
+        _out().print_json(json.dumps(report.to_dict()))
+    else:
+        print_report(_out(), report)
+    if not report.healthy:
+        sys.exit(1)
+
+
+def print_report(console, report) -> None:
+    kind = "ids and vectors compared" if report.by_id else "counts compared"
+    console.print(f"[bold]mirror[/] {escape(report.mirror)}", crop=False)
+    if report.mirror_error:
+        console.print(f"  [red]unreadable:[/] {escape(report.mirror_error)}", crop=False)
+    console.print(f"[bold]index[/]  {escape(report.index)} ({kind})", crop=False)
+    if report.index_error:
+        console.print(f"  [red]damaged:[/] {escape(report.index_error)}", crop=False)
+    for ns in report.namespaces:
+        owner = escape(ns.store) if ns.store else "another repo"
+        console.print(f"[bold]{owner}[/] → {escape(ns.namespace)}", crop=False)
+        colour = "green" if ns.ok else "red"
+        console.print(f"  [{colour}]{escape(ns.describe())}[/]", crop=False)
+        if not ns.ok:
+            console.print(f"  {escape(ns.remedy())}", crop=False)
+    for note in report.repairs:
+        console.print(f"[yellow]repaired[/] {escape(note)}", crop=False)
+    if report.healthy:
+        console.print("all healthy", highlight=False)
+    else:
+        n = report.problems
+        console.print(f"{n} problem{'s' * (n != 1)}" + ("" if report.repairs else
+                      "; run `lightfast doctor --repair`"), highlight=False, crop=False)
