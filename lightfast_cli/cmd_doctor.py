@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 
 import click
 from rich.markup import escape
@@ -44,23 +45,29 @@ def doctor(ctx, repair: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
+def _say(console, text: str, style: str = "", indent: str = "") -> None:
+    """Words wrapped to the terminal; a path longer than a line stays whole on its own line."""
+    lines = textwrap.wrap(text, width=max(console.width, 40), initial_indent=indent, subsequent_indent=indent + "  ",
+                          break_long_words=False, break_on_hyphens=False)
+    for line in lines:
+        console.print(f"[{style}]{escape(line)}[/]" if style else escape(line), crop=False)
+
+
 def print_report(console, report) -> None:
     kind = "ids and vectors compared" if report.by_id else "counts compared"
-    console.print(f"[bold]mirror[/] {escape(report.mirror)}", crop=False)
+    _say(console, f"mirror {report.mirror}", "bold")
     if report.mirror_error:
-        console.print(f"  [red]unreadable:[/] {escape(report.mirror_error)}", crop=False)
-    console.print(f"[bold]index[/]  {escape(report.index)} ({kind})", crop=False)
+        _say(console, f"unreadable: {report.mirror_error}", "red", "  ")
+    _say(console, f"index {report.index} ({kind})", "bold")
     if report.index_error:
-        console.print(f"  [red]damaged:[/] {escape(report.index_error)}", crop=False)
+        _say(console, f"damaged: {report.index_error}", "red", "  ")
     for ns in report.namespaces:
-        owner = escape(ns.store) if ns.store else "another repo"
-        console.print(f"[bold]{owner}[/] → {escape(ns.namespace)}", crop=False)
-        colour = "green" if ns.ok else "red"
-        console.print(f"  [{colour}]{escape(ns.describe())}[/]", crop=False)
+        _say(console, f"{ns.store or 'another repo'} → {ns.namespace}", "bold")
+        _say(console, ns.describe(), "green" if ns.ok else "red", "  ")
         if not ns.ok:
-            console.print(f"  {escape(ns.remedy())}", crop=False)
+            _say(console, ns.remedy(), "", "  ")
     for note in report.repairs:
-        console.print(f"[yellow]repaired[/] {escape(note)}", crop=False)
+        _say(console, f"repaired {note}", "yellow")
     if report.healthy:
         console.print("all healthy", highlight=False)
     else:
