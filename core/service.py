@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
 from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
-from core.errors import DimensionMismatchError, NotFoundError, ScopeError
+from core.errors import DimensionMismatchError, LightfastError, NotFoundError, ScopeError
 from core.guards import check_ingest
 from core.ingest import ProgressCallback, StoreReport, ingest_store
 from core.locks import LockHolder, file_lock
@@ -341,7 +341,7 @@ class Lightfast:
         from core.stats import dashboard
 
         flush_query_log()  # this process's searches are in the query log the figures read
-        return dashboard(self)
+        return {**dashboard(self), "index_problems": self.index_problems()}
 
     def scan(self) -> list[FoundFile | Skipped]:
         return list(walk_repo(self.root, self.config.limits.max_file_bytes, extra_ignored=(self.home,)))
@@ -442,7 +442,37 @@ class Lightfast:
             route=None if self.config.use_shared_index else self._legacy_route(),
         )
         result.failed.update(failed)
+        if self.backend.kind == "local" and self.config.use_shared_index:
+            self._flag_lost_vectors(result, usable)
         return result
+
+    def _flag_lost_vectors(self, result: SearchResult, records: list[dict]) -> None:
+        """A namespace the mirror says holds vectors but that gave no hit: compare counts, so an
+        index whose files were lost is an error, never a silent "no hits" (counts are exact and
+        cheap on the local index; namespaces that gave hits are not asked)."""
+        shown = {h.namespace for h in result.hits}
+        c = self.config
+        for record in records:
+            name = record["namespace_name"]
+            if name in shown or name in result.failed:
+                continue
+            expected = self.mirror.counts(record["id"])["vectors"]
+            if not expected:
+                continue
+            try:
+                held = self.index.namespace_stats(name).vector_count
+            except LightfastError as exc:
+                result.failed[name] = str(exc)
+                continue
+            here = (record["organization_id"], record["workspace_id"]) == (c.organization, c.workspace)
+            fix = f"`lightfast ingest --store {record['store_slug']}`" if here else \
+                f"`lightfast ingest` in the repo of store '{record['store_slug']}'"
+            if held == 0:
+                result.failed[name] = (f"the index holds none of the {expected:,} vectors the mirror lists for "
+                                       f"namespace '{name}' (its files were deleted or lost); recover with {fix}")
+            elif held < expected:
+                result.notes.append(f"namespace '{name}': the index holds {held:,} of the {expected:,} vectors the "
+                                    f"mirror lists; hits may be missing: recover with {fix}")
 
     def read_chunk(self, vector_id: str, namespace: str | None = None, radius: int = 1) -> dict:
         """A hit's chunk with up to radius neighbours either side, read from the index."""

@@ -76,6 +76,8 @@ def test_deleted_indexes_folder_is_reported_and_a_plain_ingest_repairs_it(built,
                                                                           lightfast_home, hash_embedder):
     shutil.rmtree(lightfast_home / "indexes")  # the reproduction
     service = _fresh(service_factory, repo)
+    result = service.search("about the falcon", stores=["docs"])  # was: "no hits", exit 0
+    assert result.hits == [] and "recover with `lightfast ingest --store docs`" in result.failed[NS]
     report = service.doctor()
     assert _docs(report).state == NAMESPACE_MISSING and _docs(report).missing == len(FILES)
     assert service.index_problems() == 1  # what status shows
@@ -292,3 +294,19 @@ def test_doctor_help_has_examples_and_fits_80_columns():
     result = _run("doctor", "--help")
     assert result.exit_code == 0 and "Example usage:" in result.output and "lightfast doctor --repair" in result.output
     assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
+def test_corruption_bench_counts_what_it_ran(tmp_path, lightfast_home):
+    """bench/corruption.py with the real model on two cases: its figures are counts of its cases."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "corruption.py"
+    spec = importlib.util.spec_from_file_location("bench_corruption", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    figures = bench.run(tmp_path / "work", cases=["delete indexes/", "garbage in mirror.sqlite header"])
+    assert figures["cases"] == len(figures["details"]) == 2
+    assert figures["silent_wrong_answers"] == 0 and figures["tracebacks"] == 0
+    assert figures["recovered"] == 2 and figures["doctor_detected"] == 2
+    assert [d["search"]["outcome"] for d in figures["details"]] == ["clear error", "clear error"]
