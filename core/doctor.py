@@ -26,9 +26,10 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from core.errors import IndexDamagedError, MirrorDamagedError
+from core.locks import LockHolder
 from core.mirror import Mirror, mirror_damaged, move_aside
 from core.naming import namespace_name
 from core.namespaces import index_spec
@@ -180,8 +181,8 @@ def _damaged(name: str, store: str | None, expected: int, exc: IndexDamagedError
 def _check_record(mirror: Mirror, index: VectorIndex | None, record: dict, store: str | None,
                   by_id: bool) -> NamespaceHealth:
     name = record["namespace_name"]
-    ids = mirror.vector_ids(record["id"])
-    expected = len(ids)
+    ids = mirror.vector_ids(record["id"]) if by_id else set()
+    expected = len(ids) if by_id else mirror.counts(record["id"])["vectors"]
     journalled = sum(len(part) for part in mirror.unreferenced_pending(record["id"]))
     if index is None:
         held, present = 0, 0
@@ -224,12 +225,13 @@ def _all_ids(index: VectorIndex, name: str) -> list[str]:
 
 # -- repairs ---------------------------------------------------------------------------------------
 
-def repair(service: "Lightfast") -> DoctorReport:
-    """Repair what check finds in this configuration's stores; returns the check after the repairs."""
+def repair(service: "Lightfast", on_lock_wait: Callable[[LockHolder], None] | None = None) -> DoctorReport:
+    """Repair what check finds in this configuration's stores; returns the check after the repairs.
+    on_lock_wait(holder) is called once if another process holds the writer lock."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     notes: list[str] = []
     reingest: list[str] = []
-    with service._writer_lock():  # the data dir's one writer: no ingest runs meanwhile
+    with service._writer_lock(on_wait=on_lock_wait):  # the data dir's one writer: no ingest meanwhile
         found = check(service)
         if found.mirror_error:
             notes += _rebuild_mirror(service, stamp)
@@ -250,7 +252,7 @@ def repair(service: "Lightfast") -> DoctorReport:
             elif ns.state == STALE:
                 notes.append(_delete_stale(service, ns))
     if reingest:  # outside the lock: ingest takes it itself
-        report = service.ingest(reingest)
+        report = service.ingest(reingest, on_lock_wait=on_lock_wait)
         for r in report.stores:
             notes.append(f"{r.namespace}: ingested again: {r.added + r.changed:,} files embedded, "
                          f"{r.unchanged:,} unchanged")
@@ -260,21 +262,12 @@ def repair(service: "Lightfast") -> DoctorReport:
 
 
 def _rebuild_mirror(service: "Lightfast", stamp: str) -> list[str]:
-    path = mirror_path(service.home)
+    """Move the damaged mirror aside; the check after it finds this configuration's stores
+    'not in mirror', and the repair restores them from the index."""
     service.reopen()
-    moved = move_aside(path, stamp)
-    notes = [f"moved the damaged mirror to {moved}; query and ingest history stay there"]
-    if not service.backend.index_exists(service.profile.name):
-        return notes + ["the index does not exist: `lightfast ingest` builds it again"]
-    c = service.config
-    for store in c.stores:
-        try:
-            held = service.index.namespace_stats(namespace_name(c.organization, c.workspace, store.slug))
-        except IndexDamagedError:
-            continue  # the check after this reports it, and the repair moves it aside
-        if held.vector_count:
-            notes.append(_restore_namespace(service, store.slug))
-    return notes
+    moved = move_aside(mirror_path(service.home), stamp)
+    return [f"moved the damaged mirror to {moved}; its query and ingest history, and records of "
+            "other repos (run `lightfast doctor --repair` there), stay in that file"]
 
 
 def _restore_namespace(service: "Lightfast", store: str) -> str:

@@ -317,14 +317,16 @@ class Lightfast:
 
         return Watcher(self, **options)
 
-    def doctor(self, repair: bool = False) -> "DoctorReport":
+    def doctor(self, repair: bool = False,
+               on_lock_wait: Callable[[LockHolder], None] | None = None) -> "DoctorReport":
         """Compare the mirror with the index per namespace (core.doctor.check); with repair,
-        repair this configuration's stores first (core.doctor.repair). Blocking."""
+        repair this configuration's stores first (core.doctor.repair; it takes the writer lock,
+        calling on_lock_wait(holder) once if it has to wait). Blocking."""
         from core.doctor import check
         from core.doctor import repair as repair_all
 
         with storage_guard(self.home):
-            return repair_all(self) if repair else check(self)
+            return repair_all(self, on_lock_wait) if repair else check(self)
 
     def index_problems(self) -> int | None:
         """Problems a counts-only check of this configuration's stores finds (cheap enough for a

@@ -34,9 +34,9 @@ def doctor(ctx, repair: bool, as_json: bool) -> None:
         lightfast doctor --repair
         lightfast doctor --json | jq '.problems'
     """
-    from lightfast_cli.main import open_service
+    from lightfast_cli.main import open_service, waiting_for
 
-    report = open_service(ctx).doctor(repair=repair)
+    report = open_service(ctx).doctor(repair=repair, on_lock_wait=waiting_for)
     if as_json:
         _out().print_json(json.dumps(report.to_dict()))
     else:
