@@ -310,3 +310,31 @@ def test_corruption_bench_counts_what_it_ran(tmp_path, lightfast_home):
     assert figures["silent_wrong_answers"] == 0 and figures["tracebacks"] == 0
     assert figures["recovered"] == 2 and figures["doctor_detected"] == 2
     assert [d["search"]["outcome"] for d in figures["details"]] == ["clear error", "clear error"]
+
+
+def test_mirror_and_index_json_damaged_together_are_both_repaired(built, repo, service_factory, lightfast_home):
+    mirror = lightfast_home / "mirror.sqlite"
+    (built.index.folder / "index.json").write_text("[]")
+    _checkpointed(built, mirror)
+    _garbage(mirror)
+    service = _fresh(service_factory, repo)
+    assert service.doctor().mirror_error
+    report = service.doctor(repair=True)
+    assert report.healthy, report.to_dict()
+    assert [n.split(" ")[0] for n in report.repairs][:2] == ["moved", "moved"]  # the mirror, then index.json
+    assert _finds_falcon(service)
+
+
+def test_another_repos_namespace_is_reported_not_repaired(built, repo, tmp_path, service_factory):
+    other = tmp_path / "other"
+    other.mkdir()
+    write_files(other, {"notes.md": "# notes\nabout the harbour\n"})
+    make_config(other, workspace="mobile")
+    theirs = service_factory(other)
+    theirs.ingest(stores=["docs"])
+    shutil.rmtree(theirs.index.namespace_folder("org_acme:ws_mobile:store_docs").parent)
+    report = _fresh(service_factory, repo).doctor(repair=True)
+    lost = next(ns for ns in report.namespaces if ns.namespace == "org_acme:ws_mobile:store_docs")
+    assert lost.store is None and lost.state == NAMESPACE_MISSING and "in the repo of this store" in lost.remedy()
+    assert _docs(report).ok and report.problems == 1
+    assert service_factory(other).doctor(repair=True).healthy  # in its own repo, it is repaired
