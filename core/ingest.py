@@ -204,7 +204,8 @@ class StoreIngest:
                 continue
             present.add(item.path)
             doc = known.get(item.path)
-            if doc and not full and item.path not in missing and doc["size"] == item.size and doc["mtime_ns"] == item.mtime_ns:
+            same_stat = doc and doc["size"] == item.size and doc["mtime_ns"] == item.mtime_ns
+            if same_stat and not full and item.path not in missing:
                 self.report.unchanged += 1
             else:
                 files.append(item)
