@@ -12,7 +12,8 @@ runs the real `lightfast` in a subprocess:
 2. `lightfast status` and `lightfast doctor`: exit codes, tracebacks, whether each flags it;
 3. the documented recovery: the commands the error names (in backticks), else
    `lightfast doctor --repair`; if those do not bring falcon.md back, `lightfast doctor
-   --repair` as well. A case is recovered when search finds falcon.md first again.
+   --repair` as well. A case is recovered when search finds falcon.md first again;
+4. the same damage on a fresh copy, recovered by `lightfast doctor --repair` alone.
 
 Every figure is counted from the cases' outcomes. Output: bench/results/corruption.json.
 `run(workdir)` is importable (bench/reliability.py uses it).
@@ -190,8 +191,15 @@ def _case(name: str, damage: Callable[[Path], None], base: Path, repo: Path, wor
         ran.append("lightfast doctor --repair")
         _lightfast(["doctor", "--repair"], home, repo)
         after = _search(home, repo)
+    # The same damage on a fresh copy, recovered by `lightfast doctor --repair` alone.
+    alone = home.with_name(home.name + "-doctor")
+    shutil.copytree(base, alone, copy_function=_copy)
+    damage(alone)
+    repair = _lightfast(["doctor", "--repair"], alone, repo)
+    by_doctor = _search(alone, repo)["outcome"] == "correct"
+    tracebacks += "Traceback" in repair.stderr
     return {
-        "case": name, "search": first, "status_exit": status.returncode, "doctor_exit": doctor.returncode,
+        "case": name, "search": first, "recovered_by_doctor_repair": by_doctor, "status_exit": status.returncode, "doctor_exit": doctor.returncode,
         "doctor_detected": doctor.returncode != 0, "tracebacks": tracebacks,
         "status_flags_it": status.returncode != 0 or "problem" in status.stdout,
         "silent_wrong_answer": first["outcome"] == "silent wrong answer",
@@ -234,6 +242,7 @@ def run(workdir: Path, cases: list[str] | None = None) -> dict:
         "doctor_detected": sum(d["doctor_detected"] for d in details),
         "status_flags_it": sum(d["status_flags_it"] for d in details),
         "recovered": sum(d["recovered"] for d in details),
+        "recovered_by_doctor_repair": sum(d["recovered_by_doctor_repair"] for d in details),
         "details": details,
     }
 

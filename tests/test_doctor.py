@@ -308,7 +308,7 @@ def test_corruption_bench_counts_what_it_ran(tmp_path, lightfast_home):
     figures = bench.run(tmp_path / "work", cases=["delete indexes/", "garbage in mirror.sqlite header"])
     assert figures["cases"] == len(figures["details"]) == 2
     assert figures["silent_wrong_answers"] == 0 and figures["tracebacks"] == 0
-    assert figures["recovered"] == 2 and figures["doctor_detected"] == 2
+    assert figures["recovered"] == figures["recovered_by_doctor_repair"] == figures["doctor_detected"] == 2
     assert [d["search"]["outcome"] for d in figures["details"]] == ["clear error", "clear error"]
 
 
