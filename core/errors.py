@@ -92,3 +92,8 @@ class NamespaceLimitError(LightfastError):
 
     exit_code = 5
 
+
+class MirrorDamagedError(LightfastError):
+    """mirror.sqlite is not a readable SQLite database; the message names it and `lightfast doctor --repair`."""
+
+    exit_code = 5

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from core.errors import MirrorDamagedError
 from core.locks import file_lock
 from core.storage import read_only_connection
 
@@ -258,6 +259,56 @@ def _read_only_fs(folder: Path) -> bool:
         return False
 
 
+def mirror_damaged(path: Path, problem: str) -> MirrorDamagedError:
+    return MirrorDamagedError(
+        f"{path}: {problem}: the mirror was damaged outside Lightfast; recover with "
+        "`lightfast doctor --repair` (it moves the file aside and rebuilds the records from the index)"
+    )
+
+
+@contextmanager
+def damage_as_error(path: Path) -> Iterator[None]:
+    """A page SQLite cannot read ("malformed", "not a database") as MirrorDamagedError.
+
+    Only the exact DatabaseError type: locked, busy, full or read-only files are
+    OperationalErrors, which core.storage and the lock code handle.
+    """
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if type(exc) is not sqlite3.DatabaseError:
+            raise
+        raise mirror_damaged(path, str(exc)) from None
+
+
+class _CheckedConnection(sqlite3.Connection):
+    """Every statement of the mirror reports damage as MirrorDamagedError, never a traceback."""
+
+    mirror_path: Path
+
+    def execute(self, *args):
+        with damage_as_error(self.mirror_path):
+            return super().execute(*args)
+
+    def executemany(self, *args):
+        with damage_as_error(self.mirror_path):
+            return super().executemany(*args)
+
+    def executescript(self, *args):
+        with damage_as_error(self.mirror_path):
+            return super().executescript(*args)
+
+
+def move_aside(path: Path, stamp: str) -> Path:
+    """Rename a damaged SQLite file (and its -wal/-shm) to `<name>.damaged-<stamp>`; returns the new path."""
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = path.with_name(path.name + suffix)
+        if src.exists():
+            os.replace(src, target.with_name(target.name + suffix))
+    return target
+
+
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -270,6 +321,10 @@ class Mirror:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self.read_only = False
+        with damage_as_error(self.path):
+            self._open()
+
+    def _open(self) -> None:
         if self.path.exists() and not os.access(self.path.parent, os.W_OK) or _read_only_fs(self.path.parent):
             # A read-only data dir can still be searched: open the file as immutable.
             self.read_only = True
@@ -290,8 +345,10 @@ class Mirror:
                 conn.row_factory = sqlite3.Row
             else:
                 conn = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False,
+                    factory=_CheckedConnection,
                 )
+                conn.mirror_path = self.path
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -320,7 +377,14 @@ class Mirror:
         conn.execute("COMMIT")
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute(sql, tuple(params))]
+        with damage_as_error(self.path):  # a damaged page may be met while iterating
+            return [dict(r) for r in self.conn.execute(sql, tuple(params))]
+
+    def integrity_problem(self) -> str | None:
+        """SQLite's quick_check: None when the file is sound, else its first complaint. Reads the whole file."""
+        with damage_as_error(self.path):
+            found = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)")]
+        return None if found == ["ok"] else "; ".join(found)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -409,6 +473,12 @@ class Mirror:
             conn.execute("DELETE FROM pending_vectors WHERE namespace_id=?", (namespace_id,))
             conn.execute("DELETE FROM namespaces WHERE id=?", (namespace_id,))
 
+    def clear_documents(self, namespace_id: str) -> None:
+        """Forget a namespace's documents, entries and journal (its index namespace was emptied)."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM documents WHERE namespace_id=?", (namespace_id,))
+            conn.execute("DELETE FROM pending_vectors WHERE namespace_id=?", (namespace_id,))
+
     def touch_namespace(self, namespace_id: str) -> None:
         with self.write() as conn:
             conn.execute("UPDATE namespaces SET updated_at=? WHERE id=?", (utcnow(), namespace_id))
@@ -425,6 +495,16 @@ class Mirror:
             r[0]
             for r in self.conn.execute(
                 "SELECT vector_id FROM vector_entries WHERE namespace_id=?", (namespace_id,)
+            )
+        }
+
+    def vector_paths(self, namespace_id: str) -> dict[str, str]:
+        """vector id -> the path of the document that holds it."""
+        return {
+            r[0]: r[1]
+            for r in self.conn.execute(
+                "SELECT v.vector_id, d.path FROM vector_entries v JOIN documents d ON d.id = v.document_id "
+                "WHERE v.namespace_id=?", (namespace_id,),
             )
         }
 

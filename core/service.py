@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
 from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
-from core.errors import DimensionMismatchError, NotFoundError, ScopeError
+from core.errors import DimensionMismatchError, LightfastError, NotFoundError, ScopeError
 from core.guards import check_ingest
 from core.ingest import ProgressCallback, StoreReport, ingest_store
 from core.locks import LockHolder, file_lock
@@ -33,6 +33,7 @@ from core.vectors.base import VectorBackend, VectorIndex
 
 if TYPE_CHECKING:
     from core.git_changes import GitChanges
+    from core.doctor import DoctorReport
 
 Scope = Literal["store", "workspace", "organization"]
 
@@ -140,6 +141,15 @@ class Lightfast:
 
                 self._reranker = make_reranker(self.profile)
             return self._reranker
+
+    def reopen(self) -> None:
+        """Forget the opened mirror and index: the next use opens the files as they are now
+        (after `doctor` moved a damaged one aside)."""
+        with self._lock:
+            if self._mirror is not None:
+                self._mirror.close()
+            self._mirror = None
+            self._index = None
 
     @property
     def root(self) -> Path:
@@ -378,13 +388,33 @@ class Lightfast:
 
         return Watcher(self, **options)
 
+    def doctor(self, repair: bool = False,
+               on_lock_wait: Callable[[LockHolder], None] | None = None) -> "DoctorReport":
+        """Compare the mirror with the index per namespace (core.doctor.check); with repair,
+        repair this configuration's stores first (core.doctor.repair; it takes the writer lock,
+        calling on_lock_wait(holder) once if it has to wait). Blocking."""
+        from core.doctor import check
+        from core.doctor import repair as repair_all
+
+        with storage_guard(self.home):
+            return repair_all(self, on_lock_wait) if repair else check(self)
+
+    def index_problems(self) -> int | None:
+        """Problems a counts-only check of this configuration's stores finds (cheap enough for a
+        status line); None when the index is not local (Pinecone's counts lag and cost a call)."""
+        if self.backend.kind != "local":
+            return None
+        from core.doctor import check
+
+        return check(self, by_id=False, own_only=True).problems
+
     def dashboard(self) -> dict:
         """Every figure of the stats dashboard (core.stats.dashboard). Blocking: call from a thread."""
         from core.search import flush_query_log
         from core.stats import dashboard
 
         flush_query_log()  # this process's searches are in the query log the figures read
-        return dashboard(self)
+        return {**dashboard(self), "index_problems": self.index_problems()}
 
     def scan(self) -> list[FoundFile | Skipped]:
         return list(walk_repo(self.root, self.config.limits.max_file_bytes, extra_ignored=(self.home,)))
@@ -498,6 +528,7 @@ class Lightfast:
                     ingest_store(
                         self.mirror, self._write_index(namespace), self.embedder, namespace, store, found,
                         full=full, only_paths=only, progress=progress, cancelled=cancelled,
+                        check_index=self.backend.kind == "local",  # exact counts: cheap to compare
                     )
                 )
                 if cancelled and cancelled():
@@ -558,7 +589,37 @@ class Lightfast:
             else self._legacy_route(),
         )
         result.failed.update(failed)
+        if self.backend.kind == "local" and self.config.use_shared_index:
+            self._flag_lost_vectors(result, usable)
         return result
+
+    def _flag_lost_vectors(self, result: SearchResult, records: list[dict]) -> None:
+        """A namespace the mirror says holds vectors but that gave no hit: compare counts, so an
+        index whose files were lost is an error, never a silent "no hits" (counts are exact and
+        cheap on the local index; namespaces that gave hits are not asked)."""
+        shown = {h.namespace for h in result.hits}
+        c = self.config
+        for record in records:
+            name = record["namespace_name"]
+            if name in shown or name in result.failed:
+                continue
+            expected = self.mirror.counts(record["id"])["vectors"]
+            if not expected:
+                continue
+            try:
+                held = self.index_for(record).namespace_stats(name).vector_count
+            except LightfastError as exc:
+                result.failed[name] = str(exc)
+                continue
+            here = (record["organization_id"], record["workspace_id"]) == (c.organization, c.workspace)
+            fix = f"`lightfast ingest --store {record['store_slug']}`" if here else \
+                f"`lightfast ingest` in the repo of store '{record['store_slug']}'"
+            if held == 0:
+                result.failed[name] = (f"the index holds none of the {expected:,} vectors the mirror lists for "
+                                       f"namespace '{name}' (its files were deleted or lost); recover with {fix}")
+            elif held < expected:
+                result.notes.append(f"namespace '{name}': the index holds {held:,} of the {expected:,} vectors the "
+                                    f"mirror lists; hits may be missing: recover with {fix}")
 
     def read_chunk(self, vector_id: str, namespace: str | None = None, radius: int = 1) -> dict:
         """A hit's chunk with up to radius neighbours either side, read from the index."""

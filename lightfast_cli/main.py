@@ -344,6 +344,7 @@ def status(ctx, as_json) -> None:
 
 def _register_faces() -> None:
     """Commands that live in their own modules (each imports its heavy parts lazily)."""
+    from lightfast_cli.cmd_doctor import doctor
     from lightfast_cli.cmd_mcp import mcp
     from lightfast_cli.cmd_migrate import migrate
 
@@ -360,6 +361,7 @@ def _register_faces() -> None:
         cli.add_command(command)
 
     cli.add_command(migrate)
+    cli.add_command(doctor)
     cli.add_command(mcp)
     cli.add_command(tokens)
     cli.add_command(watch)

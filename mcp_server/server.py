@@ -341,8 +341,11 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False,
         if row is None:
             raise ToolError(f"store '{store}' has not been ingested yet: call the ingest tool first")
         out = namespace_out(row)
+        problems = await call(lambda: service().index_problems())  # counts only: cheap
+        check = "" if problems is None else "; index check: " + (
+            "ok" if not problems else f"{problems} problems, run `lightfast doctor`")
         text = (f"{namespace_line(out)}; index {out.index} ({out.environment}); chunks "
-                f"{out.chunk_max_tokens} tokens, overlap {out.chunk_overlap}")
+                f"{out.chunk_max_tokens} tokens, overlap {out.chunk_overlap}{check}")
         return _result(text, out)
 
     @server.resource("lightfast://namespaces", name="namespaces", mime_type="application/json",
