@@ -66,6 +66,11 @@ def upsert_in_batches(index, ns: str, vectors: np.ndarray, batch: int = INGEST_B
     return time.perf_counter() - start
 
 
+def numpy_first_query(npy: Path, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    m = np.load(npy)
+    return m, np.argpartition(-(m @ q), TOP_K)[:TOP_K]
+
+
 def cold_open(root: Path, rng: np.random.Generator, sizes: list[int], rounds: int) -> dict:
     """A fresh LocalIndex's open and first query against np.load of the same matrix, interleaved."""
     index = LocalBackend(root).ensure_index(IndexSpec("bench-cold", DIM))
@@ -79,28 +84,36 @@ def cold_open(root: Path, rng: np.random.Generator, sizes: list[int], rounds: in
         queries = unit(rng, rounds + 1)
         LocalIndex(index.folder).query(ns, queries[0], TOP_K)  # the files in the page cache, as np.load's
         np.load(npy)
-        times: dict[str, list[float]] = {"cold_open_and_first_query": [], "np_load": [], "np_load_and_query": []}
+        wall: dict[str, list[float]] = {"cold_open_and_first_query": [], "np_load": [], "np_load_and_query": []}
+        cpu: dict[str, list[float]] = {k: [] for k in wall}
+
+        def clock(name: str, fn):
+            w, c = time.perf_counter(), time.process_time()
+            out = fn()
+            wall[name].append(time.perf_counter() - w)
+            cpu[name].append(time.process_time() - c)
+            return out
+
         for q in queries[1:]:
-            start = time.perf_counter()
-            hits = LocalIndex(index.folder).query(ns, q, TOP_K)
-            times["cold_open_and_first_query"].append(time.perf_counter() - start)
-            start = time.perf_counter()
-            np.load(npy)
-            times["np_load"].append(time.perf_counter() - start)
-            start = time.perf_counter()
-            m = np.load(npy)
-            best = np.argpartition(-(m @ q), TOP_K)[:TOP_K]
-            times["np_load_and_query"].append(time.perf_counter() - start)
+            hits = clock("cold_open_and_first_query", lambda q=q: LocalIndex(index.folder).query(ns, q, TOP_K))
+            clock("np_load", lambda: np.load(npy))
+            m, best = clock("np_load_and_query", lambda q=q: numpy_first_query(npy, q))
             assert int(hits[0].id[1:]) == int(best[np.argmax((m @ q)[best])])  # the same answer
-        p50 = {k: statistics.median(v) for k, v in times.items()}
+        p50 = {k: statistics.median(v) for k, v in wall.items()}
+        cpu50 = {k: statistics.median(v) for k, v in cpu.items()}
         out[str(size)] = {
             **{f"{k}_p50_ms": round(ms(v), 2) for k, v in p50.items()},
+            **{f"{k}_cpu_p50_ms": round(ms(v), 2) for k, v in cpu50.items()},
             "cold_open_over_np_load": round(p50["cold_open_and_first_query"] / p50["np_load"], 2),
+            "cold_open_over_np_load_cpu": round(cpu50["cold_open_and_first_query"] / cpu50["np_load"], 2),
             "rounds": rounds,
             "upserts": -(-size // INGEST_BATCH),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
         }
-        print(f"{size:>7} vectors: cold open + first query {ms(p50['cold_open_and_first_query']):.1f} ms, "
-              f"np.load {ms(p50['np_load']):.1f} ms ({out[str(size)]['cold_open_over_np_load']}x)", flush=True)
+        print(f"{size:>7} vectors: cold open + first query {ms(p50['cold_open_and_first_query']):.1f} ms "
+              f"({ms(cpu50['cold_open_and_first_query']):.1f} CPU), np.load {ms(p50['np_load']):.1f} ms "
+              f"({ms(cpu50['np_load']):.1f} CPU): {out[str(size)]['cold_open_over_np_load']}x wall, "
+              f"{out[str(size)]['cold_open_over_np_load_cpu']}x CPU", flush=True)
     return out
 
 

@@ -300,6 +300,16 @@ class _View:
     filter_rows: tuple[np.ndarray, list[dict]] | None = None  # (positions, metadata), for filtered queries
     masks: OrderedDict = field(default_factory=OrderedDict)  # filter json -> keep mask
 
+    def block_of(self, slab: int) -> np.ndarray:
+        return self.blocks[self.slab_pos[slab]]
+
+    def live_of(self, slab: int) -> np.ndarray:
+        """The live mask of one slab's rows (empty for a slab this view does not hold)."""
+        if slab not in self.slab_pos:
+            return self.live[:0]
+        start = int(self.starts[self.slab_pos[slab]])
+        return self.live[start : start + len(self.block_of(slab))]
+
     def place(self, position: int) -> tuple[int, int]:
         """(slab, row) of a position; searching from the right skips empty slabs."""
         block = int(np.searchsorted(self.starts, position, side="right")) - 1
@@ -843,11 +853,9 @@ class LocalIndex(VectorIndex):
                                 f"{ids} ids but {live_count} live rows: its dead-row bitmaps disagree with its ids")
         view = _View(key, blocks, [s for s, _ in slabs], {s: n for n, (s, _) in enumerate(slabs)}, starts, live,
                      np.flatnonzero(~live), live_count, folder, namespace)
-        if version >= layout.VERSION:
-            verified = self._verified.setdefault(str(folder), set())
-            bad = layout.first_mismatch(layout.segments(conn), lambda s: blocks[view.slab_pos[s]],
-                                        lambda s: live[starts[view.slab_pos[s]] : starts[view.slab_pos[s]] + len(blocks[view.slab_pos[s]])]
-                                        if s in view.slab_pos else live[:0], verified)
+        if version >= layout.VERSION:  # segments checked before, in this process, are not read again
+            bad = layout.first_mismatch(layout.segments(conn), view.block_of, view.live_of,
+                                        self._verified.setdefault(str(folder), set()))
             if bad is not None:
                 raise self._checksum_error(folder, namespace, bad)
         if self.metric == "euclidean":
