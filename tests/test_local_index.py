@@ -590,6 +590,7 @@ def test_deletes_in_any_order_keep_every_dead_row(index):
 
 
 def test_each_segment_is_checked_once_per_process(index, monkeypatch):
+    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
     rng = np.random.default_rng(21)
     for b in range(3):
         index.upsert(NS, [VectorRecord(f"b{b}-{i}", v) for i, v in enumerate(unit(rng, 10))])
@@ -607,6 +608,7 @@ def test_each_segment_is_checked_once_per_process(index, monkeypatch):
 
 def test_compaction_rewrites_checksums_and_never_launders_damage(index, monkeypatch):
     monkeypatch.setattr(local, "COMPACT_MIN_DEAD", 10**9)  # only explicit compactions here
+    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 20)  # each upsert below its own segment
     rng = np.random.default_rng(22)
     vectors = unit(rng, 60)
     for b in range(3):
@@ -634,7 +636,8 @@ def test_compaction_rewrites_checksums_and_never_launders_damage(index, monkeypa
         LocalIndex(index.folder).query(NS, vectors[1], 5)
 
 
-def test_damage_in_rows_nobody_points_at_is_ignored(index):
+def test_damage_in_rows_nobody_points_at_is_ignored(index, monkeypatch):
+    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
     rng = np.random.default_rng(23)
     vectors = unit(rng, 20)
     index.upsert(NS, [VectorRecord(f"d{i}", vectors[i]) for i in range(10)])
@@ -642,6 +645,49 @@ def test_damage_in_rows_nobody_points_at_is_ignored(index):
     index.upsert(NS, [VectorRecord(f"d{i}", vectors[i]) for i in range(10)])  # rows 0-9 now dead
     flip_row(index.namespace_folder(NS), 1, 3, b"\xff" * 4 * DIM)
     assert sorted(h.id for h in LocalIndex(index.folder).query(NS, vectors[3], 100)) == sorted(f"d{i}" for i in range(20))
+
+
+def test_rewriting_every_id_recovers_even_in_the_process_that_trusted_the_damaged_bytes(index):
+    """What `ingest --full` does, in a long-lived process (TUI, MCP server, watcher) that wrote and
+    read the segment before it was damaged: the new rows must not extend the damaged segment."""
+    rng = np.random.default_rng(27)
+    vectors = unit(rng, 30)
+    for b in range(3):
+        index.upsert(NS, [VectorRecord(f"t{i:02}", vectors[i]) for i in range(b * 10, b * 10 + 10)])
+    assert len(index.query(NS, vectors[0], 100)) == 30  # checked, and trusted from now on in this process
+    folder = index.namespace_folder(NS)
+    flip_row(folder, 1, 3)
+    with pytest.raises(IndexDamagedError, match="rows 0 to 29"):
+        LocalIndex(index.folder).query(NS, vectors[0], 5)
+    index.upsert(NS, [VectorRecord(f"t{i:02}", vectors[i]) for i in range(30)])
+    conn = sqlite3.connect(folder / "meta.sqlite")
+    assert conn.execute("SELECT start, rows FROM segments ORDER BY start").fetchall() == [(0, 30), (30, 30)]
+    conn.close()
+    for reader in (index, LocalIndex(index.folder)):
+        hits = reader.query(NS, vectors[3], 100)
+        assert hits[0].id == "t03" and len(hits) == 30
+
+
+def test_small_upserts_grow_one_segment_whose_every_part_is_checked(index, monkeypatch):
+    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 64)
+    rng = np.random.default_rng(26)
+    vectors = unit(rng, 150)
+    for i in range(150):  # one vector per upsert, as a watcher might write
+        index.upsert(NS, [VectorRecord(f"s{i:03}", vectors[i])])
+    folder = index.namespace_folder(NS)
+    conn = sqlite3.connect(folder / "meta.sqlite")
+    segments = conn.execute("SELECT start, rows FROM segments ORDER BY start").fetchall()
+    conn.close()
+    assert segments == [(0, 64), (64, 64), (128, 22)]  # grown by appends, not one per upsert
+    assert len(LocalIndex(index.folder).query(NS, vectors[0], 200)) == 150
+    for row in (0, 63, 64, 149):  # the first and last block of a grown segment alike
+        good = (folder / "slab-000001.f32").read_bytes()
+        flip_row(folder, 1, row)
+        first = {0: 0, 63: 0, 64: 64, 149: 128}[row]
+        with pytest.raises(IndexDamagedError, match=f"rows {first} to "):
+            LocalIndex(index.folder).query(NS, vectors[0], 5)
+        (folder / "slab-000001.f32").write_bytes(good)
+    assert len(LocalIndex(index.folder).query(NS, vectors[0], 200)) == 150
 
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["upgraded", "read-only-disk"])
