@@ -711,6 +711,22 @@ def test_a_layout_1_namespace_keeps_working(index, read_only):
             LocalIndex(index.folder).query(NS, vectors[8], 5)
 
 
+def test_a_layout_1_namespace_with_a_truncated_slab_upgrades_and_recovers(index):
+    rng = np.random.default_rng(28)
+    vectors = unit(rng, 20)
+    index.upsert(NS, [VectorRecord(f"u{i:02}", vectors[i]) for i in range(20)])
+    folder = index.namespace_folder(NS)
+    as_layout_1(folder)
+    with open(folder / "slab-000001.f32", "r+b") as f:
+        f.truncate(5 * DIM * 4)
+    with pytest.raises(IndexDamagedError, match="slab-000001.f32: holds 5 rows .*truncated"):
+        LocalIndex(index.folder).query(NS, vectors[0], 5)
+    assert layout_version(folder) == 2  # upgraded all the same: the short slab has no checksum
+    index.upsert(NS, [VectorRecord(f"u{i:02}", vectors[i]) for i in range(20)])  # what ingest --full does
+    hits = LocalIndex(index.folder).query(NS, vectors[7], 100)
+    assert hits[0].id == "u07" and len(hits) == 20
+
+
 HOLD = textwrap.dedent("""
     import sys, numpy as np
     from pathlib import Path
