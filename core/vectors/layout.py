@@ -25,7 +25,8 @@ within the 2x-of-np.load budget (bench/local_index.py) without a new dependency;
 be a migration (a new VERSION) if that budget ever needs it.
 
 Layout version 1 had none of this: such a namespace is upgraded in place, under its writer
-lock, by the first process that opens it (see LocalIndex._ensure_layout). The upgrade checksums
+lock, by the first process that opens it (see LocalIndex._ensure_layout); on a read-only disk
+it is read as it is (live rows from every id's place, nothing to check). The upgrade checksums
 the bytes as it finds them (it cannot know older damage; NaN rows are still caught by the
 query's finiteness check) and skips slabs already too short (reads name those as truncated).
 """
