@@ -965,9 +965,10 @@ class LocalIndex(VectorIndex):
     def _rows_at(conn: sqlite3.Connection, view: _View, positions: Sequence[int]) -> dict[int, tuple[str, dict]]:
         """position -> (id, metadata) of live rows, from the reader's snapshot (the place index)."""
         by_slab: dict[int, dict[int, int]] = {}
-        for pos in positions:
-            slab, row = view.place(pos)
-            by_slab.setdefault(slab, {})[row] = pos
+        where = np.asarray(positions, dtype=np.int64)
+        blocks = np.searchsorted(view.starts, where, side="right") - 1  # as _View.place, for all at once
+        for pos, block, row in zip(positions, blocks.tolist(), (where - view.starts[blocks]).tolist()):
+            by_slab.setdefault(view.slabs[block], {})[row] = pos
         out: dict[int, tuple[str, dict]] = {}
         for slab, rows in by_slab.items():
             wanted = list(rows)
