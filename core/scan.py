@@ -3,7 +3,7 @@
 .gitignore files are honoured as git does: every directory's own file, rules
 relative to it, the last matching rule winning (so `!` re-includes), and an
 ignored directory pruned whole. Secrets are refused by name here and by
-content in `secret_in_text` (called once a file is read).
+content in `secret_in_text` (core/secret_scan.py, once a file is read).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Iterator
 
 import pathspec
 
+from core.secret_scan import SECRET_PATTERNS, secret_in_text  # noqa: F401  (part of this module's API)
+
 # Never descended into, whatever .gitignore says.
 DEFAULT_IGNORED_DIRS = {
     ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__",
@@ -30,20 +32,6 @@ SECRET_NAMES = [
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".pgpass", ".htpasswd",
     "credentials", "credentials.json", "*.tfstate", "*.tfvars", "secrets.*",
 ]
-
-# Patterns of credentials by content; a match skips the whole file.
-SECRET_PATTERNS = [
-    ("private key block", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")),
-    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})")),
-    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    ("OpenAI/Anthropic key", re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{32,}")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("Stripe live key", re.compile(r"\b[rs]k_live_[0-9A-Za-z]{20,}")),
-    ("Pinecone API key", re.compile(r"\bpcsk_[A-Za-z0-9_]{20,}")),
-    ("JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")),
-]
-
 
 # -- file names are bytes ----------------------------------------------------------------------------
 #
@@ -141,16 +129,6 @@ class Skipped:
 
 def is_secret_name(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in SECRET_NAMES)
-
-
-def secret_in_text(text: str) -> str | None:
-    """The kind of credential text contains and its line, or None. Never the secret itself."""
-    for kind, pattern in SECRET_PATTERNS:
-        found = pattern.search(text)
-        if found:
-            line = text.count("\n", 0, found.start()) + 1
-            return f"contains a {kind} (line {line})"
-    return None
 
 
 def decode_text(data: bytes) -> tuple[str | None, str | None]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from conftest import write_files
 from core.scan import FoundFile, Skipped, decode_text, is_secret_name, secret_in_text, walk_repo
 
@@ -58,3 +60,75 @@ def test_decode_text():
     assert decode_text(b"\x00\x01") == (None, "binary file")
     text, reason = decode_text(b"\xff\xfe bad")
     assert text is None and "UTF-8" in reason
+
+
+# -- secrets by content: the formats issue #15 found indexed, and docs that must pass ----------------
+
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+SECRETS = {  # format: (file text, the secret value, the kind reported)
+    "AWS secret key alone": (f"[default]\naws_secret_access_key = {AWS_SECRET}\n", AWS_SECRET, "AWS secret access key"),
+    "Slack webhook": ("notify:\n  url: https://hooks.slack.com/services/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\n",
+                      "q7Rz8Lk2Wm9Xv4Tb1Nc6Yp3J", "Slack webhook URL"),
+    "postgres URL password": ("DATABASE_URL=postgres://app:S3cr3tPa55w0rd@db.internal:5432/prod\n",
+                              "S3cr3tPa55w0rd", "password in a URL"),
+    "PuTTY key": ("PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\nPrivate-Lines: 1\nAAAAgQCx9Yk3Lq9Zr2Wm8Xv5Tb1Nc\n",
+                  "AAAAgQCx9Yk3Lq9Zr2Wm8Xv5Tb1Nc", "PuTTY private key"),
+    "YAML password": ("db:\n  host: db.internal\n  password: 'q8Zr2Lp0Xv7Nw4Tb'\n", "q8Zr2Lp0Xv7Nw4Tb", "high-entropy"),
+    ".env API key": ("DEBUG=1\nAPI_KEY=9f8e7d6c5b4a39281706f5e4d3c2b1a0\n", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "high-entropy"),
+    "JSON client secret": ('{"client_id": "web", "client_secret": "Yk3Lq9Zr2Wm8Xv5Tb1Nc"}\n', "Yk3Lq9Zr2Wm8Xv5Tb1Nc",
+                           "high-entropy"),
+    "Python token": ('import os\nGITLAB_TOKEN = "glpat-Ab3dE6gH9jK2mN5pQ8sT"\n', "glpat-Ab3dE6gH9jK2mN5pQ8sT", "high-entropy"),
+}
+
+
+SECRET_LINES = {"AWS secret key alone": 2, "Slack webhook": 2, "postgres URL password": 1, "PuTTY key": 1,
+                "YAML password": 3, ".env API key": 2, "JSON client secret": 1, "Python token": 2}
+
+
+@pytest.mark.parametrize("case", list(SECRETS))
+def test_secret_formats_are_found_by_kind_and_line_never_by_value(case):
+    text, value, kind = SECRETS[case]
+    found = secret_in_text(text)
+    assert found is not None and kind in found, found
+    assert found.endswith(f"(line {SECRET_LINES[case]})")
+    assert value not in found
+
+
+ORDINARY = [
+    "def login(password: str, token: str) -> None:\n",
+    "token = tokenize(x)\n",
+    "api_key: <your-token>\n",
+    "password: xxx\n",
+    "SECRET=changeme\n",
+    "password: ${DB_PASSWORD}\n",
+    'SQLALCHEMY_DATABASE_URL = "postgresql://user:password@postgresserver/db"\n',
+    'engine = create_engine("postgresql+psycopg://postgres:postgres@localhost/db")\n',
+    "postgres://user:pass@host/db\n",
+    "secret_name = my_service_secret_name\n",
+    "ACCESS_TOKEN_EXPIRE_MINUTES = 30\n",
+    'api_key = os.environ["API_KEY"]\n',
+    "token: Annotated[str, Depends(oauth2_scheme)]\n",
+    'oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token")\n',
+    "password_hash = PasswordHash.recommended()\n",
+    "Set `api_key` to the value shown in your dashboard.\n",
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_docs_are_not_secrets(text):
+    assert secret_in_text(text) is None
+
+
+def test_a_secret_file_is_skipped_and_search_never_returns_the_key(repo, service_factory):
+    write_files(repo, {
+        "docs/aws.md": f"# AWS setup\n\nPut this in ~/.aws/credentials:\n\naws_secret_access_key = {AWS_SECRET}\n",
+        "docs/guide.md": "# Guide\n\nThe aws_secret_access_key setting lives in your credentials file.\n",
+    })
+    service = service_factory(repo)
+    report = service.ingest(stores=["docs"])
+    skipped = dict(report.stores[0].skipped)
+    assert skipped["docs/aws.md"] == "secret: contains a AWS secret access key (line 5)"
+    hits = service.search("aws_secret_access_key", stores=["docs"], top_k=10).hits
+    assert [h.path for h in hits] == ["docs/guide.md"]
+    assert all(AWS_SECRET not in h.text for h in hits)
+    assert AWS_SECRET not in str(report.stores[0].skipped)
