@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pathspec
 
@@ -142,6 +142,30 @@ def decode_text(data: bytes) -> tuple[str | None, str | None]:
     return text.replace("\r\n", "\n").replace("\r", "\n"), None
 
 
+@dataclass(frozen=True)
+class Unusable:
+    """Why a found file gives no text: `failed` when it could not be read at all (gone since
+    the scan, permissions...), else it was read and refused (binary, not UTF-8, a secret)."""
+
+    reason: str
+    failed: bool = False
+
+
+def read_found(file: FoundFile) -> tuple[bytes, str] | Unusable:
+    """A found file's bytes and text, or why it has none: the one check ingest and --plan share."""
+    try:
+        data = file.abs_path.read_bytes()
+    except OSError as exc:  # vanished since the scan, unreadable, a directory now...
+        return Unusable(f"unreadable: {exc.strerror or exc.__class__.__name__}", failed=True)
+    text, reason = decode_text(data)
+    if text is None:
+        return Unusable(reason or "not text")
+    secret = secret_in_text(text)
+    if secret:
+        return Unusable(f"secret: {secret}")
+    return data, text
+
+
 class _GitIgnores:
     """The stack of .gitignore specs that apply inside one directory."""
 
@@ -186,6 +210,38 @@ class StoreMatcher:
         return self.include.match_file(rel_path) and not self.exclude.match_file(rel_path)
 
 
+def walk_dirs(top: Path, onerror: Callable[[OSError], None] | None = None) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk(top, followlinks=False), top-down, without recursion.
+
+    (os.walk recurses before Python 3.12: ~1,000 nested directories gave RecursionError.)
+    As with os.walk, a caller prunes the walk by editing dirnames in place, a symlink to
+    a directory is listed in dirnames but never entered, and a directory that cannot be
+    listed goes to onerror.
+    """
+    stack = [os.fspath(top)]
+    while stack:
+        current = stack.pop()
+        dirnames: list[str] = []
+        filenames: list[str] = []
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    (dirnames if is_dir else filenames).append(entry.name)
+        except OSError as exc:
+            if onerror is not None:
+                onerror(exc)
+            continue
+        yield current, dirnames, filenames
+        for name in reversed(dirnames):  # popped in the order the caller left them
+            full = os.path.join(current, name)
+            if not os.path.islink(full):
+                stack.append(full)
+
+
 def walk_repo(
     root: Path, max_bytes: int, extra_ignored: tuple[Path, ...] = ()
 ) -> Iterator[FoundFile | Skipped]:
@@ -209,7 +265,7 @@ def walk_repo(
             if rel not in ("", "."):  # the root itself is checked by core.guards.check_root
                 yield Skipped(escape_path(rel) + "/", f"{UNREADABLE_DIR} ({exc.strerror or exc.__class__.__name__})")
 
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=errors.append):
+    for dirpath, dirnames, filenames in walk_dirs(root, errors.append):
         yield from unreadable()
         current = Path(dirpath)
         rel_dir = current.relative_to(root).as_posix()

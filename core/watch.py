@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from core.errors import LightfastError, LockedError
-from core.scan import DEFAULT_IGNORED_DIRS, StoreMatcher, _GitIgnores
+from core.scan import DEFAULT_IGNORED_DIRS, StoreMatcher, _GitIgnores, walk_dirs
 
 log = logging.getLogger("lightfast.watch")
 
@@ -255,7 +255,7 @@ class Watcher:
         out: dict[Path, tuple[int, int]] = {}
         if config.source_path is not None:
             out.update(_stat(Path(config.source_path)))
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in walk_dirs(root):
             current = Path(dirpath)
             rel_dir = current.relative_to(root).as_posix()
             rel_dir = "" if rel_dir == "." else rel_dir + "/"

@@ -178,7 +178,7 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, paths) 
         from core.plan import plan_ingest
         from lightfast_cli.render import print_plan
 
-        plan = plan_ingest(service, stores or None, full=full)
+        plan = plan_ingest(service, stores or None, full=full, force=force or None)
         if as_json:
             out().print_json(json.dumps(plan.to_dict()))
         else:
