@@ -167,33 +167,48 @@ def read_found(file: FoundFile) -> tuple[bytes, str] | Unusable:
 
 
 class _GitIgnores:
-    """The stack of .gitignore specs that apply inside one directory."""
+    """The .gitignore specs that apply inside each directory (cached per directory, so a
+    check costs the number of .gitignore files above a path, not its depth)."""
 
     def __init__(self, root: Path):
         self.root = root
         self.specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
+        self.chains: dict[str, tuple[tuple[str, pathspec.GitIgnoreSpec], ...]] = {}
 
     def spec_for(self, rel_dir: str) -> pathspec.GitIgnoreSpec | None:
         if rel_dir not in self.specs:
             file = self.root / rel_dir / ".gitignore"
             try:
-                lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+                # git splits lines at LF alone (and drops a CR before it); str.splitlines
+                # would also split at \v, \f, \x1c-\x1e, \x85, U+2028/9.
+                text = file.read_text(encoding="utf-8", errors="replace")
+                lines = [line.removesuffix("\r") for line in text.split("\n")]
                 self.specs[rel_dir] = pathspec.GitIgnoreSpec.from_lines(lines)
             except OSError:
                 self.specs[rel_dir] = None
         return self.specs[rel_dir]
 
+    def chain(self, rel_dir: str) -> tuple[tuple[str, pathspec.GitIgnoreSpec], ...]:
+        """(directory, spec) of every .gitignore from the root down to rel_dir; built without recursion."""
+        missing = []
+        cursor = rel_dir
+        while cursor not in self.chains:
+            missing.append(cursor)
+            if not cursor:
+                break
+            cursor = cursor.rpartition("/")[0]
+        for rel in reversed(missing):
+            parent = self.chains.get(rel.rpartition("/")[0], ()) if rel else ()
+            spec = self.spec_for(rel)
+            self.chains[rel] = parent + ((rel, spec),) if spec is not None else parent
+        return self.chains[rel_dir]
+
     def ignored(self, rel_path: str, is_dir: bool) -> bool:
-        parts = rel_path.split("/")
         verdict = False
-        # Directories from the root down to the path's parent; deeper files win.
-        for depth in range(len(parts)):
-            base = "/".join(parts[:depth])
-            spec = self.spec_for(base)
-            if spec is None:
-                continue
-            sub = "/".join(parts[depth:]) + ("/" if is_dir else "")
-            result = spec.check_file(sub)
+        # From the root down to the path's parent; deeper files win.
+        for base, spec in self.chain(rel_path.rpartition("/")[0]):
+            sub = rel_path[len(base) + 1:] if base else rel_path
+            result = spec.check_file(sub + ("/" if is_dir else ""))
             if result.include is not None:
                 verdict = result.include
         return verdict
@@ -274,7 +289,8 @@ def walk_repo(
         for name in sorted(dirnames):
             rel = f"{rel_dir}/{name}" if rel_dir else name
             full = current / name
-            if name in DEFAULT_IGNORED_DIRS or full.is_symlink() or full.resolve() in extra:
+            # root is resolved and symlinks are never entered, so `full` is already canonical
+            if name in DEFAULT_IGNORED_DIRS or full.is_symlink() or full in extra:
                 continue
             if ignores.ignored(rel, is_dir=True):
                 continue

@@ -132,3 +132,91 @@ def test_a_secret_file_is_skipped_and_search_never_returns_the_key(repo, service
     assert [h.path for h in hits] == ["docs/guide.md"]
     assert all(AWS_SECRET not in h.text for h in hits)
     assert AWS_SECRET not in str(report.stores[0].skipped)
+
+
+# -- one file check for plan and ingest; an iterative walk -------------------------------------------
+
+def _vanishing_scan(service, repo, swap):
+    """service.scan, then `swap(path)` on docs/b.md: the file changes between scan and read (mid-plan)."""
+    real = service.scan
+
+    def scan():
+        found = real()
+        swap(repo / "docs/b.md")
+        return found
+
+    service.scan = scan
+
+
+@pytest.mark.parametrize("how", ["vanished", "unreadable"])
+def test_a_file_gone_or_unreadable_mid_plan_is_a_reason_not_a_crash(repo, service_factory, how):
+    from core.plan import plan_ingest
+
+    def swap(path):
+        path.unlink()
+        if how == "unreadable":  # chmod 000 does not stop root; a directory in its place fails to read for anyone
+            path.mkdir()
+
+    write_files(repo, {"docs/a.md": "# A\n\nalpha\n", "docs/b.md": "# B\n\nbeta\n"})
+    service = service_factory(repo)
+    _vanishing_scan(service, repo, swap)
+    plan = next(s for s in plan_ingest(service).stores if s.store == "docs")
+    reason = dict(plan.skipped)["docs/b.md"]
+    assert reason == ("unreadable: No such file or directory" if how == "vanished" else "unreadable: Is a directory")
+    assert plan.files == 1
+
+    if how == "vanished":  # ingest gives the same reason from the same check
+        write_files(repo, {"docs/b.md": "# B\n\nbeta\n"})
+    else:
+        (repo / "docs/b.md").rmdir()
+        write_files(repo, {"docs/b.md": "# B\n\nbeta\n"})
+    report = service.ingest(stores=["docs"])
+    assert dict(report.stores[0].failed) == {"docs/b.md": reason}
+    assert report.stores[0].added == 1
+
+
+def test_plan_and_ingest_skip_the_same_files_for_the_same_reasons(repo, service_factory):
+    from core.plan import plan_ingest
+
+    write_files(repo, {"docs/ok.md": "# OK\n\nfine\n", "docs/bin.md": b"# x\n\x00\x01",
+                       "docs/latin1.md": b"caf\xe9\n", "docs/key.md": f"aws_secret_access_key = {AWS_SECRET}\n"})
+    service = service_factory(repo)
+    planned = dict(next(s for s in plan_ingest(service).stores if s.store == "docs").skipped)
+    ingested = dict(service.ingest(stores=["docs"]).stores[0].skipped)
+    assert planned == ingested and set(planned) == {"docs/bin.md", "docs/latin1.md", "docs/key.md"}
+
+
+def _nest(root, depth: int):
+    path = root
+    for _ in range(depth):
+        path = path / "d"
+        os.mkdir(path)  # one level at a time: os.makedirs itself recurses
+    return path
+
+
+def test_directories_nested_1000_deep(repo, service_factory):
+    from core.plan import plan_ingest
+
+    bottom = _nest(repo, 1000)
+    write_files(bottom, {"deep.md": "# Deep\n\nthe bottom of the well\n", "skip.tmp.md": "# x\n", "weird\\name.md": "# w\n"})
+    write_files(repo, {".gitignore": "*.tmp.md\n", "d/d/.gitignore": "weird*\n", "top.md": "# Top\n\nsurface\n"})
+    rel = "d/" * 1000
+    found, skipped = scan(repo)
+    assert set(found) == {"top.md", rel + "deep.md"} and not skipped
+    service = service_factory(repo)
+    assert next(s for s in plan_ingest(service).stores if s.store == "docs").files == 2
+    assert service.ingest(stores=["docs"]).totals()["added"] == 2
+    assert service.search("bottom of the well", stores=["docs"], top_k=1).hits[0].path == rel + "deep.md"
+    os.rename(bottom / "weird\\name.md", bottom / "odd\\name.md")  # no longer ignored; stored with \\ escaped
+    found, _ = scan(repo)
+    assert rel + "odd\\\\name.md" in found
+
+
+def test_walk_dirs_is_os_walk_without_recursion(repo):
+    from core.scan import walk_dirs
+
+    write_files(repo, {"a/b/c.md": "x", "a/d.md": "x", "e/f.md": "x", "g.md": "x"})
+    os.symlink(repo / "a", repo / "link")
+    ours = [(os.path.relpath(d, repo), sorted(ds), sorted(fs)) for d, ds, fs in walk_dirs(repo)]
+    theirs = [(os.path.relpath(d, repo), sorted(ds), sorted(fs)) for d, ds, fs in os.walk(repo)]
+    assert sorted(ours) == sorted(theirs)
