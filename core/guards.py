@@ -30,6 +30,8 @@ from core.scan import UNREADABLE_DIR, FoundFile, Skipped, StoreMatcher
 #: Removing up to this many documents never asks, whatever share of the store they are.
 FEW = 5
 FORCE_ENV = "LIGHTFAST_FORCE_REMOVE"
+#: YAML's line breaks (PyYAML numbers lines by these, so its messages and ours agree).
+_YAML_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
 
 
 def check_ingest(
@@ -137,7 +139,8 @@ def _root_location(config: LightfastConfig) -> str:
     if path is None:
         return ""
     try:
-        for number, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), 1):
+        text = Path(path).read_text(encoding="utf-8-sig")
+        for number, line in enumerate(_YAML_LINE_BREAK.split(text), 1):  # numbered as the YAML parser does
             if re.match(r"root\s*:", line):
                 return f"{path}:{number}: "
     except (OSError, UnicodeDecodeError):

@@ -133,7 +133,7 @@ def is_secret_name(name: str) -> bool:
 
 def decode_text(data: bytes) -> tuple[str | None, str | None]:
     """(text, None) for a text file, or (None, reason to skip)."""
-    if b"\0" in data[:8192]:
+    if b"\0" in data:  # the whole file: a NUL after the first 8 KB is still binary
         return None, "binary file"
     try:
         text = data.decode("utf-8")

@@ -186,18 +186,37 @@ def test_plan_and_ingest_skip_the_same_files_for_the_same_reasons(repo, service_
     assert planned == ingested and set(planned) == {"docs/bin.md", "docs/latin1.md", "docs/key.md"}
 
 
-def _nest(root, depth: int):
-    path = root
-    for _ in range(depth):
-        path = path / "d"
-        os.mkdir(path)  # one level at a time: os.makedirs itself recurses
-    return path
+@pytest.fixture
+def nest(repo):
+    """nest(depth) makes repo/d/d/.../d; removed again without recursion, because pytest's own
+    clean-up (shutil.rmtree) recurses and would fail on it, in this run and in later ones."""
+
+    def make(depth: int):
+        path = repo
+        for _ in range(depth):
+            path = path / "d"
+            os.mkdir(path)  # one level at a time: os.makedirs itself recurses
+        return path
+
+    yield make
+    from core.scan import walk_dirs
+
+    dirs = []
+    for current, _, filenames in walk_dirs(repo):
+        dirs.append(current)
+        for name in filenames:
+            os.unlink(os.path.join(current, name))
+    for current in reversed(dirs[1:]):
+        if os.path.islink(current):
+            os.unlink(current)
+        else:
+            os.rmdir(current)
 
 
-def test_directories_nested_1000_deep(repo, service_factory):
+def test_directories_nested_1000_deep(repo, service_factory, nest):
     from core.plan import plan_ingest
 
-    bottom = _nest(repo, 1000)
+    bottom = nest(1000)
     write_files(bottom, {"deep.md": "# Deep\n\nthe bottom of the well\n", "skip.tmp.md": "# x\n", "weird\\name.md": "# w\n"})
     write_files(repo, {".gitignore": "*.tmp.md\n", "d/d/.gitignore": "weird*\n", "top.md": "# Top\n\nsurface\n"})
     rel = "d/" * 1000
@@ -220,3 +239,19 @@ def test_walk_dirs_is_os_walk_without_recursion(repo):
     ours = [(os.path.relpath(d, repo), sorted(ds), sorted(fs)) for d, ds, fs in walk_dirs(repo)]
     theirs = [(os.path.relpath(d, repo), sorted(ds), sorted(fs)) for d, ds, fs in os.walk(repo)]
     assert sorted(ours) == sorted(theirs)
+
+
+def test_a_nul_after_the_first_8_kb_is_binary(repo, service_factory):
+    data = b"# looks like text\n" + b"plain words\n" * 1000 + b"\x00\x01\x02 binary tail"
+    assert len(data.split(b"\x00")[0]) > 8192
+    assert decode_text(data) == (None, "binary file")
+    write_files(repo, {"late-nul.md": data, "ok.md": "# OK\n\nfine\n"})
+    report = service_factory(repo).ingest(stores=["docs"])
+    assert dict(report.stores[0].skipped) == {"late-nul.md": "binary file"}
+
+
+def test_gitignore_lines_break_only_at_newlines(repo):
+    # str.splitlines would cut "a\vb.md" into the patterns "a" and "b.md", ignoring b.md.
+    write_files(repo, {".gitignore": "a\x0bb.md\r\nlog\u2028s.md\n", "b.md": "x", "s.md": "x", "a\x0bb.md": "x"})
+    found, _ = scan(repo)
+    assert set(found) == {"b.md", "s.md"}
