@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from core.errors import LightfastError, LockedError
-from core.scan import DEFAULT_IGNORED_DIRS, StoreMatcher, _GitIgnores, walk_dirs
+from core.scan import DEFAULT_IGNORED_DIRS, StoreMatcher, _GitIgnores, escape_path, walk_dirs
 
 log = logging.getLogger("lightfast.watch")
 
@@ -180,7 +180,9 @@ class Watcher:
                 if not caught_up:  # the watch is live now, so nothing changed from here on is missed
                     caught_up = True
                     self._apply(None, "catching up")
-                if paths:
+                if paths is None:
+                    self._apply(None, "syncing")
+                elif paths:
                     self._handle(paths)
                 elif self._retry is not False and time.monotonic() >= self._retry_at:
                     self._apply(None if self._retry is None else set(), "syncing")
@@ -192,9 +194,9 @@ class Watcher:
             self._set(status="stopped")
 
     # -- where changes come from -------------------------------------------------------
-    def _changes(self, root: Path) -> Iterator[set[Path]]:
-        """Batches of changed paths; an empty set is a tick (nothing changed for a while).
-        The first yield comes once the watch is live."""
+    def _changes(self, root: Path) -> Iterator[set[Path] | None]:
+        """Batches of changed paths; an empty set is a tick (nothing changed for a while), None
+        asks for a whole sync. The first yield comes once the watch is live."""
         if _should_poll(self.force_polling):
             yield from self._polled(root)
             return
@@ -209,7 +211,18 @@ class Watcher:
             yield from self._polled(root)
             return
         yield first
-        yield from notified
+        try:
+            yield from notified
+        except Exception as exc:
+            # watchfiles' Rust side cannot hand over a name that is not UTF-8, and the watch
+            # ends there; our poller can. The event that broke it is lost: look at everything.
+            if type(exc).__name__ != "WatchfilesRustInternalError":
+                raise
+            log.warning("file system events stopped (%s); polling every %d ms instead", exc, self.poll_delay_ms)
+            polled = self._polled(root)
+            yield next(polled)  # the poller's first picture is taken...
+            yield None  # ...then one whole sync catches up with whatever the lost events carried
+            yield from polled
 
     def _notified(self, root: Path) -> Iterator[set[Path]]:
         from watchfiles import watch
@@ -266,7 +279,7 @@ class Watcher:
             ]
             for name in filenames:
                 rel = rel_dir + name
-                if name == ".gitignore" or (any(m.matches(rel) for m in matchers)
+                if name == ".gitignore" or (any(m.matches(escape_path(rel)) for m in matchers)
                                             and not ignores.ignored(rel, is_dir=False)):
                     out.update(_stat(current / name))
         return out
@@ -297,9 +310,10 @@ class Watcher:
         known: set[str] | None = None
         out: set[str] = set()
         for p in paths:
-            rel = p.relative_to(root).as_posix()
-            if rel == "." or self._ignored(rel, p.is_dir()):
+            raw = p.relative_to(root).as_posix()
+            if raw == "." or self._ignored(raw, p.is_dir()):  # .gitignore rules match the real name
                 continue
+            rel = escape_path(raw)  # the stored form, as ingest keys documents (any bytes, newlines...)
             if p.is_dir():
                 out.add(rel)  # a new or renamed directory: ingest takes everything below it
             elif any(m.matches(rel) for m in matchers):

@@ -199,8 +199,11 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, paths) 
             on_lock_wait=lambda holder: console.print(
                 f"waiting for {holder.describe()}; Ctrl-C to stop", markup=False, highlight=False),
         )
+    from core.scan import path_bytes
+
     for path in given or []:
-        if not path.exists():  # a deleted file's vectors go; a typo matches nothing
+        stored_reading = Path(os.fsdecode(path_bytes(str(path))))  # 'caf\\xe9.md' as Lightfast shows it
+        if not path.exists() and not stored_reading.exists():  # a deleted file's vectors go; a typo matches nothing
             console.print(f"note: {path} does not exist: only vectors indexed from it were removed",
                           markup=False, highlight=False, crop=False)
     if as_json:
