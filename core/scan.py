@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +226,26 @@ class StoreMatcher:
         return self.include.match_file(rel_path) and not self.exclude.match_file(rel_path)
 
 
+#: Reason of a Skipped file that this process writes its own output into.
+OWN_OUTPUT = "this process's own output (stdout or stderr is redirected into it)"
+
+
+def own_output_files() -> set[tuple[int, int]]:
+    """(st_dev, st_ino) of the regular files this process's stdout and stderr go to.
+
+    `lightfast watch 2> w.log` inside the repo: the log is our output, never our input
+    (ingesting it made every batch write a line that caused the next batch)."""
+    out = set()
+    for fd in (1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out.add((st.st_dev, st.st_ino))
+    return out
+
+
 def walk_dirs(top: Path, onerror: Callable[[OSError], None] | None = None) -> Iterator[tuple[str, list[str], list[str]]]:
     """os.walk(top, followlinks=False), top-down, without recursion.
 
@@ -268,6 +289,7 @@ def walk_repo(
     root = root.resolve()
     ignores = _GitIgnores(root)
     extra = {p.resolve() for p in extra_ignored}
+    own = own_output_files()
     errors: list[OSError] = []  # directories os.walk could not list; reported, never silently empty
 
     def unreadable() -> Iterator[Skipped]:
@@ -311,15 +333,18 @@ def walk_repo(
                     if not target.is_relative_to(root):
                         yield Skipped(rel, "symlink to outside the repo")
                         continue
-                stat = full.stat()
+                info = full.stat()
             except (OSError, RuntimeError) as exc:
                 yield Skipped(rel, f"unreadable ({exc.__class__.__name__})")
                 continue
             if not os.path.isfile(full):
                 yield Skipped(rel, "not a regular file")
                 continue
-            if stat.st_size > max_bytes:
+            if (info.st_dev, info.st_ino) in own:
+                yield Skipped(rel, OWN_OUTPUT)
+                continue
+            if info.st_size > max_bytes:
                 yield Skipped(rel, f"larger than {max_bytes:,} bytes")
                 continue
-            yield FoundFile(rel, full, stat.st_size, stat.st_mtime_ns)
+            yield FoundFile(rel, full, info.st_size, info.st_mtime_ns)
     yield from unreadable()

@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from core.errors import LightfastError, LockedError
-from core.scan import DEFAULT_IGNORED_DIRS, StoreMatcher, _GitIgnores, escape_path, walk_dirs
+from core.ingest import content_hash
+from core.scan import (DEFAULT_IGNORED_DIRS, FoundFile, StoreMatcher, Unusable, _GitIgnores, escape_path,
+                       own_output_files, read_found, repo_file, walk_dirs)
 
 log = logging.getLogger("lightfast.watch")
 
@@ -123,6 +125,7 @@ class Watcher:
         self._retry_at = 0.0
         self._retry_delay = RETRY_S
         self._ignores: _GitIgnores | None = None
+        self._own_output = own_output_files()  # `lightfast watch 2> w.log` must not feed on itself
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> "Watcher":
@@ -281,7 +284,7 @@ class Watcher:
                 rel = rel_dir + name
                 if name == ".gitignore" or (any(m.matches(escape_path(rel)) for m in matchers)
                                             and not ignores.ignored(rel, is_dir=False)):
-                    out.update(_stat(current / name))
+                    out.update(_stat(current / name, self._own_output))
         return out
 
     # -- which changes matter -------------------------------------------------------------
@@ -298,7 +301,16 @@ class Watcher:
         if any(part in DEFAULT_IGNORED_DIRS for part in parts):
             return False
         home = Path(self.service.home).resolve()
-        return not p.is_relative_to(home)
+        return not p.is_relative_to(home) and not self._is_own_output(p)
+
+    def _is_own_output(self, path: Path) -> bool:
+        if not self._own_output:
+            return False
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) in self._own_output
 
     def _relevant(self, paths: set[Path]) -> set[str]:
         """The repo-relative paths of a batch that a store can see (or saw, for deleted ones)."""
@@ -350,9 +362,48 @@ class Watcher:
             self._ignores = None
             self._apply(None, "syncing")  # newly ignored files leave the index, re-included ones join
             return
-        relevant = self._relevant(paths)
+        relevant = self._content_changed(self._relevant(paths))
         if relevant:
             self._apply(relevant, "syncing")
+
+    def _content_changed(self, paths: set[str]) -> set[str]:
+        """Those of the paths an ingest has something to do for: a batch of saves that leave a
+        file's bytes as indexed (a touch, a rewrite with the same text) or of deletions of files
+        never indexed writes nothing at all. A file ingest would skip is kept, so its reason
+        is reported."""
+        service = self.service
+        config = service.config
+        root = Path(service.root)
+        stores = []
+        for store in config.stores:
+            record = service.mirror.get_namespace(service.environment, config.organization, config.workspace,
+                                                  store.slug)
+            stores.append((StoreMatcher(store.include, store.exclude),
+                           service.mirror.documents(record["id"]) if record else None))
+        out = set()
+        for rel in paths:
+            full = repo_file(root, rel)
+            if full.is_dir():
+                out.add(rel)  # a new or renamed directory: ingest looks below it
+                continue
+            try:
+                st = full.stat()
+            except OSError:  # gone: only what the index holds at or under it matters
+                if any(docs is not None and (rel in docs or any(k.startswith(rel + "/") for k in docs))
+                       for _, docs in stores):
+                    out.add(rel)
+                continue
+            held = [docs.get(rel) if docs is not None else None for matcher, docs in stores if matcher.matches(rel)]
+            known = [doc for doc in held if doc is not None]
+            read = (Unusable("too large") if st.st_size > config.limits.max_file_bytes
+                    else read_found(FoundFile(rel, full, st.st_size, st.st_mtime_ns)))
+            if isinstance(read, Unusable):  # ingest says why it skips it (and drops an indexed copy)
+                out.add(rel)
+                continue
+            digest = content_hash(read[0])
+            if len(known) < len(held) or any(doc["content_hash"] != digest for doc in known):
+                out.add(rel)
+        return out
 
     def _apply(self, paths: set[str] | None, status: str) -> None:
         """Ingest paths (None: the whole repo), merged with a failed batch awaiting retry."""
@@ -451,10 +502,12 @@ class Watcher:
         return True
 
 
-def _stat(path: Path) -> dict[Path, tuple[int, int]]:
+def _stat(path: Path, own_output: set[tuple[int, int]] | None = None) -> dict[Path, tuple[int, int]]:
     try:
         st = path.stat()
     except OSError:
+        return {}
+    if own_output and (st.st_dev, st.st_ino) in own_output:
         return {}
     return {path: (st.st_size, st.st_mtime_ns)}
 
