@@ -67,7 +67,8 @@ class Recorder:
 def settle(service, repo, recorder, name="zz-sentinel") -> int:
     """Write a sentinel and wait for its batch; returns that batch's position in recorder.batches."""
     write_files(repo, {f"{name}.md": f"# Sentinel\n\n{name}\n"})
-    wait_for(lambda: f"{name}.md" in docs_of(service), what=f"sentinel {name}")
+    # The batch is recorded after ingest has written the mirror: wait for the record, not the mirror.
+    wait_for(lambda: any(f"{name}.md" in paths for paths, _ in recorder.batches), what=f"sentinel {name}")
     return next(i for i, (paths, _) in enumerate(recorder.batches) if f"{name}.md" in paths)
 
 
@@ -214,9 +215,13 @@ def test_bad_files_are_skipped_and_watching_goes_on(repo, service_factory):
         write_files(repo, {"bad.md": b"\xff\xfe not utf-8", "big.md": "# Big\n\n" + "word " * 1000,
                            "good.md": "# Good\n\nfine\n"})
         wait_for(lambda: "good.md" in docs_of(service), what="good file")
-        wait_for(lambda: watcher.state.status == "idle", what="idle")
+
+        def reasons():  # the three files may arrive in one batch or several; each batch is recorded after its ingest
+            return {path: why for _, report in list(recorder.batches) for s in report.stores for path, why in s.skipped}
+
+        wait_for(lambda: {"bad.md", "big.md"} <= set(reasons()), what="both skip reasons reported")
         assert {"bad.md", "big.md"}.isdisjoint(docs_of(service))
-        reasons = {path: why for _, report in recorder.batches for s in report.stores for path, why in s.skipped}
+        reasons = reasons()
         assert "UTF-8" in reasons["bad.md"] and "larger than" in reasons["big.md"]
         assert watcher.running and watcher.state.last_error == ""
     finally:
