@@ -43,10 +43,12 @@ _URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://([^\s:/@\"'<>]{1,6
 
 # A secret-sounding name, then an assignment, then a bare or quoted value.
 _SECRET_NAME = r"(?:secret|password|passwd|passphrase|pwd|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth[_-]?key|credentials?)"
+# Found from the secret word on (what precedes it in the name does not matter); every
+# repetition is bounded and possessive, so the scan stays linear on any input.
 _ASSIGNED = re.compile(
-    r"(?i)(?<![A-Za-z0-9])[\"']?[\w.-]*" + _SECRET_NAME + r"[\w.-]*[\"']?"  # the name, maybe quoted (JSON)
-    r"\s*(?::=|=>|=|:)\s*"  # Python/.env/TOML =, YAML/JSON :, Go :=, Ruby/PHP =>
-    r"([\"']?)([A-Za-z0-9+/=_\-.~!@#%^&*]{16,256})\1(?![A-Za-z0-9(\[])"
+    r"(?i)" + _SECRET_NAME + r"[\w.-]{0,40}+[\"']?"  # the rest of the name, maybe quoted (JSON)
+    r"[ \t]{0,8}+(?::=|=>|=|:)[ \t]{0,8}+"  # Python/.env/TOML =, YAML/JSON :, Go :=, Ruby/PHP =>
+    r"([\"']?)([A-Za-z0-9+/=_\-.~!@#%^&*]{16,256}+)\1(?![A-Za-z0-9(\[])"  # possessive: never backtracks
 )
 
 #: Values that stand in for a secret in docs and samples; never reported.
@@ -57,18 +59,36 @@ _PLACEHOLDER_WORDS = {
 _PLACEHOLDER = re.compile(r"^(?:x+|\*+|\.+|-+|_+|0+|1234\d*|(?:your|my|the|some|fake|dummy|example|sample|test)[_-].*)$", re.I)
 
 
+#: Text each pattern cannot match without (lowercase): a substring test in C skips the regex
+#: for nearly every file, which matters on a whole repo (regexes cost ~1 s per MB here).
+_HINTS = {
+    "private key block": ("private key",), "PuTTY private key": ("putty-user-key-file",),
+    "AWS access key id": ("akia", "asia"), "AWS secret access key": ("secret",),
+    "GitHub token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), "Slack token": ("xox",), "Slack webhook URL": ("hooks.slack",),
+    "OpenAI/Anthropic key": ("sk-",), "Google API key": ("aiza",), "Stripe live key": ("k_live_",),
+    "Pinecone API key": ("pcsk_",), "JSON web token": ("eyj",),
+}
+_NAME_WORD = re.compile(_SECRET_NAME)  # run on the ASCII-lowercased text: far cheaper than (?i)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")  # keeps every offset
+
+
 def secret_in_text(text: str) -> str | None:
     """The kind of credential text contains and its line, or None. Never the secret itself."""
+    lower = text.translate(_ASCII_LOWER)
     for kind, pattern in SECRET_PATTERNS:
+        if not any(hint in lower for hint in _HINTS.get(kind, ("",))):
+            continue
         found = pattern.search(text)
         if found:
             return _where(kind, text, found.start())
-    for found in _URL_PASSWORD.finditer(text):
-        user, password = found.groups()
-        if password != user and not _is_placeholder(password):  # postgres:postgres@ is a default
-            return _where("password in a URL", text, found.start())
-    for found in _ASSIGNED.finditer(text):
-        if _looks_random(found.group(2)):
+    if "://" in text and "@" in text:
+        for found in _URL_PASSWORD.finditer(text):
+            user, password = found.groups()
+            if password != user and not _is_placeholder(password):  # postgres:postgres@ is a default
+                return _where("password in a URL", text, found.start())
+    for word in _NAME_WORD.finditer(lower):
+        found = _ASSIGNED.match(text, word.start())
+        if found and _looks_random(found.group(2)):
             return _where("high-entropy value assigned to a secret name", text, found.start())
     return None
 
