@@ -9,8 +9,9 @@
 2. The hostile inputs of issue #15, one group per item: the test cases pytest ran for
    it (parametrized cases counted one by one), passed, failed, skipped, read from
    pytest's JUnit XML report.
-3. Secret detection's false positives: files of the FastAPI docs corpus
-   (../shared/data/corpora/fastapi) that core/secret_scan.py flags, with the kind.
+3. Secret detection: the files of the FastAPI docs corpus (../shared/data/corpora/fastapi)
+   core/secret_scan.py flags (false positives, with the kind), and its cost against the
+   format patterns alone, measured side by side.
 4. Corruption: bench/corruption.py's run(workdir) (cases, silent wrong answers,
    recovered by the documented command), or "not available" without it.
 
@@ -111,22 +112,49 @@ def hostile_figures(results: dict[str, str]) -> dict:
     return groups
 
 
-def secret_false_positives() -> dict:
-    from core.scan import decode_text, secret_in_text
+def secret_scan() -> dict:
+    """False positives on the FastAPI corpus, and the scan's cost against a reference measured
+    side by side: the nine format patterns alone (what main had before #15's additions)."""
+    from core.scan import decode_text
+    from core.secret_scan import SECRET_PATTERNS, secret_in_text
 
     corpus = SHARED / "data" / "corpora" / "fastapi"
     if not corpus.is_dir():
         return {"corpus": str(corpus), "available": False}
-    files, flagged = 0, {}
+    texts = {}
     for path in sorted(p for p in corpus.rglob("*") if p.is_file()):
         text, _ = decode_text(path.read_bytes())
-        if text is None:
-            continue
-        files += 1
-        found = secret_in_text(text)
-        if found:
-            flagged[path.relative_to(corpus).as_posix()] = found
-    return {"corpus": "fastapi docs + docs_src", "text_files": files, "flagged": len(flagged), "files": flagged}
+        if text is not None:
+            texts[path.relative_to(corpus).as_posix()] = text
+    flagged = {name: found for name, text in texts.items() if (found := secret_in_text(text))}
+    before = [p for kind, p in SECRET_PATTERNS
+              if kind not in ("PuTTY private key", "AWS secret access key", "Slack webhook URL")]
+    rounds = {"now": [], "format_patterns_only": []}
+    for _ in range(3):  # interleaved, so both see the same load
+        started = time.perf_counter()
+        for text in texts.values():
+            secret_in_text(text)
+        rounds["now"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for text in texts.values():
+            for pattern in before:
+                pattern.search(text)
+        rounds["format_patterns_only"].append(time.perf_counter() - started)
+    worst = {}  # adversarial megabytes: linear, bounded work per position
+    for name, unit in (("a_a_a_", "a_"), ("secret=secret=", "secret="), ("my_secret_name...", "my_secret_name")):
+        text = (unit * (1_000_000 // len(unit) + 1))[:1_000_000]
+        started = time.perf_counter()
+        secret_in_text(text)
+        worst[name] = round(time.perf_counter() - started, 3)
+    now, ref = min(rounds["now"]), min(rounds["format_patterns_only"])
+    return {
+        "corpus": "fastapi docs + docs_src", "text_files": len(texts),
+        "megabytes": round(sum(len(t) for t in texts.values()) / 1e6, 2),
+        "flagged": len(flagged), "files": flagged,
+        "scan_seconds_best_of_3": round(now, 3), "reference_seconds_best_of_3": round(ref, 3),
+        "cost_vs_reference": round(now / ref, 2) if ref else None,
+        "adversarial_1mb_seconds": worst,
+    }
 
 
 def corruption(workdir: Path) -> dict | str:
@@ -165,7 +193,7 @@ def main() -> None:
                                              for k in ("passed", "failed", "skipped")}},
         "hostile_inputs": hostile_figures(results),
         **from_tests,
-        "secret_false_positives": secret_false_positives(),
+        "secret_scan": secret_scan(),
         "corruption": corrupt,
     })
     sys.exit(exit_code)

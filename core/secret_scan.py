@@ -48,7 +48,7 @@ _SECRET_NAME = r"(?:secret|password|passwd|passphrase|pwd|token|api[_-]?key|apik
 _ASSIGNED = re.compile(
     r"(?i)" + _SECRET_NAME + r"[\w.-]{0,40}+[\"']?"  # the rest of the name, maybe quoted (JSON)
     r"[ \t]{0,8}+(?::=|=>|=|:)[ \t]{0,8}+"  # Python/.env/TOML =, YAML/JSON :, Go :=, Ruby/PHP =>
-    r"([\"']?)([A-Za-z0-9+/=_\-.~!@#%^&*]{16,256}+)\1(?![A-Za-z0-9(\[])"  # possessive: never backtracks
+    r"([\"']?)([A-Za-z0-9+/_\-.~!@#%^&*]{16,256}+={0,2})\1(?![A-Za-z0-9(\[])"  # possessive: never backtracks
 )
 
 #: Values that stand in for a secret in docs and samples; never reported.
