@@ -81,7 +81,8 @@ HOSTILE = {
 
 
 def run_pytest(args: list[str], env: dict, junit: Path) -> int:
-    return subprocess.run([sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider",
+    # Full size outlasts the suite's 300 s per-test timeout on a busy machine.
+    return subprocess.run([sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", "--timeout=3600",
                            f"--junitxml={junit}"], cwd=ROOT, env=env).returncode
 
 
