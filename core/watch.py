@@ -268,16 +268,20 @@ class Watcher:
         matchers = [StoreMatcher(s.include, s.exclude) for s in config.stores]
         ignores = _GitIgnores(root)  # fresh: a .gitignore may just have changed
         home = Path(self.service.home).resolve()
+        real_root = root.resolve()
+        # Symlinked directories are never entered, so the data dir is found by its relative path
+        # (resolving every directory costs its depth: a 1,000-deep tree took minutes a poll).
+        home_rel = home.relative_to(real_root).as_posix() if home.is_relative_to(real_root) else None
+        top = os.fspath(root)
         out: dict[Path, tuple[int, int]] = {}
         if config.source_path is not None:
             out.update(_stat(Path(config.source_path)))
         for dirpath, dirnames, filenames in walk_dirs(root):
             current = Path(dirpath)
-            rel_dir = current.relative_to(root).as_posix()
-            rel_dir = "" if rel_dir == "." else rel_dir + "/"
+            rel_dir = dirpath[len(top) + 1:] + "/" if dirpath != top else ""
             dirnames[:] = [
                 d for d in dirnames
-                if d not in DEFAULT_IGNORED_DIRS and (current / d).resolve() != home
+                if d not in DEFAULT_IGNORED_DIRS and rel_dir + d != home_rel
                 and not ignores.ignored(rel_dir + d, is_dir=True)
             ]
             for name in filenames:

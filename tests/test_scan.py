@@ -255,3 +255,23 @@ def test_gitignore_lines_break_only_at_newlines(repo):
     write_files(repo, {".gitignore": "a\x0bb.md\r\nlog\u2028s.md\n", "b.md": "x", "s.md": "x", "a\x0bb.md": "x"})
     found, _ = scan(repo)
     assert set(found) == {"b.md", "s.md"}
+
+
+def test_the_polling_watcher_follows_a_file_1000_directories_deep(repo, service_factory, nest):
+    from core.watch import Watcher
+    from test_watch import wait_for
+
+    bottom = nest(1000)
+    write_files(bottom, {"deep.md": "# Deep\n\nversion one\n"})
+    rel = "d/" * 1000 + "deep.md"
+    service = service_factory(repo)
+    watcher = Watcher(service, debounce_ms=50, force_polling=True, poll_delay_ms=50).start()
+    try:
+        wait_for(lambda: watcher.state.batches >= 1 and watcher.state.status == "idle", what="catch-up")
+        record = service.namespace_records("store", ["docs"])[0]
+        before = service.mirror.documents(record["id"])[rel]["content_hash"]
+        write_files(bottom, {"deep.md": "# Deep\n\nversion two\n"})
+        wait_for(lambda: service.mirror.documents(record["id"])[rel]["content_hash"] != before, what="deep edit")
+        assert watcher.state.last_error == ""
+    finally:
+        assert watcher.stop()
