@@ -65,6 +65,7 @@ HOSTILE = {
         "tests/test_scan.py::test_plan_and_ingest_skip_the_same_files_for_the_same_reasons",
         "tests/test_scan.py::test_directories_nested_1000_deep",
         "tests/test_scan.py::test_walk_dirs_is_os_walk_without_recursion",
+        "tests/test_scan.py::test_the_polling_watcher_follows_a_file_1000_directories_deep",
     ],
     "10 killed runs marked interrupted": ["tests/test_ingest.py::test_a_killed_run_is_marked_interrupted_by_the_next"],
     "11 odd line breaks and late NUL bytes": [
