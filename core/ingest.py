@@ -14,6 +14,11 @@ a kill at any moment converge on the next run:
 Vector ids are deterministic (path, content hash, chunk index), so a repeated
 upsert overwrites instead of duplicating; a journalled id that no entry
 references is deleted from the index by the next run's recovery.
+
+Steps 1-4 of a batch run on a writer thread (core/pipeline.py) while the
+next batch is embedded on the caller's thread, which also sends every
+progress report; the files are all read and chunked first, so the embed
+stage knows its total before its first batch.
 """
 
 from __future__ import annotations
