@@ -8,9 +8,11 @@ the store's namespace up to --vectors vectors with random unit vectors
 (realistic metadata, ~700 characters of text each), so every query scans a
 store of that size while the real chunks still answer. Starts
 `python -m mcp_server`, times the handshake and the first (cold) search,
-then N warm searches. Reports the client-side round trip and the server's
-own search time (structured `latency_ms`), so the difference is the
-protocol's cost; the load average is recorded (the machine is shared).
+then N warm searches, each followed by the same search through
+`Lightfast.search` in this process (the reference: no protocol, no second
+process). Reports the client-side round trip, the server's own search time
+(structured `latency_ms`) and the in-process time, and the ratio of the round
+trip to the in-process search; the load average is recorded (shared machine).
 Written to bench/results/mcp.json.
 """
 
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import anyio
 
-from _common import ROOT, SHARED, local_config, ms, summary, write_results
+from _common import ROOT, SHARED, local_config, ms, percentile, summary, write_results
 
 QUERIES = [
     "how do I declare a path parameter", "dependency injection with yield", "run work after returning a response",
@@ -98,6 +100,7 @@ def main() -> None:
     )
     round_trips: list[float] = []
     server_side: list[float] = []
+    in_process: list[float] = []
     text_chars: list[int] = []
     startup: dict = {}
 
@@ -121,6 +124,10 @@ def main() -> None:
                         assert not result.is_error, result.content
                         server_side.append(result.structured_content["latency_ms"] / 1000)
                         text_chars.append(len(result.content[0].text))
+                        # The reference, interleaved: the same search in this process (no protocol).
+                        t = time.perf_counter()
+                        service.search(query, top_k=args.top_k)
+                        in_process.append(time.perf_counter() - t)
 
     load_start = [round(x, 2) for x in os.getloadavg()]
     anyio.run(run)
@@ -134,6 +141,8 @@ def main() -> None:
         **startup,
         "search_round_trip_warm": summary(round_trips),
         "search_in_server_warm": summary(server_side),
+        "search_in_process_warm": summary(in_process),
+        "round_trip_over_in_process_p50": round(percentile(round_trips, 50) / percentile(in_process, 50), 2),
         "text_answer_chars_mean": round(sum(text_chars) / len(text_chars)) if text_chars else None,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     })
