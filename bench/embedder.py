@@ -116,6 +116,8 @@ def phases(embedders: dict, chunks: list[str], rounds: int, segment: int, cap_s:
                     proc.kill()
                     proc.wait()
                 runs[name]["busy"].append((len(part), busy_wall, busy_cpu))
+                print(f"{name} chunks {start}+{len(part)}: idle {wall:.1f} s, busy {busy_wall:.1f} s",
+                      file=sys.stderr, flush=True)
                 spent += wall + busy_wall
     loads.append(load())
     out: dict = {"load_average_per_round": loads}

@@ -68,8 +68,8 @@ def measure(name: str, limit: int) -> dict:
     repo = tmp / "repo"
     corpus = SHARED / "data" / "corpora" / name
     files = sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix in suffixes)
-    if limit:
-        files = files[:limit]
+    if limit:  # an even sample across the corpus, so it keeps the corpus's mix of files
+        files = files[:: max(1, len(files) // limit)][:limit]
     for src in files:
         dst = repo / src.relative_to(corpus)
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", action="append", choices=sorted(CORPORA),
                         help="a corpus to measure (repeatable; default: all)")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N files of each corpus (0: all)")
+    parser.add_argument("--limit", type=int, default=0, help="an even sample of N files of each corpus (0: all)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
