@@ -90,6 +90,9 @@ def main() -> None:
     engine = service.embedder.engine
     record = service.namespace_records("store")[0]
     vectors = fill(service, record["namespace_name"], args.vectors)
+    # The in-process reference opens the store afresh, as the server process does.
+    reference = Lightfast(load_config(config), home)
+    reference.search("warm-up", top_k=args.top_k)
 
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -126,7 +129,7 @@ def main() -> None:
                         text_chars.append(len(result.content[0].text))
                         # The reference, interleaved: the same search in this process (no protocol).
                         t = time.perf_counter()
-                        service.search(query, top_k=args.top_k)
+                        reference.search(query, top_k=args.top_k)
                         in_process.append(time.perf_counter() - t)
 
     load_start = [round(x, 2) for x in os.getloadavg()]
