@@ -13,6 +13,7 @@ the `with` block, so a disk-full or a network error still surfaces as it did.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections import deque
@@ -34,6 +35,9 @@ class WriteBehind:
         self._cond = threading.Condition()
         self._closing = False
         self._error: BaseException | None = None
+        # Jobs run in the caller's context: what they report (core/usage.py's meters, context
+        # variables) reaches the caller's open meters as if it had run the job itself.
+        self._context = contextvars.copy_context()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -91,7 +95,7 @@ class WriteBehind:
                         return
                     job, args = self._jobs[0]  # stays queued while it runs: counts toward depth
                 try:
-                    job(*args)
+                    self._context.run(job, *args)
                 except BaseException as exc:
                     with self._cond:
                         self._error = exc

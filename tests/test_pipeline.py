@@ -137,3 +137,15 @@ def test_ingest_writes_on_the_writer_thread_and_closes_its_connection(repo, serv
     assert writers and set(writers) == {"lightfast-writer"}
     assert "lightfast-writer" in closed
     assert_consistent(svc)
+
+
+def test_jobs_see_the_callers_context_variables():
+    """core/usage.py meters are context variables: a write must report to the caller's meter."""
+    import contextvars
+
+    meter = contextvars.ContextVar("meter", default=None)
+    seen = []
+    meter.set("the caller's")
+    with WriteBehind() as writer:
+        writer.submit(lambda: seen.append(meter.get()))
+    assert seen == ["the caller's"]
