@@ -30,6 +30,7 @@ from core.embeddings.base import Embedder
 from core.errors import BackendError, LightfastError
 from core.mirror import Mirror
 from core.rerank import Reranker, ScoreFusionReranker
+from core.usage import metering
 from core.vectors.base import VectorIndex
 
 log = logging.getLogger("lightfast.search")
@@ -166,7 +167,8 @@ def search_namespaces(
     if not namespaces:
         return result
     started = time.perf_counter()
-    qvec = embedder.embed_query(query)
+    with metering() as search_usage:  # the query's embedding and the rerank, as billed
+        qvec = embedder.embed_query(query)
     result.embed_ms = (time.perf_counter() - started) * 1000
     glob = pathspec.PathSpec.from_lines("gitignore", [path_glob]) if path_glob else None
     # Over-fetch when a glob will drop hits, or when a reranker re-orders candidates.
@@ -176,9 +178,11 @@ def search_namespaces(
 
     def one(ns: dict):
         target, name = route(ns)
-        t0 = time.perf_counter()
-        matches = target.query(name, qvec, fetch_k)
-        return ns, matches, (time.perf_counter() - t0) * 1000
+        with metering() as usage:  # this namespace's read units (in this worker thread)
+            t0 = time.perf_counter()
+            matches = target.query(name, qvec, fetch_k)
+            ms = (time.perf_counter() - t0) * 1000
+        return ns, matches, ms, usage.read_units
 
     candidates: list[Hit] = []
     logs = []
@@ -186,7 +190,7 @@ def search_namespaces(
         futures = [(ns, pool.submit(one, ns)) for ns in namespaces]
         for ns, future in futures:
             try:
-                _, matches, ms = future.result()
+                _, matches, ms, read_units = future.result()
             except Exception as exc:  # reported per namespace, never fails the whole search
                 result.failed[ns["namespace_name"]] = str(exc) or exc.__class__.__name__
                 continue
@@ -213,12 +217,14 @@ def search_namespaces(
             logs.append({
                 "namespace_id": ns["id"], "namespace_name": ns["namespace_name"],
                 "environment": ns["environment"], "latency_ms": ms, "top_k": top_k,
-                "hits": len(matches),
+                "hits": len(matches), "read_units": read_units,
             })
     if candidates:
         texts, scores = [h.text for h in candidates], [h.score for h in candidates]
         try:
-            order = reranker.rerank(query, texts, scores, top_k)
+            with metering() as rerank_usage:
+                order = reranker.rerank(query, texts, scores, top_k)
+            search_usage.add("rerank_units", rerank_usage.rerank_units)
         except BackendError as exc:  # e.g. a rerank quota (trial keys: 10 calls a minute): the hits are here
             order = ScoreFusionReranker().rerank(query, texts, scores, top_k)
             note = f"rerank unavailable ({exc}); hits are merged by vector score instead"
@@ -227,5 +233,7 @@ def search_namespaces(
         result.hits = [
             Hit(**{**candidates[i].to_dict(), "score": float(score)}) for i, score in order
         ]
+    if logs:  # one search's embedding and rerank go on its first row (sums stay right)
+        logs[0].update(embed_tokens=search_usage.embed_tokens, rerank_units=search_usage.rerank_units)
     QUERY_LOG.submit(mirror, logs)  # written in the background, never on the hot path
     return result
