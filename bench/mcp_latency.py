@@ -1,13 +1,19 @@
 """MCP search round-trip latency through the real client over stdio, warm, plus startup.
 
-    python bench/mcp_latency.py [--queries 50] [--top-k 8]
+    python bench/mcp_latency.py [--queries 50] [--top-k 8] [--vectors 10000]
 
-Copies the fastapi tutorial docs into a temp repo, ingests it with the local
-profile (all-MiniLM-L6-v2 on numpy, local index), starts `python -m mcp_server`,
-times the handshake and the first (cold) search, then N warm searches. Reports
-the client-side round trip and the server's own search time (structured
-`latency_ms`), so the difference is the protocol's cost. Written to
-bench/results/mcp.json.
+Copies the fastapi tutorial docs into a temp repo and ingests them with the
+local profile (all-MiniLM-L6-v2, the default engine, local index); then fills
+the store's namespace up to --vectors vectors with random unit vectors
+(realistic metadata, ~700 characters of text each), so every query scans a
+store of that size while the real chunks still answer. Starts
+`python -m mcp_server`, times the handshake and the first (cold) search,
+then N warm searches, each followed by the same search through
+`Lightfast.search` in this process (the reference: no protocol, no second
+process). Reports the client-side round trip, the server's own search time
+(structured `latency_ms`) and the in-process time, and the ratio of the round
+trip to the in-process search; the load average is recorded (shared machine).
+Written to bench/results/mcp.json.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 
 import anyio
 
-from _common import ROOT, SHARED, local_config, ms, summary, write_results
+from _common import ROOT, SHARED, local_config, ms, percentile, summary, write_results
 
 QUERIES = [
     "how do I declare a path parameter", "dependency injection with yield", "run work after returning a response",
@@ -43,10 +49,32 @@ QUERIES = [
 ]
 
 
+def fill(service, namespace: str, target: int) -> int:
+    """Random unit vectors with chunk-like metadata until the namespace holds target vectors."""
+    import numpy as np
+
+    from core.vectors.base import VectorRecord
+
+    have = service.index.namespace_stats(namespace).vector_count
+    rng = np.random.default_rng(16)
+    text = "Filler paragraph about an unrelated topic, long enough to look like a chunk. " * 9
+    for start in range(have, target, 2000):
+        n = min(2000, target - start)
+        m = rng.standard_normal((n, service.index.dimension)).astype(np.float32)
+        m /= np.linalg.norm(m, axis=1, keepdims=True)
+        service.index.upsert(namespace, [
+            VectorRecord(f"filler:{start + i}", m[i], {
+                "path": f"filler/f{(start + i) // 10}.md", "store": "docs", "chunk_index": (start + i) % 10,
+                "start_line": 1, "end_line": 12, "headings": "Filler", "content_hash": "0" * 64, "text": text})
+            for i in range(n)])
+    return service.index.namespace_stats(namespace).vector_count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--top-k", type=int, default=8)
+    parser.add_argument("--vectors", type=int, default=10_000, help="the store's size (0: only the real chunks)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lf-bench-mcp-"))
     home = tmp / "home"
@@ -57,7 +85,14 @@ def main() -> None:
     from core.config import load_config
     from core.service import Lightfast
 
-    report = Lightfast(load_config(config), home).ingest()
+    service = Lightfast(load_config(config), home)
+    report = service.ingest()
+    engine = service.embedder.engine
+    record = service.namespace_records("store")[0]
+    vectors = fill(service, record["namespace_name"], args.vectors)
+    # The in-process reference opens the store afresh, as the server process does.
+    reference = Lightfast(load_config(config), home)
+    reference.search("warm-up", top_k=args.top_k)
 
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -68,6 +103,7 @@ def main() -> None:
     )
     round_trips: list[float] = []
     server_side: list[float] = []
+    in_process: list[float] = []
     text_chars: list[int] = []
     startup: dict = {}
 
@@ -91,16 +127,27 @@ def main() -> None:
                         assert not result.is_error, result.content
                         server_side.append(result.structured_content["latency_ms"] / 1000)
                         text_chars.append(len(result.content[0].text))
+                        # The reference, interleaved: the same search in this process (no protocol).
+                        t = time.perf_counter()
+                        reference.search(query, top_k=args.top_k)
+                        in_process.append(time.perf_counter() - t)
 
+    load_start = [round(x, 2) for x in os.getloadavg()]
     anyio.run(run)
     write_results("mcp", {
         "repo": f"fastapi docs/en/docs/tutorial ({report.totals()['added']} files, "
-                f"{report.totals()['chunks_embedded']} chunks), environment local (all-MiniLM-L6-v2 on numpy)",
+                f"{report.totals()['chunks_embedded']} chunks), environment local (all-MiniLM-L6-v2 on {engine})",
+        "store_vectors": vectors,
+        "store_vectors_note": "the real chunks plus random unit vectors up to --vectors",
+        "load_average_at_start": load_start,
         "top_k": args.top_k,
         **startup,
         "search_round_trip_warm": summary(round_trips),
         "search_in_server_warm": summary(server_side),
+        "search_in_process_warm": summary(in_process),
+        "round_trip_over_in_process_p50": round(percentile(round_trips, 50) / percentile(in_process, 50), 2),
         "text_answer_chars_mean": round(sum(text_chars) / len(text_chars)) if text_chars else None,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     })
     shutil.rmtree(tmp, ignore_errors=True)
 

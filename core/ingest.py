@@ -14,6 +14,11 @@ a kill at any moment converge on the next run:
 Vector ids are deterministic (path, content hash, chunk index), so a repeated
 upsert overwrites instead of duplicating; a journalled id that no entry
 references is deleted from the index by the next run's recovery.
+
+Steps 1-4 of a batch run on a writer thread (core/pipeline.py) while the
+next batch is embedded on the caller's thread, which also sends every
+progress report; the files are all read and chunked first, so the embed
+stage knows its total before its first batch.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from core.chunking import Chunk, chunk_text
 from core.config import StoreConfig
 from core.embeddings.base import Embedder
 from core.mirror import Mirror
+from core.pipeline import WriteBehind
 from core.scan import FoundFile, Skipped, StoreMatcher, Unusable, read_found
 from core.vectors.base import VectorIndex, VectorRecord
 
@@ -237,23 +243,26 @@ class StoreIngest:
         return self.report
 
     def _embed_all(self, pending: list[_Pending]) -> None:
-        """Embed and write the prepared files in batches of about BATCH_CHUNKS chunks."""
+        """Embed and write the prepared files in batches of about BATCH_CHUNKS chunks.
+
+        Batch k is written (core/pipeline.py) while batch k+1 is embedded."""
         self._total = sum(len(item.chunks) for item in pending)
         self._embed_started = time.perf_counter()
         files = len(pending)
         self._report_embed(f"{files} file{'s' * (files != 1)} to embed")
-        batch: list[_Pending] = []
-        batch_chunks = 0
-        for item in pending:
-            if self.cancelled():
-                return
-            batch.append(item)
-            batch_chunks += len(item.chunks)
-            if batch_chunks >= BATCH_CHUNKS:
-                self._write(batch)
-                batch, batch_chunks = [], 0
-        if batch and not self.cancelled():
-            self._write(batch)
+        with WriteBehind(on_exit=self.mirror.close) as writer:
+            batch: list[_Pending] = []
+            batch_chunks = 0
+            for item in pending:
+                if self.cancelled():
+                    return
+                batch.append(item)
+                batch_chunks += len(item.chunks)
+                if batch_chunks >= BATCH_CHUNKS:
+                    self._write(batch, writer)
+                    batch, batch_chunks = [], 0
+            if batch and not self.cancelled():
+                self._write(batch, writer)
 
     def _report_embed(self, message: str, in_flight: int = 0) -> None:
         """An "embed" report: in_flight counts chunks of the current batch already embedded."""
@@ -284,7 +293,9 @@ class StoreIngest:
         )
         return _Pending(file, digest, chunks, doc is None)
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[_Pending], writer: WriteBehind) -> None:
+        """Embed one batch here, on the caller's thread (so progress reports come from it),
+        and hand its vectors to the writer."""
         records_meta = []
         texts = []
         for item in batch:
@@ -292,8 +303,6 @@ class StoreIngest:
                 vid = vector_id(item.file.path, item.digest, chunk.index)
                 records_meta.append((vid, item, chunk))
                 texts.append(chunk.embedding_text())
-        ids = [vid for vid, _, _ in records_meta]
-        self.mirror.set_pending(self.ns["id"], ids)  # 1. journal
         embedded = 0
 
         def on_batch(n: int) -> None:
@@ -303,6 +312,12 @@ class StoreIngest:
 
         vectors = self.embedder.embed_documents(texts, on_batch=on_batch)
         self.report.chunks_embedded += len(texts)
+        writer.submit(self._store, batch, records_meta, vectors)
+
+    def _store(self, batch: list[_Pending], records_meta: list, vectors: np.ndarray) -> None:
+        """Write one embedded batch (on the writer thread): steps 1-4 of the protocol above."""
+        ids = [vid for vid, _, _ in records_meta]
+        self.mirror.set_pending(self.ns["id"], ids)  # 1. journal
         records = [
             VectorRecord(vid, np.asarray(vec, dtype=np.float32), self._metadata(item, chunk))
             for (vid, item, chunk), vec in zip(records_meta, vectors)

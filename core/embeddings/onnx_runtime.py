@@ -8,10 +8,13 @@ that cannot be written still works (the graph is built in memory each time).
 
 Threads: the session runs each call on one thread (intra_op_num_threads=1,
 no spinning). A short query is one call on the caller's thread; a batch of
-documents is split into length-sorted parts that run side by side, one per
-core. Independent runs never wait for each other, so a busy machine slows
-them down in proportion instead of collapsing them (OpenBLAS's threads,
-which wait for each other at every small product, did).
+documents is cut into small length-sorted parts (PART texts) that a pool of
+one thread per core takes in turn. Independent runs never wait for each
+other, so a busy machine slows them down in proportion instead of collapsing
+them (OpenBLAS's threads, which wait for each other at every small product,
+did); and small parts keep both threads busy to the batch's end when the
+scheduler gives one of them less time (two halves left the faster thread
+idle while the slower finished: bench/embedder.py measures both).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from core.embeddings.onnx_graph import GRAPH_VERSION, OPSET, build_model
 
 log = logging.getLogger("lightfast.embeddings")
 
-MIN_PART = 4  # fewest texts worth a run of their own
+PART = 4  # texts per run in a batch of documents: small enough to balance, big enough to amortise a run
 _HASHES: dict[str, str] = {}  # "path|size|mtime_ns" -> sha256, per process
 _HASH_LOCK = threading.Lock()
 
@@ -157,10 +160,10 @@ class OnnxMiniLM:
             return np.zeros((0, self.hidden), dtype=np.float32)
         if min(len(s) for s in sequences) < 1:
             raise ValueError("every sequence needs at least one token")
-        parts = min(self.workers, len(sequences) // MIN_PART) if self._pool else 1
-        if parts <= 1:
+        if self._pool is None or len(sequences) < 2 * PART:
             return np.asarray(self._run(sequences), dtype=np.float32)
         # Contiguous parts: the base class sorts texts by length, so each part pads little.
-        bounds = np.linspace(0, len(sequences), parts + 1).astype(int)
-        chunks = [sequences[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        return np.concatenate(list(self._pool.map(self._run, chunks))).astype(np.float32, copy=False)
+        # Whichever thread is free takes the next part (the pool's queue), so a thread the
+        # scheduler slows down just does fewer of them.
+        parts = [sequences[a : a + PART] for a in range(0, len(sequences), PART)]
+        return np.concatenate(list(self._pool.map(self._run, parts))).astype(np.float32, copy=False)
