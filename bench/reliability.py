@@ -29,7 +29,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from _common import RESULTS, ROOT, SHARED, write_results
+from _common import ROOT, SHARED, write_results
 
 #: Issue #15's hostile inputs -> the tests built from each reproduction (pytest node ids).
 HOSTILE = {

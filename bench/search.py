@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import ROOT, local_config, ms, percentile, summary, write_results
+from _common import local_config, ms, percentile, summary, write_results
 
 
 def timed(fn) -> tuple[float, float]:

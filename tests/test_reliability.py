@@ -13,10 +13,8 @@ import contextlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -283,7 +281,6 @@ def test_adversarial_files_are_skipped_with_reasons(repo, service_factory, tmp_p
 
 
 def test_mcp_arguments_fuzzed_through_the_real_protocol(tmp_path):
-    import anyio
     from anyio.from_thread import start_blocking_portal
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import write_files
-from core.scan import FoundFile, Skipped, decode_text, is_secret_name, secret_in_text, walk_repo
+from core.scan import FoundFile, decode_text, is_secret_name, secret_in_text, walk_repo
 
 
 def scan(root, max_bytes=1000):
