@@ -175,6 +175,20 @@ def prune(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM lexical_ids WHERE id NOT IN (SELECT id FROM vectors)")
 
 
+def out_of_step(conn: sqlite3.Connection) -> str | None:
+    """What is wrong between the lexical rows and the vectors, or None when they agree
+    (for integrity checks; a rebuild, `ensure` after a VERSION change, repairs it)."""
+    if not current(conn):
+        return "no lexical index at this version (the next write or `lightfast ingest` builds it)"
+    missing = conn.execute("SELECT COUNT(*) FROM vectors WHERE id NOT IN (SELECT id FROM lexical_ids)").fetchone()[0]
+    extra = conn.execute("SELECT COUNT(*) FROM lexical_ids WHERE id NOT IN (SELECT id FROM vectors)").fetchone()[0]
+    ids, fts = (conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("lexical_ids", "lexical"))
+    problems = [f"{n} {what}" for n, what in ((missing, "vectors without lexical rows"),
+                                              (extra, "lexical rows without vectors"),
+                                              (abs(ids - fts), "ids and FTS rows apart")) if n]
+    return ", ".join(problems) or None
+
+
 def search(conn: sqlite3.Connection, query: str, top_k: int) -> list[tuple[str, float]]:
     """(id, BM25 score, higher is better) of the best top_k rows matching any query term."""
     expression = match_expression(query)

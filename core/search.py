@@ -189,23 +189,15 @@ def search_namespaces(
     result = SearchResult(query, [], names, mode=mode)
     if not namespaces:
         return result
-    qvec = None
-    if mode != "lexical":
-        started = time.perf_counter()
-        qvec = embedder.embed_query(query)
-        result.embed_ms = (time.perf_counter() - started) * 1000
     glob = pathspec.PathSpec.from_lines("gitignore", [path_glob]) if path_glob else None
     # Over-fetch when a glob will drop hits, or when a reranker re-orders candidates.
     fetch_k = min(max(top_k * (5 if glob else 2), 20), 1000)
-
     route = route or (lambda ns: (index, ns["namespace_name"]))
 
-    def one(ns: dict):
+    def timed(fn, ns: dict, arg):
         target, name = route(ns)
         t0 = time.perf_counter()
-        dense = target.query(name, qvec, fetch_k) if qvec is not None else []
-        lexical = target.lexical_query(name, query, fetch_k) if mode != "dense" else []
-        return dense, lexical, (time.perf_counter() - t0) * 1000
+        return getattr(target, fn)(name, arg, fetch_k), (time.perf_counter() - t0) * 1000
 
     hits: dict[tuple[str, str], Hit] = {}
     symbols: dict[tuple[str, str], list] = {}
@@ -213,13 +205,21 @@ def search_namespaces(
     lexical_scores: dict[tuple[str, str], float] = {}
     no_lexical: list[str] = []
     logs = []
-    with ThreadPoolExecutor(max_workers=min(8, len(namespaces))) as pool:
-        futures = [(ns, pool.submit(one, ns)) for ns in namespaces]
-        for ns, future in futures:
+    sides = {"dense": {}, "lexical": {}}
+    with ThreadPoolExecutor(max_workers=min(8, 2 * len(namespaces))) as pool:
+        if mode != "dense":  # the word queries run while the query is embedded
+            sides["lexical"] = {ns["namespace_name"]: pool.submit(timed, "lexical_query", ns, query) for ns in namespaces}
+        if mode != "lexical":
+            started = time.perf_counter()
+            qvec = embedder.embed_query(query)
+            result.embed_ms = (time.perf_counter() - started) * 1000
+            sides["dense"] = {ns["namespace_name"]: pool.submit(timed, "query", ns, qvec) for ns in namespaces}
+        for ns in namespaces:
             name = ns["namespace_name"]
-            try:
-                dense, lexical, ms = future.result()
-            except Exception as exc:  # reported per namespace, never fails the whole search
+            try:  # a namespace that fails is reported, never fails the whole search
+                dense, dense_ms = sides["dense"][name].result() if sides["dense"] else ([], 0.0)
+                lexical, lexical_ms = sides["lexical"][name].result() if sides["lexical"] else ([], 0.0)
+            except Exception as exc:
                 result.failed[name] = str(exc) or exc.__class__.__name__
                 continue
             if lexical is None:
@@ -229,6 +229,7 @@ def search_namespaces(
                     continue
                 no_lexical.append(name)
                 lexical = []
+            ms = max(dense_ms, lexical_ms)  # the two ran side by side
             result.latency_ms[name] = ms
             for scores, matches in ((dense_scores, dense), (lexical_scores, lexical)):
                 for m in matches:

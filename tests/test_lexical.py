@@ -135,7 +135,18 @@ def rows(index, ns=NS) -> tuple[set[str], set[str], int]:
 def in_step(index, ns=NS) -> set[str]:
     vectors, ids, fts = rows(index, ns)
     assert vectors == ids and fts == len(ids)
+    assert index.lexical_out_of_step(ns) is None
     return vectors
+
+
+def test_out_of_step_names_what_disagrees(index):
+    index.upsert(NS, [record("a", "alpha"), record("b", "beta")])
+    conn = sqlite3.connect(index.namespace_folder(NS) / "meta.sqlite", isolation_level=None)
+    conn.execute("DELETE FROM vectors WHERE id='a'")  # damage no Lightfast write makes
+    conn.execute("DELETE FROM lexical_ids WHERE id='b'")
+    conn.close()
+    assert index.lexical_out_of_step(NS) == (
+        "1 vectors without lexical rows, 1 lexical rows without vectors, 1 ids and FTS rows apart")
 
 
 def found(index, query, k=10, ns=NS) -> list[str]:

@@ -658,6 +658,11 @@ class LocalIndex(VectorIndex):
                 with self._write_transaction(conn):
                     return lexical.ensure(conn)
 
+    def lexical_out_of_step(self, namespace: str) -> str | None:
+        """What disagrees between the namespace's lexical rows and its vectors (None: in step)."""
+        with self._snapshot(namespace) as snap:
+            return lexical.out_of_step(snap[0]) if snap is not None else None
+
     def lexical_query(self, namespace: str, text: str, top_k: int) -> list[Match] | None:
         """BM25 matches of the query's terms, best first; None when the namespace has no lexical
         index yet (written by an older version: the next ingest builds it)."""
