@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from conftest import write_files
 from core.errors import LightfastError
-from core.fusion import FusionWeights, contains_phrase, definition_rank, fuse, lexical_weight, peakedness
+from core.fusion import (FusionWeights, agreement, contains_phrase, definition_rank, fuse, lexical_weight,
+                         peakedness)
 
 FILES = {
     "core/store.py": textwrap.dedent('''\
@@ -56,15 +57,17 @@ def first(result):
 
 # -- fusion, alone -----------------------------------------------------------------------------------
 
-def test_peakedness_and_the_lexical_weight():
+def test_peakedness_agreement_and_the_lexical_weight():
     assert peakedness([]) == 0.0 and peakedness([5.0]) == 1.0
     assert peakedness([5.0, 5.0, 5.0]) == 0.0
     assert peakedness([10.0, 1.0, 1.0]) == pytest.approx(0.9)
-    w = FusionWeights(base=0.1, code=0.5, peak=0.4, cap=0.8)
+    assert agreement({"a": 1, "b": 1}, {"a": 3.0, "c": 2.0, "d": 1.0, "b": 0.5}) == pytest.approx(0.5)
+    w = FusionWeights(base=0.1, code=0.5, peak=0.4, agree=0.2, cap=0.8)
     prose_flat = lexical_weight("how do birds nest", [3.0, 3.0, 3.0], w)
     prose_peaked = lexical_weight("how do birds nest", [9.0, 1.0, 1.0], w)
+    prose_agreed = lexical_weight("how do birds nest", [9.0, 1.0, 1.0], w, agreed=1.0)
     code = lexical_weight("open_widget_store", [9.0, 1.0, 1.0], w)
-    assert prose_flat == pytest.approx(0.1) and prose_flat < prose_peaked < code == pytest.approx(0.8)
+    assert prose_flat == pytest.approx(0.1) and prose_flat < prose_peaked < prose_agreed < code == pytest.approx(0.8)
     assert lexical_weight("anything", [], w) == 0.0  # no lexical evidence, no lexical weight
 
 
