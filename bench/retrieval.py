@@ -266,7 +266,7 @@ def ingest_throughput(source: Path, work: Path, rounds: int = 2) -> dict:
     from core.service import Lightfast
     from core.vectors.local import LocalIndex
 
-    write_lexical, remove_lexical = LocalIndex._write_lexical, LocalIndex._remove_lexical
+    write_lexical, remove_lexical = LocalIndex.__dict__["_write_lexical"], LocalIndex.__dict__["_remove_lexical"]
     rates: dict[str, list[float]] = {"with_lexical": [], "without_lexical": []}
     chunks = 0
     for _ in range(rounds):

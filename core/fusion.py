@@ -42,7 +42,8 @@ class FusionWeights:
 
 
 DEFAULT = FusionWeights()
-AGREEMENT_DEPTH = 10
+AGREEMENT_DEPTH = 10  # the best lexical matches looked for among ...
+SCALE_DEPTH = 20  # ... the best dense ones; and the rank scores are scaled against
 
 
 def peakedness(scores: Sequence[float], depth: int = 10) -> float:
@@ -71,19 +72,22 @@ def lexical_weight(query: str, lexical_scores: Sequence[float], weights: FusionW
     return min(weights.cap, max(0.0, w))
 
 
-def _scaled(scores: dict[Key, float]) -> dict[Key, float]:
-    """Scores scaled to [0, 1] by the best and worst of this list."""
+def _scaled(scores: dict[Key, float], depth: int = SCALE_DEPTH) -> dict[Key, float]:
+    """Scores scaled to [0, 1] between the best and the one at rank `depth` (lower ones clip to
+    0), so how many candidates a search fetched does not change how the two sides weigh."""
     if not scores:
         return {}
-    hi, lo = max(scores.values()), min(scores.values())
+    ordered = sorted(scores.values(), reverse=True)
+    hi, lo = ordered[0], ordered[min(depth, len(ordered)) - 1]
     span = hi - lo
-    return {k: ((v - lo) / span if span > 0 else 1.0) for k, v in scores.items()}
+    return {k: (max(0.0, (v - lo) / span) if span > 0 else 1.0) for k, v in scores.items()}
 
 
 def fuse(query: str, dense: dict[Key, float], lexical: dict[Key, float],
          weights: FusionWeights = DEFAULT) -> tuple[dict[Key, float], float]:
     """Fused score of every candidate (higher is better) and the lexical weight used."""
-    w = lexical_weight(query, list(lexical.values()), weights, agreement(dense, lexical))
+    best_dense = dict(sorted(dense.items(), key=lambda kv: -kv[1])[:SCALE_DEPTH])
+    w = lexical_weight(query, list(lexical.values()), weights, agreement(best_dense, lexical))
     d, l = _scaled(dense), _scaled(lexical)
     if not dense:
         w = 1.0
