@@ -150,7 +150,8 @@ def ingest(name: str, repo: Path) -> dict:
     seconds = time.perf_counter() - t0
     totals = report.totals()
     log(f"{name}: {totals}")
-    chunks = sum(s.vector_count for s in service.index.list_namespaces("org_"))
+    chunks = sum(service.index.namespace_stats(r["namespace_name"]).vector_count
+                 for r in service.namespace_records("store"))  # this corpus's own namespace
     return {"service": service, "chunks": chunks, "embedded_now": totals["chunks_embedded"],
             "ingest_s": round(seconds, 1)}
 

@@ -20,6 +20,7 @@ index writes lexical rows in the same SQLite transaction as the vectors.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -59,19 +60,25 @@ def terms(text: str) -> list[str]:
     """Every term of text, in order: whole identifiers, their dotted pieces and their parts."""
     out: list[str] = []
     for match in _WORD.finditer(text):
-        word = match.group(0)
-        pieces = word.split(".")
-        if len(pieces) > 1:
-            out.append(word.lower())
-        for piece in pieces:
-            if not piece:
-                continue
-            lowered = piece.lower()
-            out.append(lowered)
-            parts = _parts(piece)
-            if len(parts) > 1 or (parts and parts[0] != lowered):
-                out.extend(parts)
+        out.extend(_word_terms(match.group(0)))
     return out
+
+
+@functools.lru_cache(maxsize=65_536)  # words repeat: ingest spends its lexical time here
+def _word_terms(word: str) -> tuple[str, ...]:
+    out: list[str] = []
+    pieces = word.split(".")
+    if len(pieces) > 1:
+        out.append(word.lower())
+    for piece in pieces:
+        if not piece:
+            continue
+        lowered = piece.lower()
+        out.append(lowered)
+        parts = _parts(piece)
+        if len(parts) > 1 or (parts and parts[0] != lowered):
+            out.extend(parts)
+    return tuple(out)
 
 
 def identifiers(query: str) -> list[str]:
@@ -194,8 +201,10 @@ def search(conn: sqlite3.Connection, query: str, top_k: int) -> list[tuple[str, 
     expression = match_expression(query)
     if expression is None:
         return []
-    rows = conn.execute(
-        "SELECT i.id, -l.rank FROM lexical l JOIN lexical_ids i ON i.rowid = l.rowid "
-        "WHERE lexical MATCH ? ORDER BY l.rank LIMIT ?", (expression, int(top_k)),
-    ).fetchall()
-    return [(vid, float(score)) for vid, score in rows]
+    found = conn.execute("SELECT rowid, -rank FROM lexical WHERE lexical MATCH ? ORDER BY rank LIMIT ?",
+                         (expression, int(top_k))).fetchall()
+    if not found:
+        return []
+    ids = dict(conn.execute(f"SELECT rowid, id FROM lexical_ids WHERE rowid IN ({','.join('?' * len(found))})",
+                            [rowid for rowid, _ in found]).fetchall())
+    return [(ids[rowid], float(score)) for rowid, score in found if rowid in ids]
