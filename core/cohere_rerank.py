@@ -15,6 +15,7 @@ from core.errors import BackendError, LightfastError
 from core.rerank import Reranker
 from core.embeddings.cohere import client
 from core.retry import RetryPolicy, default_timeout
+from core.usage import record, reported
 
 MAX_DOCUMENTS = 1000  # Cohere advises at most 1,000 documents a request
 
@@ -45,6 +46,7 @@ class CohereReranker(Reranker):
         response = self.retry.call_timed(f"Cohere rerank ({len(docs)} documents)", None, lambda t: self._client.rerank(
             model=self.model, query=query, documents=docs, top_n=min(top_n, len(docs)),
             request_options={"timeout_in_seconds": t}), self.timeout)
+        record(rerank_units=reported(response, "meta", "billed_units", "search_units"))
         out = []
         for r in response.results:
             if not 0 <= r.index < len(docs):

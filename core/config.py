@@ -183,6 +183,33 @@ class LimitsConfig(_Strict):
         0.8, gt=0, le=1, strict=True, description="Warn when this share of namespace_limit is in use (0 < x <= 1)."
     )
     max_file_bytes: int = Field(1_000_000, gt=0, strict=True, description="Files larger than this are skipped.")
+    overflow: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Overflow indexes: profile -> the profiles (in order) whose indexes take new namespaces "
+        "once its index holds alert_threshold of namespace_limit; each must embed as the profile does.",
+    )
+
+
+class CheckConfig(_Strict):
+    """Thresholds of `lightfast check`: alerts that exit non-zero for a scheduler (cron, CI).
+    Namespace usage is checked against `limits` (namespace_limit x alert_threshold)."""
+
+    latency_budget_ms: float = Field(
+        500.0, gt=0, description="p95 query latency per namespace above this (ms) in the last window is an alert.",
+    )
+    degradation_factor: float = Field(
+        2.0, gt=1, description="p95 above this many times the namespace's own previous window is an alert.",
+    )
+    window_hours: float = Field(
+        24.0, gt=0, description="Length of the latency window (hours); the previous window is the one before it.",
+    )
+    min_queries: int = Field(
+        20, ge=1, strict=True, description="Queries a window needs before its p95 is judged (fewer: not judged).",
+    )
+    canary: bool = Field(True, description="Run the isolation canary (writes, queries and removes a record per namespace).")
+    canary_sample: int | None = Field(
+        20, ge=1, description="Namespaces the canary checks, chosen at random; null checks every one.",
+    )
 
 
 class LightfastConfig(_Strict):
@@ -203,6 +230,7 @@ class LightfastConfig(_Strict):
         description="Extra index profiles beside the built-ins; may replace staging or production, never local.",
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Plan limits and caps.")
+    check: CheckConfig = Field(default_factory=CheckConfig, description="Thresholds of `lightfast check`.")
 
     source_path: Path | None = Field(
         None, exclude=True, description="The file this was loaded from; set by load_config, never read from the file."
@@ -559,6 +587,7 @@ def _semantic_checks(config: LightfastConfig, root: yaml.Node, path: Path) -> No
             f"{path}:{_line_of(root, ('environment',))}: environment: unknown profile "
             f"'{config.environment}'{hint}; available: {', '.join(names)}"
         )
+    _check_overflow(config, root, path, names)
     first: dict[str, int] = {}
     for i, store in enumerate(config.stores):
         if store.slug in first:
@@ -583,6 +612,36 @@ def _semantic_checks(config: LightfastConfig, root: yaml.Node, path: Path) -> No
             seen.setdefault(name, triple)
         except NamingError as exc:
             raise ConfigError(f"{path}:{_line_of(root, loc)}: {_field_name(loc)}: {exc}") from None
+
+
+def _check_overflow(config: LightfastConfig, root: yaml.Node, path: Path, names: list[str]) -> None:
+    """Each overflow list names known profiles that can hold the same vectors as the profile they
+    relieve: one query embedding must fit every index an organization's search may touch."""
+    from core.profiles import get_index_config
+
+    for source, targets in config.limits.overflow.items():
+        line = _line_of(root, ("limits", "overflow", source))
+        where = f"{path}:{line}: limits.overflow.{source}"
+        if source not in names:
+            raise ConfigError(f"{where}: unknown profile '{source}'; available: {', '.join(names)}")
+        base = get_index_config(source, config)
+        seen = {base.name}
+        for target in targets:
+            if target not in names:
+                close = difflib.get_close_matches(target, names, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(f"{where}: unknown profile '{target}'{hint}; define it under `indexes`")
+            other = get_index_config(target, config)
+            if other.name in seen:
+                raise ConfigError(f"{where}: index '{other.name}' (profile '{target}') appears twice in the "
+                                  f"chain of '{source}'; each overflow must be another index")
+            seen.add(other.name)
+            for field in ("backend", "embedding_provider", "embedding_model", "dimension", "metric"):
+                if getattr(other, field) != getattr(base, field):
+                    raise ConfigError(
+                        f"{where}: profile '{target}' has {field} {getattr(other, field)!r} but '{source}' has "
+                        f"{getattr(base, field)!r}; an overflow index must hold the same vectors"
+                    )
 
 
 def default_config_text(organization: str, workspace: str, stores: list[tuple[str, list[str]]]) -> str:

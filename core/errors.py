@@ -69,3 +69,31 @@ class IndexDamagedError(LightfastError):
 
 class PathOutsideRepoError(ScopeError):
     """A path given to ingest is empty, unresolvable, or lies outside the repository root."""
+
+
+class GitError(LightfastError):
+    """git is missing, the repo root is not in a git repository, or a revision is unknown."""
+
+    exit_code = 2
+
+
+class WebhookError(LightfastError):
+    """The webhook cannot start (no secret, a bad address) or a push cannot be applied to its clone."""
+
+    exit_code = 2
+
+
+class TokenFileError(ConfigError):
+    """The bearer tokens file is damaged; the message names it, the line, and how to recover."""
+
+
+class NamespaceLimitError(LightfastError):
+    """Every index a new namespace could go to is at its namespace limit; add an overflow index."""
+
+    exit_code = 5
+
+
+class MirrorDamagedError(LightfastError):
+    """mirror.sqlite is not a readable SQLite database; the message names it and `lightfast doctor --repair`."""
+
+    exit_code = 5

@@ -80,18 +80,40 @@ class StoreReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: Unchanged files re-embedded because their vectors were missing from the index.
+    repaired: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
             "added": self.added, "changed": self.changed, "removed": self.removed,
             "unchanged": self.unchanged, "chunks_embedded": self.chunks_embedded,
             "vectors_upserted": self.vectors_upserted, "vectors_deleted": self.vectors_deleted,
-            "failed": len(self.failed), "skipped": len(self.skipped),
+            "failed": len(self.failed), "skipped": len(self.skipped), "repaired": self.repaired,
         }
 
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def paths_missing_vectors(mirror: Mirror, index: VectorIndex, namespace: dict) -> set[str]:
+    """Paths of documents some of whose vectors the index lacks (its files deleted or lost).
+
+    One count first; ids are listed only when the counts differ. Only for an index whose
+    counts are exact at once (the local one): Pinecone's lag behind its writes.
+    """
+    name = namespace["namespace_name"]
+    expected = mirror.counts(namespace["id"])["vectors"]
+    if index.namespace_stats(name).vector_count == expected:
+        return set()
+    held: set[str] = set()
+    token = None
+    while True:
+        ids, token = index.list_ids(name, limit=1000, pagination_token=token)
+        held.update(ids)
+        if token is None:
+            break
+    return {path for vid, path in mirror.vector_paths(namespace["id"]).items() if vid not in held}
 
 
 def vector_id(path: str, digest: str, chunk_index: int) -> str:
@@ -162,9 +184,12 @@ class StoreIngest:
         *,
         full: bool = False,
         only_paths: set[str] | None = None,
+        check_index: bool = False,
     ) -> StoreReport:
         started = time.perf_counter()
         self.recover()
+        # Documents whose vectors the index lost count as changed, so a plain ingest repairs them.
+        missing = paths_missing_vectors(self.mirror, self.index, self.ns) if check_index and not full else set()
         matcher = StoreMatcher(self.store.include, self.store.exclude)
         known = self.mirror.documents(self.ns["id"])
         files: list[FoundFile] = []
@@ -180,7 +205,8 @@ class StoreIngest:
                 continue
             present.add(item.path)
             doc = known.get(item.path)
-            if doc and not full and doc["size"] == item.size and doc["mtime_ns"] == item.mtime_ns:
+            same_stat = doc and doc["size"] == item.size and doc["mtime_ns"] == item.mtime_ns
+            if same_stat and not full and item.path not in missing:
                 self.report.unchanged += 1
             else:
                 files.append(item)
@@ -195,13 +221,14 @@ class StoreIngest:
         for done, file in enumerate(files, 1):
             if self.cancelled():
                 break
-            item = self._prepare(file, known.get(file.path), full)
+            item = self._prepare(file, known.get(file.path), full or file.path in missing)
             if item is None:  # skipped or failed: what it held must not stay searchable
                 if file.path in known:
                     gone.append(file.path)
             elif item is not _UNCHANGED:
                 pending.append(item)
             self.progress(Progress(self.store.slug, "scan", done, len(files), file.path))
+        self.report.repaired = sum(1 for item in pending if item.file.path in missing)
         self._embed_all(pending)
         if gone and not self.cancelled():
             self._remove(gone)
@@ -339,8 +366,9 @@ class StoreIngest:
 
     def _summary(self) -> str:
         r = self.report
+        repaired = f", {r.repaired} re-embedded (vectors missing from the index)" if r.repaired else ""
         return (f"{r.added} added, {r.changed} changed, {r.removed} removed, "
-                f"{r.unchanged} unchanged, {r.chunks_embedded} chunks embedded")
+                f"{r.unchanged} unchanged, {r.chunks_embedded} chunks embedded{repaired}")
 
 
 def ingest_store(
@@ -355,14 +383,19 @@ def ingest_store(
     only_paths: set[str] | None = None,
     progress: ProgressCallback | None = None,
     cancelled: Callable[[], bool] | None = None,
+    check_index: bool = False,
 ) -> StoreReport:
+    """check_index: first find documents whose vectors the index lacks (paths_missing_vectors)."""
+    from core.usage import metering
+
     run_id = mirror.start_ingest_run(namespace)
     job = StoreIngest(mirror, index, embedder, namespace, store, progress, cancelled)
-    try:
-        report = job.run(found, full=full, only_paths=only_paths)
-    except BaseException as exc:
-        mirror.finish_ingest_run(run_id, "failed", job.report.counts(), str(exc)[:500])
-        raise
+    with metering() as usage:  # what the services billed this run, as they reported it
+        try:
+            report = job.run(found, full=full, only_paths=only_paths, check_index=check_index)
+        except BaseException as exc:
+            mirror.finish_ingest_run(run_id, "failed", job.report.counts(), str(exc)[:500], usage.to_dict())
+            raise
     status = "cancelled" if cancelled and cancelled() else "ok"
-    mirror.finish_ingest_run(run_id, status, report.counts(), None)
+    mirror.finish_ingest_run(run_id, status, report.counts(), None, usage.to_dict())
     return report

@@ -44,14 +44,15 @@ def verify_isolation(service, sample: int | None = None, seed: int | None = None
                      wait: float | None = None) -> IsolationReport:
     """Check every (or `sample`) namespace of this organization; `wait` is how long a canary may
     take to become visible (default: 30 s on Pinecone, 0 locally)."""
-    names = sorted(r["namespace_name"] for r in service.namespace_records("organization"))
+    records = {r["namespace_name"]: r for r in service.namespace_records("organization")}
+    names = sorted(records)
     rng = random.Random(seed)
     if sample is not None and sample < len(names):
         names = sorted(rng.sample(names, sample))
     if wait is None:
         wait = 30.0 if getattr(service.profile, "backend", "local") == "pinecone" else 0.0
-    index = service.index
-    vectors = np.random.default_rng(seed).standard_normal((len(names), index.dimension)).astype(np.float32)
+    indexes = {ns: service.index_for(records[ns]) for ns in names}  # an overflow namespace: its own index
+    vectors = np.random.default_rng(seed).standard_normal((len(names), service.index.dimension)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     run = uuid.uuid4().hex[:12]
     canaries = {ns: f"{CANARY_PREFIX}{run}-{i}" for i, ns in enumerate(names)}
@@ -61,12 +62,12 @@ def verify_isolation(service, sample: int | None = None, seed: int | None = None
     try:
         for i, ns in enumerate(names):
             to_delete.setdefault(ns, set()).add(canaries[ns])  # before the write: it may land and then fail
-            index.upsert(ns, [VectorRecord(canaries[ns], vectors[i], {MARKER: ns, "text": "isolation canary"})])
+            indexes[ns].upsert(ns, [VectorRecord(canaries[ns], vectors[i], {MARKER: ns, "text": "isolation canary"})])
         deadline = time.monotonic() + wait
         pending = list(range(len(names)))
         while True:
             for i in pending:
-                _check(index, names, vectors, canaries, i, rng, report, found, to_delete)
+                _check(indexes[names[i]], names, vectors, canaries, i, rng, report, found, to_delete)
             pending = [i for i in pending if names[i] not in found]
             if not pending or time.monotonic() >= deadline:
                 break
@@ -76,7 +77,7 @@ def verify_isolation(service, sample: int | None = None, seed: int | None = None
     finally:
         for ns, ids in to_delete.items():
             try:
-                index.delete(ns, sorted(ids))
+                indexes[ns].delete(ns, sorted(ids))
             except Exception:  # noqa: BLE001 - keep cleaning the others, then say what is left
                 report.leftovers.extend(f"{ns}: {i}" for i in sorted(ids))
     return report

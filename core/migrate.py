@@ -13,7 +13,13 @@ migration:
 - cutover: the read flag on, dual-write off, legacy stores marked deprecated
   (their indexes deleted only with delete_legacy, after the safety period);
 - rollback: the namespaces the migration created are removed and the flag
-  turned off; the legacy layout is never touched.
+  turned off; the legacy layout is never touched;
+- cleanup (phase 5): once a cut-over store is past the safety window, its
+  legacy document and vector rows are dropped; its legacy index is deleted
+  only when asked (delete_indexes), and only then does its `stores` row go, so
+  an index is never forgotten while it still exists;
+- reconcile: every shared namespace of the organization, id by id, against
+  the mirror's vector entries (the design's daily reconciliation).
 
 While a migration is under way (registered, not cut over) ingest writes both
 layouts (DualWriteIndex), and `use_shared_index` in lightfast.yml chooses
@@ -192,11 +198,11 @@ class Migration:
                 ns_id = namespace_id(env, s["organization_id"], s["workspace_id"], s["slug"])
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO namespaces (id, organization_id, workspace_id, store_slug, "
-                    "namespace_name, environment, index_name, chunk_max_tokens, chunk_overlap, "
+                    "namespace_name, environment, index_name, index_profile, chunk_max_tokens, chunk_overlap, "
                     "embedding_provider, embedding_model, embedding_dim, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (ns_id, s["organization_id"], s["workspace_id"], s["slug"],
-                     namespace_name(s["organization_id"], s["workspace_id"], s["slug"]), env, profile.name,
+                     namespace_name(s["organization_id"], s["workspace_id"], s["slug"]), env, profile.name, env,
                      s["chunk_max_tokens"], s["chunk_overlap"], profile.embedding_provider,
                      profile.embedding_model, profile.dimension, s["created_at"], utcnow()),
                 )
@@ -336,6 +342,98 @@ class Migration:
             conn.execute("DELETE FROM migration_stores")
         set_use_shared_index(self.service.config.source_path, False)
         return removed
+
+
+    # -- cleanup (phase 5) ----------------------------------------------------------------
+    def cleanup(self, delete_indexes: bool = False, safety_days: int = SAFETY_DAYS,
+                now: datetime | None = None) -> "CleanupReport":
+        """Drop the legacy rows of cut-over stores past the safety window; with delete_indexes,
+        also delete their legacy indexes (and then their `stores` rows). A re-run converges."""
+        state = self.state()
+        if any(r["status"] != "cutover" for r in state.values()):
+            raise LightfastError(
+                "cleanup comes after cutover: run `lightfast migrate verify` and `lightfast migrate "
+                "cutover` first (or `lightfast migrate rollback` to abandon the migration)"
+            )
+        now = now or datetime.now(timezone.utc)
+        report = CleanupReport()
+        for store in self.legacy_stores():
+            if store["id"] not in state:
+                continue
+            until = datetime.fromisoformat(store["deprecated_at"]) + timedelta(days=safety_days)
+            if until > now:
+                report.waiting.append(f"{store['index_name']} (until {until:%Y-%m-%d %H:%M} UTC)")
+                continue
+            with self.mirror.write() as conn:
+                report.vector_rows += conn.execute(
+                    "DELETE FROM store_vector_entries WHERE store_id=?", (store["id"],)).rowcount
+                report.document_rows += conn.execute(
+                    "DELETE FROM store_documents WHERE store_id=?", (store["id"],)).rowcount
+            exists = self.backend.index_exists(store["index_name"])
+            if exists and not delete_indexes:
+                report.indexes_kept.append(store["index_name"])
+                continue
+            if exists:
+                self.backend.delete_index(store["index_name"])
+                report.indexes_deleted.append(store["index_name"])
+            with self.mirror.write() as conn:  # the index is gone: nothing left to remember it by
+                conn.execute("DELETE FROM migration_stores WHERE store_id=?", (store["id"],))
+                conn.execute("DELETE FROM stores WHERE id=?", (store["id"],))
+            report.stores_removed += 1
+        return report
+
+
+@dataclass
+class CleanupReport:
+    document_rows: int = 0
+    vector_rows: int = 0
+    stores_removed: int = 0
+    indexes_deleted: list[str] = field(default_factory=list)
+    indexes_kept: list[str] = field(default_factory=list)  # past the window, waiting for --yes
+    waiting: list[str] = field(default_factory=list)  # still inside the safety window
+
+
+@dataclass
+class Drift:
+    """One shared namespace whose index and mirror disagree."""
+
+    namespace: str
+    index: str
+    mirror_vectors: int
+    index_vectors: int
+    missing: list[str] = field(default_factory=list)  # in the mirror, not in the index
+    extra: list[str] = field(default_factory=list)  # in the index, not in the mirror
+    unrecorded: bool = False  # in an index, with no namespace record at all
+
+    def describe(self) -> str:
+        if self.unrecorded:
+            return f"{self.index_vectors} vectors in the index and no namespace record in the mirror"
+        parts = []
+        if self.missing:
+            parts.append(f"{len(self.missing)} vectors the mirror records are missing from the index")
+        if self.extra:
+            parts.append(f"{len(self.extra)} vectors in the index the mirror does not record")
+        return "; ".join(parts)
+
+
+def reconcile(service) -> tuple[int, list[Drift]]:
+    """Compare every shared namespace of this organization (each in the index its record names)
+    with the mirror's vector entries, id by id, and look for namespaces found only in an index.
+    Returns (namespaces checked, drifts). Ids journalled by an interrupted ingest count as
+    drift: the next ingest removes them."""
+    drifts: list[Drift] = []
+    records = service.namespace_records("organization")
+    for record in records:
+        ours = service.mirror.vector_ids(record["id"])
+        theirs = set(_all_ids(service.index_for(record), record["namespace_name"]))
+        if ours != theirs:
+            drifts.append(Drift(record["namespace_name"], record["index_name"], len(ours), len(theirs),
+                                sorted(ours - theirs), sorted(theirs - ours)))
+    orphans = [r for r in service.namespaces() if r.get("only_in") == "index"]
+    for row in orphans:
+        drifts.append(Drift(row["namespace_name"], row["index_name"], 0, row["index_vectors"] or 0,
+                            unrecorded=True))
+    return len(records) + len(orphans), drifts
 
 
 def _all_ids(index: VectorIndex, namespace: str) -> list[str]:

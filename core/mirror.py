@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from core.errors import MirrorDamagedError
 from core.locks import file_lock
 from core.storage import read_only_connection
 
@@ -191,12 +192,121 @@ def m004_create_legacy_layout(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m005_usage_units(db: sqlite_utils.Database) -> None:
+    # What the services billed, as their responses report it (core/usage.py); NULL when
+    # nothing was reported (the local backend and model, or a run from before this column).
+    # A search's query embedding and rerank are recorded on its first namespace's row.
+    db.executescript(
+        """
+        ALTER TABLE query_log ADD COLUMN read_units REAL;
+        ALTER TABLE query_log ADD COLUMN embed_tokens REAL;
+        ALTER TABLE query_log ADD COLUMN rerank_units REAL;
+        ALTER TABLE ingest_runs ADD COLUMN read_units REAL;
+        ALTER TABLE ingest_runs ADD COLUMN embed_tokens REAL;
+        """
+    )
+
+
+@migrations()
+def m006_connected_repositories(db: sqlite_utils.Database) -> None:
+    # The design's connected_repositories: a GitHub repository whose pushes are ingested into
+    # the stores of a lightfast.yml, from a local clone. webhook_deliveries remembers delivery
+    # ids, so a redelivered (replayed) push is ignored.
+    db.executescript(
+        """
+        CREATE TABLE connected_repositories (
+            id INTEGER PRIMARY KEY,
+            full_name TEXT NOT NULL UNIQUE,
+            clone_url TEXT,
+            clone_path TEXT NOT NULL,
+            config_path TEXT NOT NULL,
+            branch TEXT NOT NULL,
+            last_sha TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE webhook_deliveries (
+            delivery_id TEXT PRIMARY KEY,
+            repository TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT
+        );
+        """
+    )
+
+
+@migrations()
+def m007_namespace_index(db: sqlite_utils.Database) -> None:
+    # Which profile's index holds each namespace: the environment's own, or an overflow index
+    # (limits.overflow) once the environment's index nears its namespace limit. Existing rows
+    # all live in their environment's index. Counting per index is what routing asks most.
+    db.executescript(
+        """
+        ALTER TABLE namespaces ADD COLUMN index_profile TEXT;
+        UPDATE namespaces SET index_profile = environment WHERE index_profile IS NULL;
+        CREATE INDEX idx_namespaces_index ON namespaces(index_name);
+        """
+    )
+
+
 def _read_only_fs(folder: Path) -> bool:
     """True when folder lives on a file system mounted read-only."""
     try:
         return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
     except OSError:
         return False
+
+
+def mirror_damaged(path: Path, problem: str) -> MirrorDamagedError:
+    return MirrorDamagedError(
+        f"{path}: {problem}: the mirror was damaged outside Lightfast; recover with "
+        "`lightfast doctor --repair` (it moves the file aside and rebuilds the records from the index)"
+    )
+
+
+@contextmanager
+def damage_as_error(path: Path) -> Iterator[None]:
+    """A page SQLite cannot read ("malformed", "not a database") as MirrorDamagedError.
+
+    Only the exact DatabaseError type: locked, busy, full or read-only files are
+    OperationalErrors, which core.storage and the lock code handle.
+    """
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if type(exc) is not sqlite3.DatabaseError:
+            raise
+        raise mirror_damaged(path, str(exc)) from None
+
+
+class _CheckedConnection(sqlite3.Connection):
+    """Every statement of the mirror reports damage as MirrorDamagedError, never a traceback."""
+
+    mirror_path: Path
+
+    def execute(self, *args):
+        with damage_as_error(self.mirror_path):
+            return super().execute(*args)
+
+    def executemany(self, *args):
+        with damage_as_error(self.mirror_path):
+            return super().executemany(*args)
+
+    def executescript(self, *args):
+        with damage_as_error(self.mirror_path):
+            return super().executescript(*args)
+
+
+def move_aside(path: Path, stamp: str) -> Path:
+    """Rename a damaged SQLite file (and its -wal/-shm) to `<name>.damaged-<stamp>`; returns the new path."""
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = path.with_name(path.name + suffix)
+        if src.exists():
+            os.replace(src, target.with_name(target.name + suffix))
+    return target
 
 
 def utcnow() -> str:
@@ -211,6 +321,10 @@ class Mirror:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self.read_only = False
+        with damage_as_error(self.path):
+            self._open()
+
+    def _open(self) -> None:
         if self.path.exists() and not os.access(self.path.parent, os.W_OK) or _read_only_fs(self.path.parent):
             # A read-only data dir can still be searched: open the file as immutable.
             self.read_only = True
@@ -231,8 +345,10 @@ class Mirror:
                 conn.row_factory = sqlite3.Row
             else:
                 conn = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False,
+                    factory=_CheckedConnection,
                 )
+                conn.mirror_path = self.path
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -261,7 +377,14 @@ class Mirror:
         conn.execute("COMMIT")
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute(sql, tuple(params))]
+        with damage_as_error(self.path):  # a damaged page may be met while iterating
+            return [dict(r) for r in self.conn.execute(sql, tuple(params))]
+
+    def integrity_problem(self) -> str | None:
+        """SQLite's quick_check: None when the file is sound, else its first complaint. Reads the whole file."""
+        with damage_as_error(self.path):
+            found = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)")]
+        return None if found == ["ok"] else "; ".join(found)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -333,11 +456,28 @@ class Mirror:
             params,
         )
 
+    def namespaces_per_index(self) -> dict[str, int]:
+        """Namespace records per physical index (every environment: the plan's limit is per index)."""
+        return {r[0]: r[1] for r in self.conn.execute(
+            "SELECT index_name, COUNT(*) FROM namespaces GROUP BY index_name")}
+
+    def organization_indexes(self, environment: str, organization: str) -> set[str]:
+        """The indexes that hold this organization's namespaces in this environment."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT DISTINCT index_name FROM namespaces WHERE environment=? AND organization_id=?",
+            (environment, organization))}
+
     def delete_namespace_record(self, namespace_id: str) -> None:
         """Remove a namespace record with its documents, entries and journal rows."""
         with self.write() as conn:
             conn.execute("DELETE FROM pending_vectors WHERE namespace_id=?", (namespace_id,))
             conn.execute("DELETE FROM namespaces WHERE id=?", (namespace_id,))
+
+    def clear_documents(self, namespace_id: str) -> None:
+        """Forget a namespace's documents, entries and journal (its index namespace was emptied)."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM documents WHERE namespace_id=?", (namespace_id,))
+            conn.execute("DELETE FROM pending_vectors WHERE namespace_id=?", (namespace_id,))
 
     def touch_namespace(self, namespace_id: str) -> None:
         with self.write() as conn:
@@ -355,6 +495,16 @@ class Mirror:
             r[0]
             for r in self.conn.execute(
                 "SELECT vector_id FROM vector_entries WHERE namespace_id=?", (namespace_id,)
+            )
+        }
+
+    def vector_paths(self, namespace_id: str) -> dict[str, str]:
+        """vector id -> the path of the document that holds it."""
+        return {
+            r[0]: r[1]
+            for r in self.conn.execute(
+                "SELECT v.vector_id, d.path FROM vector_entries v JOIN documents d ON d.id = v.document_id "
+                "WHERE v.namespace_id=?", (namespace_id,),
             )
         }
 
@@ -496,14 +646,17 @@ class Mirror:
 
     # -- monitoring ---------------------------------------------------------
     def log_queries(self, rows: list[dict]) -> None:
+        """rows may carry read_units, embed_tokens and rerank_units (absent: not reported)."""
         now = utcnow()
         with self.write() as conn:
             conn.executemany(
                 "INSERT INTO query_log (namespace_id, namespace_name, environment, latency_ms, "
-                "top_k, hits, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "top_k, hits, at, read_units, embed_tokens, rerank_units) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (r["namespace_id"], r["namespace_name"], r["environment"], r["latency_ms"],
-                     r["top_k"], r["hits"], now)
+                     r["top_k"], r["hits"], now, r.get("read_units"), r.get("embed_tokens"),
+                     r.get("rerank_units"))
                     for r in rows
                 ],
             )
@@ -516,16 +669,20 @@ class Mirror:
                 (namespace["id"], namespace["store_slug"], namespace["environment"], utcnow()),
             ).lastrowid
 
-    def finish_ingest_run(self, run_id: int, status: str, counts: dict[str, int], error: str | None) -> None:
+    def finish_ingest_run(self, run_id: int, status: str, counts: dict[str, int], error: str | None,
+                          usage: dict[str, float | None] | None = None) -> None:
+        """usage: read_units and embed_tokens as the services reported them (None: not reported)."""
         fields = [
             "added", "changed", "removed", "unchanged", "chunks_embedded",
             "vectors_upserted", "vectors_deleted", "failed", "skipped",
         ]
+        usage = usage or {}
         with self.write() as conn:
             conn.execute(
-                f"UPDATE ingest_runs SET finished_at=?, status=?, error=?, "
+                f"UPDATE ingest_runs SET finished_at=?, status=?, error=?, read_units=?, embed_tokens=?, "
                 f"{', '.join(f'{f}=?' for f in fields)} WHERE id=?",
-                (utcnow(), status, error, *[counts.get(f, 0) for f in fields], run_id),
+                (utcnow(), status, error, usage.get("read_units"), usage.get("embed_tokens"),
+                 *[counts.get(f, 0) for f in fields], run_id),
             )
 
     def mark_interrupted_runs(self) -> int:
@@ -569,3 +726,74 @@ class Mirror:
             ORDER BY n.environment, n.organization_id, n.workspace_id, n.store_slug
             """
         )
+
+    # -- connected repositories and webhook deliveries (m006) ---------------------------
+    def connect_repository(self, record: dict[str, Any]) -> dict:
+        """Insert or update the connected repository with this full_name; returns the stored row."""
+        now = utcnow()
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO connected_repositories (full_name, clone_url, clone_path, config_path, branch, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(full_name) DO UPDATE SET "
+                "clone_url=excluded.clone_url, clone_path=excluded.clone_path, "
+                "config_path=excluded.config_path, branch=excluded.branch, updated_at=excluded.updated_at",
+                (record["full_name"], record.get("clone_url"), record["clone_path"], record["config_path"],
+                 record["branch"], now, now),
+            )
+        return self.rows("SELECT * FROM connected_repositories WHERE full_name=?", (record["full_name"],))[0]
+
+    def set_repository_sha_if_unset(self, repository_id: int, sha: str) -> None:
+        with self.write() as conn:
+            conn.execute("UPDATE connected_repositories SET last_sha=? WHERE id=? AND last_sha IS NULL",
+                         (sha, repository_id))
+
+    def connected_repositories(self) -> list[dict]:
+        return self.rows("SELECT * FROM connected_repositories ORDER BY full_name")
+
+    def connected_repository(self, full_name: str | None, urls: Iterable[str] = ()) -> dict | None:
+        """The record for a repository, by full_name (case-insensitive, as GitHub's) or by one of
+        its URLs (clone_url, ssh_url, html_url) equal to the record's clone_url."""
+        for row in self.connected_repositories():
+            if full_name and row["full_name"].lower() == full_name.lower():
+                return row
+        wanted = {u.rstrip("/").removesuffix(".git").lower() for u in urls if u}
+        for row in self.connected_repositories():
+            url = (row["clone_url"] or "").rstrip("/").removesuffix(".git").lower()
+            if url and url in wanted:
+                return row
+        return None
+
+    def set_repository_sha(self, repository_id: int, sha: str) -> None:
+        with self.write() as conn:
+            conn.execute("UPDATE connected_repositories SET last_sha=?, updated_at=? WHERE id=?",
+                         (sha, utcnow(), repository_id))
+
+    def claim_delivery(self, delivery_id: str, repository: str) -> bool:
+        """True when this delivery id is new (or its earlier attempt failed): it is now 'queued'.
+        False for a replay of one already queued, running, done or ignored."""
+        with self.write() as conn:
+            row = conn.execute("SELECT status FROM webhook_deliveries WHERE delivery_id=?",
+                               (delivery_id,)).fetchone()
+            if row is not None and row[0] != "failed":
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO webhook_deliveries (delivery_id, repository, received_at, status, detail) "
+                "VALUES (?, ?, ?, 'queued', NULL)", (delivery_id, repository, utcnow()))
+            return True
+
+    def fail_unfinished_deliveries(self) -> int:
+        """Deliveries left 'queued' by a webhook that stopped before running them become 'failed',
+        so GitHub's redelivery of them runs (a replay of a finished one stays ignored)."""
+        with self.write() as conn:
+            return conn.execute(
+                "UPDATE webhook_deliveries SET status='failed', detail='the webhook stopped before running it' "
+                "WHERE status='queued'").rowcount
+
+    def finish_delivery(self, delivery_id: str, status: str, detail: str | None = None) -> None:
+        with self.write() as conn:
+            conn.execute("UPDATE webhook_deliveries SET status=?, detail=? WHERE delivery_id=?",
+                         (status, detail, delivery_id))
+
+    def delivery(self, delivery_id: str) -> dict | None:
+        found = self.rows("SELECT * FROM webhook_deliveries WHERE delivery_id=?", (delivery_id,))
+        return found[0] if found else None

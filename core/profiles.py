@@ -9,7 +9,9 @@ One shared index per environment:
   protection on, Cohere rerank-v3.5.
 
 lightfast.yml's `indexes` adds profiles (an overflow index, another model or
-dimension, as in the design's Q&A) or replaces `staging` / `production` whole.
+dimension, as in the design's Q&A) or replaces `staging` / `production` whole;
+`limits.overflow` chains a profile to the overflow profiles that take new
+namespaces once its index fills (core/namespaces.py `choose_index`).
 It may not redefine `local` (see core/config.py); this module trusts a loaded
 config on that point.
 """
@@ -67,3 +69,10 @@ def get_index_config(environment: str, config: LightfastConfig | None = None) ->
     raise ConfigError(
         f"unknown environment '{environment}'; available: {', '.join(available_profiles(config))}"
     )
+
+
+def index_chain(config: LightfastConfig) -> list[tuple[str, IndexProfile]]:
+    """(profile name, profile) of the environment's index, then of its overflow indexes in order
+    (`limits.overflow`; config.py checked that they hold the same vectors)."""
+    names = [config.environment, *config.limits.overflow.get(config.environment, [])]
+    return [(name, get_index_config(name, config)) for name in names]

@@ -39,9 +39,12 @@ def resolve_in_root(root: Path, paths: Iterable[str | Path]) -> list[Path] | Non
 
 
 def relative_in_root(root: Path, paths: Iterable[str | Path]) -> set[str] | None:
-    """resolve_in_root, as repo-relative '/'-paths (None: the whole repository)."""
+    """resolve_in_root, as repo-relative '/'-paths in the stored form the scan and the mirror use
+    (core.scan.escape_path: a name that is not UTF-8 is escaped) (None: the whole repository)."""
+    from core.scan import escape_path
+
     resolved = resolve_in_root(root, paths)
     if resolved is None:
         return None
     root = Path(root).resolve()
-    return {p.relative_to(root).as_posix() for p in resolved}
+    return {escape_path(p.relative_to(root).as_posix()) for p in resolved}

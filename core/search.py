@@ -31,6 +31,7 @@ from core.errors import BackendError, LightfastError
 from core.fusion import contains_phrase, definition_rank, fuse, query_identifiers
 from core.mirror import Mirror
 from core.rerank import Reranker, ScoreFusionReranker
+from core.usage import metering
 from core.vectors.base import VectorIndex
 
 log = logging.getLogger("lightfast.search")
@@ -196,8 +197,11 @@ def search_namespaces(
 
     def timed(fn, ns: dict, arg):
         target, name = route(ns)
-        t0 = time.perf_counter()
-        return getattr(target, fn)(name, arg, fetch_k), (time.perf_counter() - t0) * 1000
+        with metering() as usage:  # this namespace's read units (in this worker thread)
+            t0 = time.perf_counter()
+            matches = getattr(target, fn)(name, arg, fetch_k)
+            ms = (time.perf_counter() - t0) * 1000
+        return matches, ms, usage.read_units
 
     hits: dict[tuple[str, str], Hit] = {}
     symbols: dict[tuple[str, str], list] = {}
@@ -208,17 +212,20 @@ def search_namespaces(
     sides = {"dense": {}, "lexical": {}}
     with ThreadPoolExecutor(max_workers=min(8, 2 * len(namespaces))) as pool:
         if mode != "dense":  # the word queries run while the query is embedded
-            sides["lexical"] = {ns["namespace_name"]: pool.submit(timed, "lexical_query", ns, query) for ns in namespaces}
+            sides["lexical"] = {ns["namespace_name"]: pool.submit(timed, "lexical_query", ns, query)
+                                for ns in namespaces}
+        with metering() as search_usage:  # the query's embedding and the rerank, as billed
+            if mode != "lexical":
+                started = time.perf_counter()
+                qvec = embedder.embed_query(query)
+                result.embed_ms = (time.perf_counter() - started) * 1000
         if mode != "lexical":
-            started = time.perf_counter()
-            qvec = embedder.embed_query(query)
-            result.embed_ms = (time.perf_counter() - started) * 1000
             sides["dense"] = {ns["namespace_name"]: pool.submit(timed, "query", ns, qvec) for ns in namespaces}
         for ns in namespaces:
             name = ns["namespace_name"]
             try:  # a namespace that fails is reported, never fails the whole search
-                dense, dense_ms = sides["dense"][name].result() if sides["dense"] else ([], 0.0)
-                lexical, lexical_ms = sides["lexical"][name].result() if sides["lexical"] else ([], 0.0)
+                dense, dense_ms, dense_units = sides["dense"][name].result() if sides["dense"] else ([], 0.0, None)
+                lexical, lexical_ms, _ = sides["lexical"][name].result() if sides["lexical"] else ([], 0.0, None)
             except Exception as exc:
                 result.failed[name] = str(exc) or exc.__class__.__name__
                 continue
@@ -242,7 +249,7 @@ def search_namespaces(
             logs.append({
                 "namespace_id": ns["id"], "namespace_name": name,
                 "environment": ns["environment"], "latency_ms": ms, "top_k": top_k,
-                "hits": len(dense) + len(lexical),
+                "hits": len(dense) + len(lexical), "read_units": dense_units,
             })
     if no_lexical:
         result.notes.append(
@@ -254,13 +261,17 @@ def search_namespaces(
         keys = list(scores)
         texts, values = [hits[k].text for k in keys], [scores[k] for k in keys]
         try:
-            order = reranker.rerank(query, texts, values, top_k)
+            with metering() as rerank_usage:
+                order = reranker.rerank(query, texts, values, top_k)
+            search_usage.add("rerank_units", rerank_usage.rerank_units)
         except BackendError as exc:  # e.g. a rerank quota (trial keys: 10 calls a minute): the hits are here
             order = ScoreFusionReranker().rerank(query, texts, values, top_k)
             note = f"rerank unavailable ({exc}); hits are merged by their search scores instead"
             result.notes.append(note)
             log.warning(note)
         result.hits = [Hit(**{**hits[keys[i]].to_dict(), "score": float(score)}) for i, score in order]
+    if logs:  # one search's embedding and rerank go on its first row (sums stay right)
+        logs[0].update(embed_tokens=search_usage.embed_tokens, rerank_units=search_usage.rerank_units)
     QUERY_LOG.submit(mirror, logs)  # written in the background, never on the hot path
     return result
 

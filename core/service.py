@@ -11,23 +11,29 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
 from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
-from core.errors import DimensionMismatchError, NotFoundError, ScopeError
+from core.errors import DimensionMismatchError, LightfastError, NotFoundError, ScopeError
 from core.guards import check_ingest
 from core.ingest import ProgressCallback, StoreReport, ingest_store
 from core.locks import LockHolder, file_lock
 from core.mirror import Mirror
 from core.namespaces import check_model, ensure_namespace, index_spec
 from core.paths import data_dir, locks_dir, mirror_path
+from core.profiles import index_chain
 from core.repo_paths import relative_in_root, resolve_in_root
 from core.rerank import Reranker
 from core.scan import FoundFile, Skipped, walk_repo
 from core.search import SearchMode, SearchResult, search_namespaces, validate_query
 from core.storage import storage_guard
+from core.tokens import current_grant
 from core.vectors.base import VectorBackend, VectorIndex
+
+if TYPE_CHECKING:
+    from core.git_changes import GitChanges
+    from core.doctor import DoctorReport
 
 Scope = Literal["store", "workspace", "organization"]
 
@@ -64,6 +70,7 @@ class Lightfast:
         self._reranker = reranker
         self._mirror: Mirror | None = None
         self._index: VectorIndex | None = None
+        self._overflow: dict[str, VectorIndex] = {}  # profile name -> an overflow index, opened on use
         self._lock = threading.RLock()
 
     @classmethod
@@ -97,6 +104,26 @@ class Lightfast:
                 self._index = self.backend.ensure_index(index_spec(self.profile, self.environment))
             return self._index
 
+    def index_for(self, record: dict) -> VectorIndex:
+        """The index that holds this namespace record: the environment's, or the overflow index
+        it was routed to (its index_profile); every read, write and delete goes through here."""
+        name = record.get("index_profile") or record["environment"]
+        if name == self.environment:
+            return self.index
+        with self._lock:
+            if name not in self._overflow:
+                profiles = dict(index_chain(self.config))
+                if name not in profiles:
+                    from core.errors import ConfigError
+
+                    raise ConfigError(
+                        f"namespace '{record['namespace_name']}' lives in index '{record['index_name']}' "
+                        f"(profile '{name}'), which lightfast.yml no longer routes to: list '{name}' under "
+                        f"`limits.overflow.{self.environment}` again"
+                    )
+                self._overflow[name] = self.backend.ensure_index(index_spec(profiles[name], self.environment))
+            return self._overflow[name]
+
     @property
     def embedder(self) -> Embedder:
         with self._lock:
@@ -115,6 +142,15 @@ class Lightfast:
                 self._reranker = make_reranker(self.profile)
             return self._reranker
 
+    def reopen(self) -> None:
+        """Forget the opened mirror and index: the next use opens the files as they are now
+        (after `doctor` moved a damaged one aside)."""
+        with self._lock:
+            if self._mirror is not None:
+                self._mirror.close()
+            self._mirror = None
+            self._index = None
+
     @property
     def root(self) -> Path:
         return self.config.root_path
@@ -125,7 +161,28 @@ class Lightfast:
         return ensure_namespace(
             self.mirror, self.backend, self.profile, self.environment,
             self.config.organization, self.config.workspace, store,
+            chain=index_chain(self.config), limits=self.config.limits,
         )
+
+    def check_access(self, write: bool = False) -> None:
+        """The bearer token's grant in force (core.tokens; none outside the HTTP MCP server)
+        against this configuration's organization and workspace: ScopeError when it may not
+        read them, or write them (write)."""
+        grant = current_grant()
+        if grant is None:
+            return
+        c = self.config
+        if not grant.allows_organization(c.organization):
+            raise ScopeError(f"{grant.describe()} is not for organization '{c.organization}'")
+        if not grant.allows_workspace(c.workspace):
+            raise ScopeError(f"{grant.describe()} may not {'write' if write else 'read'} workspace "
+                             f"'{c.workspace}'")
+        if write and grant.read_only:
+            raise ScopeError(f"{grant.describe()} may not ingest: it is read-only")
+
+    def _visible(self, workspace: str) -> bool:
+        grant = current_grant()
+        return grant is None or grant.allows_workspace(workspace)
 
     def namespace_records(self, scope: Scope = "workspace", stores: Iterable[str] | None = None) -> list[dict]:
         """Records this configuration may see: the design's access check lives here.
@@ -134,6 +191,11 @@ class Lightfast:
         workspace: every namespace of this workspace; organization: of this org.
         """
         c = self.config
+        if scope in ("store", "workspace"):
+            self.check_access()
+        grant = current_grant()
+        if grant is not None and not grant.allows_organization(c.organization):
+            raise ScopeError(f"{grant.describe()} is not for organization '{c.organization}'")
         if scope == "store":
             slugs = list(stores) if stores else [s.slug for s in c.stores]
             for slug in slugs:
@@ -144,20 +206,29 @@ class Lightfast:
         if scope == "workspace":
             return self.mirror.namespaces(self.environment, c.organization, c.workspace)
         if scope == "organization":
-            return self.mirror.namespaces(self.environment, c.organization)
+            return [r for r in self.mirror.namespaces(self.environment, c.organization)
+                    if self._visible(r["workspace_id"])]
         raise ScopeError(f"unknown scope '{scope}': use store, workspace or organization")
+
+    def _listed(self, prefix: str) -> dict[tuple[str, str], int]:
+        """(index name, namespace) -> the index's own vector count, over the environment's index
+        and its overflow indexes (limits.overflow)."""
+        found: dict[tuple[str, str], int] = {}
+        for name, profile in index_chain(self.config):
+            if self.backend.index_exists(profile.name):
+                index = self.index_for({"index_profile": name, "environment": self.environment})
+                for s in index.list_namespaces(prefix):
+                    found[(profile.name, s.namespace)] = s.vector_count
+        return found
 
     def namespaces(self, with_backend: bool = True) -> list[dict]:
         """Mirror records of this environment and organization, with counts.
 
-        with_backend adds the index's own vector count and flags namespaces
-        that exist on only one side.
+        with_backend adds the index's own vector count (from the index the record names) and
+        flags namespaces that exist on only one side.
         """
         records = self.namespace_records("organization")
-        remote: dict[str, int] = {}
-        if with_backend and self.backend.index_exists(self.profile.name):
-            prefix = "org_"
-            remote = {s.namespace: s.vector_count for s in self.index.list_namespaces(prefix)}
+        listed = self._listed(self._org_prefix()) if with_backend else {}
         out = []
         for r in records:
             counts = self.mirror.counts(r["id"])
@@ -166,20 +237,21 @@ class Lightfast:
                 **r,
                 "documents": counts["documents"],
                 "vectors": counts["vectors"],
-                "index_vectors": remote.get(r["namespace_name"]) if with_backend else None,
+                "index_vectors": listed.get((r["index_name"], r["namespace_name"])) if with_backend else None,
                 "last_ingest": last["finished_at"] if last else None,
                 "last_ingest_status": last["status"] if last else None,
                 "only_in": None,
             })
         if with_backend:
-            known = {r["namespace_name"] for r in records}
-            for name, count in sorted(remote.items()):
-                if name not in known and name.startswith(self._org_prefix()):
+            known = {(r["index_name"], r["namespace_name"]) for r in records}
+            for (index_name, name), count in sorted(listed.items()):
+                if (index_name, name) not in known and self._visible_name(name):
                     out.append({"namespace_name": name, "environment": self.environment,
-                                "index_name": self.profile.name, "index_vectors": count,
+                                "index_name": index_name, "index_vectors": count,
                                 "vectors": None, "documents": None, "only_in": "index"})
             for row in out:
-                if row.get("only_in") is None and row["namespace_name"] not in remote and row["vectors"]:
+                if row.get("only_in") is None and row["vectors"] and \
+                        (row["index_name"], row["namespace_name"]) not in listed:
                     row["only_in"] = "mirror"
         return out
 
@@ -187,25 +259,23 @@ class Lightfast:
         """Every record of this machine's mirror, all environments and organizations, with counts.
 
         For a person browsing their own data dir (the TUI). Only this
-        environment's index is asked for its own vector counts: other
+        environment's indexes are asked for their own vector counts: other
         environments may need keys this session does not have.
         """
         rows = self.mirror.namespace_summaries()
-        remote: dict[str, int] = {}
-        if with_backend and self.backend.index_exists(self.profile.name):
-            remote = {s.namespace: s.vector_count for s in self.index.list_namespaces("org_")}
+        listed = self._listed("org_") if with_backend else {}
         for row in rows:
             here = row["environment"] == self.environment
-            row["index_vectors"] = remote.get(row["namespace_name"]) if here and with_backend else None
-            row["only_in"] = "mirror" if here and with_backend and row["vectors"] and \
-                row["namespace_name"] not in remote else None
+            key = (row["index_name"], row["namespace_name"])
+            row["index_vectors"] = listed.get(key) if here and with_backend else None
+            row["only_in"] = "mirror" if here and with_backend and row["vectors"] and key not in listed else None
         if with_backend:
-            known = {r["namespace_name"] for r in rows if r["environment"] == self.environment}
+            known = {(r["index_name"], r["namespace_name"]) for r in rows if r["environment"] == self.environment}
             rows += [{"id": None, "namespace_name": name, "environment": self.environment,
                       "organization_id": None, "workspace_id": None, "store_slug": None,
-                      "index_name": self.profile.name, "index_vectors": count, "vectors": None,
+                      "index_name": index_name, "index_vectors": count, "vectors": None,
                       "documents": None, "only_in": "index"}
-                     for name, count in sorted(remote.items()) if name not in known]
+                     for (index_name, name), count in sorted(listed.items()) if (index_name, name) not in known]
         return rows
 
     def delete_namespace_by_id(self, record_id: str, remove_record: bool = False) -> int:
@@ -230,11 +300,22 @@ class Lightfast:
 
         return f"org_{sanitize_part(self.config.organization, 'organization')}:"
 
+    def _visible_name(self, namespace: str) -> bool:
+        """A namespace found only in the index: visible when its ws_ part is a granted workspace."""
+        grant = current_grant()
+        if grant is None:
+            return True
+        from core.naming import sanitize_part
+
+        ws = namespace[len(self._org_prefix()):].split(":", 1)[0].removeprefix("ws_")
+        return any(sanitize_part(w, "workspace") == ws for w in grant.workspaces)
+
     def delete_namespace(
         self, store_slug: str, remove_record: bool = False, *, lock_wait: float | None = None,
         on_lock_wait: Callable[[LockHolder], None] | None = None,
     ) -> int:
         """Delete a store's vectors (and optionally its record); returns vectors deleted."""
+        self.check_access(write=True)
         self.config.store(store_slug)
         record = self.mirror.get_namespace(
             self.environment, self.config.organization, self.config.workspace, store_slug
@@ -247,7 +328,7 @@ class Lightfast:
                        on_lock_wait: Callable[[LockHolder], None] | None = None) -> int:
         with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
             count = self.mirror.counts(record["id"])["vectors"]
-            self.index.delete_namespace(record["namespace_name"])
+            self.index_for(record).delete_namespace(record["namespace_name"])
             if remove_record:
                 self.mirror.delete_namespace_record(record["id"])
             else:
@@ -269,23 +350,25 @@ class Lightfast:
         def route(ns: dict):
             name = legacy.get((ns["workspace_id"], ns["store_slug"]))
             if name is None:  # a store that never had a legacy index
-                return self.index, ns["namespace_name"]
+                return self.index_for(ns), ns["namespace_name"]
             return self.backend.index(name), LEGACY_NAMESPACE
 
         return route
 
-    def _write_index(self) -> VectorIndex:
-        """The shared index, written together with legacy indexes while a migration is under way."""
+    def _write_index(self, record: dict) -> VectorIndex:
+        """The record's shared index, written together with its legacy index while a migration is
+        under way."""
         rows = self.mirror.rows(
             "SELECT n.namespace_name, s.index_name FROM migration_stores m "
             "JOIN stores s ON s.id = m.store_id JOIN namespaces n ON n.id = m.namespace_id "
             "WHERE m.status != 'cutover'"
         )
         if not rows:
-            return self.index
+            return self.index_for(record)
         from core.migrate import DualWriteIndex
 
-        return DualWriteIndex(self.index, {r["namespace_name"]: self.backend.index(r["index_name"]) for r in rows})
+        return DualWriteIndex(self.index_for(record),
+                              {r["namespace_name"]: self.backend.index(r["index_name"]) for r in rows})
 
     # -- ingest ----------------------------------------------------------------------
     def _writer_lock(self, wait: float | None = None, on_wait: Callable[[LockHolder], None] | None = None):
@@ -305,13 +388,33 @@ class Lightfast:
 
         return Watcher(self, **options)
 
+    def doctor(self, repair: bool = False,
+               on_lock_wait: Callable[[LockHolder], None] | None = None) -> "DoctorReport":
+        """Compare the mirror with the index per namespace (core.doctor.check); with repair,
+        repair this configuration's stores first (core.doctor.repair; it takes the writer lock,
+        calling on_lock_wait(holder) once if it has to wait). Blocking."""
+        from core.doctor import check
+        from core.doctor import repair as repair_all
+
+        with storage_guard(self.home):
+            return repair_all(self, on_lock_wait) if repair else check(self)
+
+    def index_problems(self) -> int | None:
+        """Problems a counts-only check of this configuration's stores finds (cheap enough for a
+        status line); None when the index is not local (Pinecone's counts lag and cost a call)."""
+        if self.backend.kind != "local":
+            return None
+        from core.doctor import check
+
+        return check(self, by_id=False, own_only=True).problems
+
     def dashboard(self) -> dict:
         """Every figure of the stats dashboard (core.stats.dashboard). Blocking: call from a thread."""
         from core.search import flush_query_log
         from core.stats import dashboard
 
         flush_query_log()  # this process's searches are in the query log the figures read
-        return dashboard(self)
+        return {**dashboard(self), "index_problems": self.index_problems()}
 
     def scan(self) -> list[FoundFile | Skipped]:
         return list(walk_repo(self.root, self.config.limits.max_file_bytes, extra_ignored=(self.home,)))
@@ -335,9 +438,83 @@ class Lightfast:
         A run that would remove most of a store is refused (RemovalRefusedError) unless
         force (None: the LIGHTFAST_FORCE_REMOVE environment variable decides).
         """
+        only = relative_in_root(self.root, paths) if paths is not None else None
+        return self._ingest(stores, only, full=full, progress=progress, cancelled=cancelled,
+                            lock_wait=lock_wait, on_lock_wait=on_lock_wait, force=force)
+
+    def ingest_since(
+        self,
+        since: str,
+        until: str | None = None,
+        stores: Iterable[str] | None = None,
+        **options,
+    ) -> tuple[IngestReport, "GitChanges"]:
+        """Ingest exactly what `git diff --name-status SINCE..UNTIL` (default: HEAD) changed:
+        added, modified, renamed (old path removed, new added) and deleted files, through the
+        stores' globs and ignores as any ingest. options: as ingest takes them (not paths).
+        GitError for a root outside git, an unknown revision, or UNTIL not checked out."""
+        from core.git_changes import changes_since
+
+        for slug in stores or ():
+            self.config.store(slug)  # an unknown store is refused before git runs
+        changes = changes_since(self.root, since, until)
+        if not changes.changes:  # nothing changed: nothing to do (an empty selection is not "all")
+            return IngestReport(), changes
+        return self._ingest(stores, changes.paths(), **options), changes
+
+    # -- alerts (core/checks.py) ----------------------------------------------------------
+    def check(self, *, canary: bool | None = None, with_backend: bool = True, now=None):
+        """core.checks.run_checks over this configuration: a CheckReport whose ok is False when any
+        threshold (lightfast.yml `limits` and `check`) is crossed. Blocking: call from a thread."""
+        from core.checks import run_checks
+        from core.search import flush_query_log
+
+        flush_query_log()  # this process's searches count
+        return run_checks(self, canary=canary, with_backend=with_backend, now=now)
+
+    # -- push-triggered ingest (core/webhook.py) ---------------------------------------
+    def connect_repository(self, full_name: str, branch: str | None = None, clone_url: str | None = None) -> dict:
+        """Record this repo root's git clone as GitHub's full_name for the webhook (branch: the
+        checked-out one; clone_url: remote origin's, credentials stripped). Its HEAD counts as
+        ingested, the first time: run `lightfast ingest` before connecting."""
+        from core.webhook import connect_record
+
+        if self.config.source_path is None:
+            raise ScopeError("connect needs a lightfast.yml on disk (the webhook opens it for each push)")
+        row = connect_record(self.root, Path(self.config.source_path).resolve(), full_name, branch, clone_url)
+        stored = self.mirror.connect_repository(row)
+        self.mirror.set_repository_sha_if_unset(stored["id"], row["head"])
+        return self.mirror.connected_repository(stored["full_name"]) or stored
+
+    def connected_repositories(self) -> list[dict]:
+        return self.mirror.connected_repositories()
+
+    def webhook_server(self, secret: bytes, host: str = "127.0.0.1", port: int | None = None,
+                       on_done=None, open_service: Callable[[Path], "Lightfast"] | None = None):
+        """A core.webhook.WebhookServer over this data dir's mirror (bound, not started). Each push
+        opens the lightfast.yml its connected repository names, in this data dir."""
+        from core.webhook import DEFAULT_PORT, WebhookServer
+
+        opener = open_service or (lambda path: Lightfast.open(path, self.home))
+        return WebhookServer(self.mirror, secret, opener, host=host,
+                             port=DEFAULT_PORT if port is None else port, on_done=on_done)
+
+    def _ingest(
+        self,
+        stores: Iterable[str] | None,
+        only: set[str] | None,
+        *,
+        full: bool = False,
+        progress: ProgressCallback | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        lock_wait: float | None = None,
+        on_lock_wait: Callable[[LockHolder], None] | None = None,
+        force: bool | None = None,
+    ) -> IngestReport:
+        """ingest with the selection already made: only holds stored repo-relative paths (None: all)."""
         slugs = list(stores) if stores else [s.slug for s in self.config.stores]
         store_configs = [self.config.store(s) for s in slugs]
-        only = relative_in_root(self.root, paths) if paths is not None else None
+        self.check_access(write=True)
         started = time.perf_counter()
         report = IngestReport()
         with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
@@ -345,13 +522,13 @@ class Lightfast:
             self.mirror.mark_interrupted_runs()  # we hold the lock: whatever says 'running' died
             check_ingest(self.config, self.mirror, self.environment, store_configs, found, only,
                          force)  # core/guards.py; force None: LIGHTFAST_FORCE_REMOVE decides
-            index = self._write_index()
             for store in store_configs:
                 namespace = self.ensure_namespace(store.slug)
                 report.stores.append(
                     ingest_store(
-                        self.mirror, index, self.embedder, namespace, store, found,
+                        self.mirror, self._write_index(namespace), self.embedder, namespace, store, found,
                         full=full, only_paths=only, progress=progress, cancelled=cancelled,
+                        check_index=self.backend.kind == "local",  # exact counts: cheap to compare
                     )
                 )
                 if cancelled and cancelled():
@@ -410,10 +587,41 @@ class Lightfast:
         result = search_namespaces(
             mirror=self.mirror, index=self.index, embedder=self.embedder, reranker=self.reranker,
             namespaces=usable, query=query, top_k=top_k, path_glob=path_glob,
-            route=None if self.config.use_shared_index else self._legacy_route(), mode=mode,
+            route=(lambda ns: (self.index_for(ns), ns["namespace_name"])) if self.config.use_shared_index
+            else self._legacy_route(), mode=mode,
         )
         result.failed.update(failed)
+        if self.backend.kind == "local" and self.config.use_shared_index:
+            self._flag_lost_vectors(result, usable)
         return result
+
+    def _flag_lost_vectors(self, result: SearchResult, records: list[dict]) -> None:
+        """A namespace the mirror says holds vectors but that gave no hit: compare counts, so an
+        index whose files were lost is an error, never a silent "no hits" (counts are exact and
+        cheap on the local index; namespaces that gave hits are not asked)."""
+        shown = {h.namespace for h in result.hits}
+        c = self.config
+        for record in records:
+            name = record["namespace_name"]
+            if name in shown or name in result.failed:
+                continue
+            expected = self.mirror.counts(record["id"])["vectors"]
+            if not expected:
+                continue
+            try:
+                held = self.index_for(record).namespace_stats(name).vector_count
+            except LightfastError as exc:
+                result.failed[name] = str(exc)
+                continue
+            here = (record["organization_id"], record["workspace_id"]) == (c.organization, c.workspace)
+            fix = f"`lightfast ingest --store {record['store_slug']}`" if here else \
+                f"`lightfast ingest` in the repo of store '{record['store_slug']}'"
+            if held == 0:
+                result.failed[name] = (f"the index holds none of the {expected:,} vectors the mirror lists for "
+                                       f"namespace '{name}' (its files were deleted or lost); recover with {fix}")
+            elif held < expected:
+                result.notes.append(f"namespace '{name}': the index holds {held:,} of the {expected:,} vectors the "
+                                    f"mirror lists; hits may be missing: recover with {fix}")
 
     def read_chunk(self, vector_id: str, namespace: str | None = None, radius: int = 1) -> dict:
         """A hit's chunk with up to radius neighbours either side, read from the index."""
@@ -427,7 +635,7 @@ class Lightfast:
             entries = self.mirror.chunk_neighbours(record["id"], vector_id, radius)
             if not entries:
                 continue
-            fetched = self.index.fetch(record["namespace_name"], [e["vector_id"] for e in entries])
+            fetched = self.index_for(record).fetch(record["namespace_name"], [e["vector_id"] for e in entries])
             chunks = []
             for e in entries:
                 rec = fetched.get(e["vector_id"])

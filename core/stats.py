@@ -87,6 +87,22 @@ def _run(duck, sql: str, params=None) -> QueryResult:
     return QueryResult([d[0] for d in cursor.description], cursor.fetchall())
 
 
+#: Vectors and estimated bytes per namespace (Pinecone bills id + metadata + 4 bytes x dimension).
+STORAGE_SQL = f"""
+    SELECT n.namespace_name, n.environment, COALESCE(v.vectors, 0) AS vectors, n.embedding_dim AS dimension,
+           COALESCE(v.vectors * 4 * n.embedding_dim + v.id_bytes
+                    + v.vectors * ({METADATA_FIELDS_BYTES} + LENGTH(n.store_slug)) + v.path_bytes
+                    + d.text_bytes, 0) AS estimated_bytes
+    FROM namespaces n
+    LEFT JOIN (SELECT e.namespace_id, COUNT(*) AS vectors, SUM(LENGTH(e.vector_id)) AS id_bytes,
+                      SUM(LENGTH(doc.path)) AS path_bytes
+               FROM vector_entries e JOIN documents doc ON doc.id = e.document_id
+               GROUP BY e.namespace_id) v ON v.namespace_id = n.id
+    LEFT JOIN (SELECT namespace_id, SUM(size) AS text_bytes FROM documents GROUP BY namespace_id) d
+      ON d.namespace_id = n.id
+    """
+
+
 def named_queries(namespace_limit: int = 100_000, alert_threshold: float = 0.8) -> dict[str, tuple[str, str]]:
     """name -> (what it answers, SQL). The first two are the design's dashboard queries, verbatim
     but for table names (`namespaces` is its lightfast_pinecone_namespaces)."""
@@ -117,19 +133,19 @@ def named_queries(namespace_limit: int = 100_000, alert_threshold: float = 0.8) 
         ),
         "storage_per_namespace": (
             "Vectors and estimated storage per namespace (id + metadata + 4 bytes x dimension)",
+            f"{STORAGE_SQL} ORDER BY estimated_bytes DESC, n.environment, n.namespace_name",
+        ),
+        "read_units": (
+            "Read units per namespace: billed, as Pinecone reported them, beside the estimate "
+            "(1 per GB scanned, at least 0.25 a query); none reported locally",
             f"""
-            SELECT n.namespace_name, n.environment, COALESCE(v.vectors, 0) AS vectors, n.embedding_dim AS dimension,
-                   COALESCE(v.vectors * 4 * n.embedding_dim + v.id_bytes
-                            + v.vectors * ({METADATA_FIELDS_BYTES} + LENGTH(n.store_slug)) + v.path_bytes
-                            + d.text_bytes, 0) AS estimated_bytes
-            FROM namespaces n
-            LEFT JOIN (SELECT e.namespace_id, COUNT(*) AS vectors, SUM(LENGTH(e.vector_id)) AS id_bytes,
-                              SUM(LENGTH(doc.path)) AS path_bytes
-                       FROM vector_entries e JOIN documents doc ON doc.id = e.document_id
-                       GROUP BY e.namespace_id) v ON v.namespace_id = n.id
-            LEFT JOIN (SELECT namespace_id, SUM(size) AS text_bytes FROM documents GROUP BY namespace_id) d
-              ON d.namespace_id = n.id
-            ORDER BY estimated_bytes DESC, n.environment, n.namespace_name
+            SELECT q.namespace_name, q.environment, COUNT(*) AS queries,
+                   COUNT(q.read_units) AS reported, SUM(q.read_units) AS read_units,
+                   ROUND(COUNT(*) * GREATEST(0.25, COALESCE(MAX(s.estimated_bytes), 0) / 1e9), 2)
+                     AS estimated
+            FROM query_log q
+            LEFT JOIN ({STORAGE_SQL}) s ON s.namespace_name = q.namespace_name AND s.environment = q.environment
+            GROUP BY q.namespace_name, q.environment ORDER BY queries DESC, q.namespace_name, q.environment
             """,
         ),
         "query_latency": (
@@ -221,6 +237,62 @@ def mirror_figures(mirror, environment: str | None = None) -> dict[str, Any] | N
         "queries_logged": int(log["queries"]),
         "queries_per_store_month": round(observed) if observed is not None else None,
     }
+
+
+def billed_usage(mirror, environment: str | None = None) -> dict[str, Any]:
+    """What the services reported billing, from the query log and the ingest history, beside
+    what the cost model estimates for the same queries. A figure is None when nothing reported
+    it (the local backend and model bill nothing and report nothing): never a made-up 0."""
+    where = "WHERE environment = ?" if environment else ""
+    params = [environment] if environment else []
+    duck = snapshot(mirror, ("namespaces", "vector_entries", "documents", "query_log", "ingest_runs"))
+    try:
+        q = _run(duck, f"""
+            SELECT COUNT(*) AS queries, COUNT(read_units) AS queries_reporting, SUM(read_units) AS read_units,
+                   SUM(embed_tokens) AS query_embed_tokens, SUM(rerank_units) AS rerank_units
+            FROM query_log {where}""", params).to_dicts()[0]
+        est = _run(duck, f"""
+            SELECT COALESCE(SUM(GREATEST(0.25, COALESCE(s.estimated_bytes, 0) / 1e9)), 0) AS estimated
+            FROM query_log q LEFT JOIN ({STORAGE_SQL}) s
+              ON s.namespace_name = q.namespace_name AND s.environment = q.environment
+            {"WHERE q.environment = ?" if environment else ""}""", params).to_dicts()[0]
+        i = _run(duck, f"""
+            SELECT COUNT(*) AS runs, COUNT(embed_tokens) AS runs_reporting,
+                   SUM(embed_tokens) AS ingest_embed_tokens, SUM(read_units) AS ingest_read_units,
+                   COALESCE(SUM(chunks_embedded), 0) AS chunks_embedded
+            FROM ingest_runs {where}""", params).to_dicts()[0]
+    finally:
+        duck.close()
+    return {
+        "queries": int(q["queries"]), "queries_reporting": int(q["queries_reporting"]),
+        "read_units": q["read_units"], "estimated_read_units": round(float(est["estimated"]), 2),
+        "query_embed_tokens": q["query_embed_tokens"], "rerank_units": q["rerank_units"],
+        "ingest_runs": int(i["runs"]), "ingest_runs_reporting": int(i["runs_reporting"]),
+        "ingest_embed_tokens": i["ingest_embed_tokens"], "ingest_read_units": i["ingest_read_units"],
+        "chunks_embedded": int(i["chunks_embedded"]),
+    }
+
+
+def usage_lines(usage: dict[str, Any]) -> list[str]:
+    """billed_usage in words: reported figures beside the estimate, "n/a" where nothing reported."""
+    def shown(value) -> str:
+        return "n/a" if value is None else f"{value:,.2f}".rstrip("0").rstrip(".")
+
+    reads = (f"{usage['queries']:,} namespace queries logged, {usage['queries_reporting']:,} with billed "
+             f"usage: {shown(usage['read_units'])} read units reported, "
+             f"{shown(usage['estimated_read_units'])} estimated")
+    cohere = (f"Cohere: {shown(usage['query_embed_tokens'])} query embed tokens and "
+              f"{shown(usage['rerank_units'])} rerank search units reported; ingest: "
+              f"{shown(usage['ingest_embed_tokens'])} embed tokens reported over "
+              f"{usage['ingest_runs_reporting']:,} of {usage['ingest_runs']:,} runs "
+              f"({usage['chunks_embedded']:,} chunks embedded)")
+    lines = [reads, cohere]
+    if not usage["queries_reporting"] and not usage["ingest_runs_reporting"]:
+        lines.append("n/a: nothing was reported billed (the local index and model bill nothing); "
+                     "write units are never reported by Pinecone's upsert, so they stay an estimate")
+    else:
+        lines.append("write units: Pinecone's upsert responses do not report them; they stay an estimate")
+    return lines
 
 
 # -- read-only SQL ---------------------------------------------------------------------

@@ -22,7 +22,8 @@ def _migration(ctx, **kw):
 
 @click.group()
 def migrate() -> None:
-    """Move legacy per-store indexes into the shared index (plan, run, verify, cutover, rollback).
+    """Move legacy per-store indexes into the shared index (plan, run, verify, cutover, rollback,
+    cleanup), and reconcile the shared namespaces with the mirror.
 
     The legacy layout is the design's old one: a `stores` table in the mirror and
     one index per store named {workspace}-{store}. While a migration is under way,
@@ -35,6 +36,8 @@ def migrate() -> None:
         lightfast migrate plan
         lightfast migrate run && lightfast migrate verify
         lightfast migrate cutover --delete-legacy --safety-days 7
+        lightfast migrate cleanup --yes
+        lightfast migrate reconcile
     """
 
 
@@ -163,3 +166,80 @@ def rollback(ctx, yes) -> None:
         click.confirm("Delete the shared-index namespaces this migration created?", abort=True, err=True)
     removed = _migration(ctx).rollback()
     out().print(f"removed {removed} namespaces; use_shared_index: false; legacy layout untouched")
+
+
+@migrate.command()
+@click.option("--safety-days", default=7, show_default=True, type=click.IntRange(0),
+              help="Days after cutover before a legacy store is cleaned up.")
+@click.option("--yes", is_flag=True, help="Also delete the legacy indexes past the safety window.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def cleanup(ctx, safety_days, yes, as_json) -> None:
+    """Phase 5: drop legacy rows of cut-over stores past the safety window; delete their legacy
+    indexes only with --yes.
+
+    Without --yes the legacy indexes stay and are listed; run again with --yes to delete
+    them. A store still inside the window is left alone. Safe to re-run.
+
+    Example usage:
+
+    \b
+        lightfast migrate cleanup
+        lightfast migrate cleanup --yes --safety-days 7
+        lightfast migrate cleanup --json
+    """
+    m = _migration(ctx)
+    if not m.state():
+        out().print("nothing to clean up: no migrated store is waiting (see `lightfast migrate plan`)")
+        return
+    report = m.cleanup(delete_indexes=yes, safety_days=safety_days)
+    if as_json:
+        out().print_json(json.dumps(vars(report)))
+        return
+    console = out()
+    console.print(f"dropped {report.document_rows:,} legacy document rows and {report.vector_rows:,} "
+                  "legacy vector rows")
+    console.print(f"{report.stores_removed} legacy stores removed with their indexes")
+    for name in report.indexes_deleted:
+        console.print(f"deleted legacy index {escape(name)}", crop=False)
+    for name in report.indexes_kept:
+        console.print(f"kept legacy index {escape(name)}: pass --yes to delete it", crop=False)
+    for line in report.waiting:
+        console.print(f"waiting: {escape(line)}", crop=False)
+
+
+@migrate.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the drift as JSON.")
+@click.pass_context
+def reconcile(ctx, as_json) -> None:
+    """Compare every shared namespace of this organization with the mirror, id by id; exits 1 on
+    drift (vectors on one side only, or a namespace with no record).
+
+    Pinecone's listings lag its writes: right after an ingest, run it again before acting.
+    `lightfast ingest --full` restores vectors missing from the index; vectors the mirror
+    does not record go with `lightfast namespaces delete STORE` and a new ingest.
+
+    Example usage:
+
+    \b
+        lightfast migrate reconcile
+        lightfast migrate reconcile --json
+    """
+    from core.migrate import reconcile as run_reconcile
+    from lightfast_cli.main import open_service
+
+    checked, drifts = run_reconcile(open_service(ctx))
+    if as_json:
+        out().print_json(json.dumps({"ok": not drifts, "checked": checked, "drift": [
+            {**vars(d), "missing": d.missing[:100], "extra": d.extra[:100], "missing_count": len(d.missing),
+             "extra_count": len(d.extra)} for d in drifts]}))
+    else:
+        console = out()
+        for d in drifts:
+            console.print(f"DRIFT {escape(d.namespace)} in {escape(d.index)}", crop=False)
+            console.print(f"      {escape(d.describe())}")
+            for vid in (d.missing + d.extra)[:5]:
+                console.print(f"      {escape(vid)}", crop=False)
+        console.print(f"{checked} namespaces checked, {len(drifts)} with drift")
+    if drifts:
+        sys.exit(1)

@@ -43,7 +43,9 @@ def stats(ctx, as_json) -> None:
     Namespaces per environment and stores per organization (the design's dashboard
     queries), namespaces against the plan's limit (`limits` in lightfast.yml), vectors
     and estimated storage per namespace, query latency p50/p95/p99 per namespace,
-    ingest history and migration progress.
+    read units billed (as Pinecone reported them) beside the estimate, ingest history
+    and migration progress, and the billed usage Pinecone and Cohere reported ("n/a"
+    on the local backend, which bills and reports nothing).
 
     Example usage:
 
@@ -51,24 +53,38 @@ def stats(ctx, as_json) -> None:
         lightfast stats
         lightfast stats --json | jq '.namespace_limit'
     """
-    from core.stats import named_queries, run_named
+    from core.stats import billed_usage, named_queries, run_named, usage_lines
 
     out = _out()
     service = _service(ctx)
     limits = service.config.limits
     results = run_named(service.mirror, limits.namespace_limit, limits.alert_threshold)
+    usage = billed_usage(service.mirror, service.environment)
     if as_json:
-        out.print_json(json.dumps({k: v.to_dicts() for k, v in results.items()}, default=str))
+        out.print_json(json.dumps({**{k: v.to_dicts() for k, v in results.items()}, "billed_usage": usage},
+                                  default=str))
         return
     titles = named_queries(limits.namespace_limit, limits.alert_threshold)
     for name, result in results.items():
-        if result.rows or name != "migration_progress":
+        if result.rows or name not in ("migration_progress", "read_units"):
             _print_result(out, titles[name][0], result)
+    out.print(f"[bold]Billed usage, as the services reported it ({escape(service.environment)})[/]",
+              soft_wrap=False)
+    for line in usage_lines(usage):
+        out.print(f"  {escape(line)}", soft_wrap=False)
     for row in results["namespace_limit"].to_dicts():
         if row["alert"]:
             out.print(f"[bold red]alert:[/] index {row['index_name']} ({row['environment']}) holds "
                       f"{row['namespaces']:,} namespaces, {row['used_share']:.0%} of the limit of "
                       f"{row['namespace_limit']:,}", soft_wrap=False)
+    from core.profiles import index_chain
+
+    chain = index_chain(service.config)
+    if len(chain) > 1:  # limits.overflow: where this environment's new namespaces go
+        out.print("overflow: " + " -> ".join(f"{n} ({p.name})" for n, p in chain), soft_wrap=False, markup=False)
+        out.print(f"  new organizations: the first index under {limits.alert_threshold:.0%} of "
+                  f"{limits.namespace_limit:,}", markup=False)
+        out.print("  an organization stays in its index until that index is full", markup=False)
 
 
 @click.command()
@@ -79,7 +95,8 @@ def sql(ctx, query, as_json) -> None:
     """Run one read-only DuckDB QUERY over the mirror's tables.
 
     Tables: namespaces, documents, vector_entries, pending_vectors, query_log,
-    ingest_runs, stores, store_documents, store_vector_entries, migration_stores.
+    ingest_runs, stores, store_documents, store_vector_entries, migration_stores,
+    connected_repositories, webhook_deliveries.
     SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN are allowed; writes, ATTACH,
     COPY, PRAGMA, SET, INSTALL/LOAD and file access are refused. The query runs on
     an in-memory copy, never on the mirror file.
@@ -139,8 +156,10 @@ def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_
     Without --stores: the design's scenarios at its 10 GB per store (storage only, as
     in the design). With --stores: that workload. Either way, a last row prices this
     mirror's own stores, vectors per store and dimension. Each organization pays the
-    larger of its minimum and its usage. Notes below the table say where the design's
-    figures are out of date. On a narrow terminal each row becomes a block.
+    larger of its minimum and its usage. Below the table: the read units, embed
+    tokens and rerank units Pinecone and Cohere reported billing (from the query log
+    and ingest history) beside the estimate, "n/a" where nothing reported them (the
+    local backend), and notes on where the design's figures are out of date. On a narrow terminal each row becomes a block.
 
     Example usage:
 
@@ -167,7 +186,7 @@ def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_
     else:
         rows = design_scenarios(prices)
         title = "the design's scenarios: 10 GB per store, storage only"
-    figures = _mirror_figures(ctx)
+    figures, usage = _mirror_figures(ctx)
     mirror_row = None
     if figures:
         mirror_row = compare(Workload(
@@ -176,7 +195,8 @@ def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_
             upserts_per_store_month=upserts_per_store), prices)
     if as_json:
         out.print_json(json.dumps({"prices": prices.__dict__, "overridden": changed, "rows": rows,
-                                   "this_mirror": {"figures": figures, "cost": mirror_row},
+                                   "this_mirror": {"figures": figures, "cost": mirror_row,
+                                                   "billed_usage": usage},
                                    "corrections": corrections(prices)}))
         return
     out.print(f"prices: ${prices.storage_per_gb_month}/GB-month, ${prices.per_million_read_units}/M read units, "
@@ -196,6 +216,12 @@ def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_
                   soft_wrap=False)
     else:
         out.print("no mirror figures: no namespace has been ingested yet here")
+    if usage is not None:
+        from core.stats import usage_lines
+
+        out.print("billed usage reported by the services, beside the estimate (this mirror):", soft_wrap=False)
+        for line in usage_lines(usage):
+            out.print(f"  {escape(line)}", soft_wrap=False)
     if not stores:
         out.print("the design's own minimums (projects x $50; shared: 1 project, 2 past 25,000 stores): "
                   + "; ".join(f"{r['workload']['stores']:,}: {r['design_claim']['projects']:,} projects "
@@ -253,11 +279,12 @@ def _size(gb: float) -> str:
     return f"{gb * 1e9:,.0f} B"
 
 
-def _mirror_figures(ctx) -> dict | None:
-    """This mirror's stores, vectors per store and dimension: the configured environment's when a
-    lightfast.yml is found, else every environment of the mirror in $LIGHTFAST_HOME (if any)."""
+def _mirror_figures(ctx) -> tuple[dict | None, dict | None]:
+    """This mirror's stores, vectors per store and dimension, and the usage the services reported
+    billing: the configured environment's when a lightfast.yml is found, else every environment
+    of the mirror in $LIGHTFAST_HOME (if any)."""
     from core.errors import ConfigError
-    from core.stats import mirror_figures
+    from core.stats import billed_usage, mirror_figures
 
     try:
         service = _service(ctx)
@@ -268,8 +295,12 @@ def _mirror_figures(ctx) -> dict | None:
         from core.paths import data_dir, mirror_path
 
         path = mirror_path(data_dir())
-        return mirror_figures(Mirror(path)) if path.exists() else None
-    return mirror_figures(service.mirror, service.environment)
+        if not path.exists():
+            return None, None
+        mirror = Mirror(path)
+        return mirror_figures(mirror), billed_usage(mirror)
+    return (mirror_figures(service.mirror, service.environment),
+            billed_usage(service.mirror, service.environment))
 
 
 @click.group()

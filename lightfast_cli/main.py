@@ -149,9 +149,13 @@ def init(ctx, organization: str | None, workspace: str | None, force: bool, dire
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @click.option("--force", is_flag=True,
               help="Remove documents even when more than half of a store's would go (refused otherwise).")
+@click.option("--since", metavar="REV", default=None,
+              help="Only what `git diff REV..HEAD` changed: added, modified, renamed and deleted files.")
+@click.option("--until", metavar="REV", default=None,
+              help="With --since: the range's end (default HEAD; must be what is checked out).")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
-def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, paths) -> None:
+def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, since, until, paths) -> None:
     """Ingest the repo (or only PATHS) into its stores' namespaces.
 
     Only new and changed files are chunked and embedded; vectors of changed
@@ -162,7 +166,8 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, paths) 
     is writing to the data dir, this one says which and waits (or, with
     --no-wait, exits 7). A run that would remove more than half of a store's
     documents (a typo in `root` or the globs, usually) is refused; --force
-    removes them when the files really are gone.
+    removes them when the files really are gone. --since REV ingests exactly
+    what git says changed since REV (for a CI job after each push).
 
     Example usage:
 
@@ -172,7 +177,13 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, paths) 
         lightfast ingest --plan
         lightfast ingest --full --no-wait --json > report.json
         lightfast ingest --store docs --force
+        lightfast ingest --since HEAD~1
+        lightfast ingest --since v1.2.0 --until HEAD --json
     """
+    if until and not since:
+        raise LightfastError("--until needs --since (the range's start), e.g. --since v1.2.0 --until HEAD")
+    if since and (paths or plan_only):
+        raise LightfastError("--since chooses the files itself: give it without PATHS or --plan")
     service = open_service(ctx)
     if plan_only:
         from core.plan import plan_ingest
@@ -192,19 +203,29 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, paths) 
     given = [p if p.is_absolute() or at_root else here / p for p in paths] or None
     console = err()
     mode = "off" if quiet else ("bar" if console.is_terminal else "lines")
+    options = dict(full=full, progress=None, lock_wait=0 if no_wait else None, force=force or None,
+                   on_lock_wait=lambda holder: console.print(
+                       f"waiting for {holder.describe()}; Ctrl-C to stop", markup=False, highlight=False))
+    changes = None
     with ingest_progress(console, mode) as on_progress:
-        report = service.ingest(
-            stores or None, full=full, paths=given, progress=on_progress,
-            lock_wait=0 if no_wait else None, force=force or None,
-            on_lock_wait=lambda holder: console.print(
-                f"waiting for {holder.describe()}; Ctrl-C to stop", markup=False, highlight=False),
-        )
+        options["progress"] = on_progress
+        if since:
+            report, changes = service.ingest_since(since, until, stores or None, **options)
+        else:
+            report = service.ingest(stores or None, paths=given, **options)
+    if changes is not None:
+        counts = ", ".join(f"{n} {what}" for what, n in sorted(changes.counts().items())) or "nothing"
+        console.print(f"git {changes.since_sha[:12]}..{changes.until_sha[:12]}: {counts}",
+                      markup=False, highlight=False, crop=False)
     for path in given or []:
         if not path.exists():  # a deleted file's vectors go; a typo matches nothing
             console.print(f"note: {path} does not exist: only vectors indexed from it were removed",
                           markup=False, highlight=False, crop=False)
     if as_json:
-        out().print_json(json.dumps(ingest_report_dict(report)))
+        data = ingest_report_dict(report)
+        if changes is not None:
+            data["git"] = {"since": changes.since_sha, "until": changes.until_sha, "changes": changes.counts()}
+        out().print_json(json.dumps(data))
     else:
         print_ingest_report(out(), report)
 
@@ -327,12 +348,16 @@ def status(ctx, as_json) -> None:
 
 def _register_faces() -> None:
     """Commands that live in their own modules (each imports its heavy parts lazily)."""
+    from lightfast_cli.cmd_doctor import doctor
     from lightfast_cli.cmd_mcp import mcp
     from lightfast_cli.cmd_migrate import migrate
 
     from lightfast_cli.cmd_stats import cost, sql, stats, verify
+    from lightfast_cli.cmd_tokens import tokens
     from lightfast_cli.cmd_tui import tui
     from lightfast_cli.cmd_watch import watch
+    from lightfast_cli.cmd_webhook import webhook
+    from lightfast_cli.cmd_check import check
 
     cli.add_command(tui)
 
@@ -340,8 +365,12 @@ def _register_faces() -> None:
         cli.add_command(command)
 
     cli.add_command(migrate)
+    cli.add_command(doctor)
     cli.add_command(mcp)
+    cli.add_command(tokens)
     cli.add_command(watch)
+    cli.add_command(webhook)
+    cli.add_command(check)
     add_config_option_everywhere()
 
 

@@ -18,6 +18,9 @@ def print_ingest_report(console: Console, report) -> None:
                       f"{r.unchanged} unchanged, {len(r.skipped)} skipped, {len(r.failed)} failed", soft_wrap=False)
         console.print(f"  chunks: {r.chunks_embedded:,} embedded; vectors: {r.vectors_upserted:,} written, "
                       f"{r.vectors_deleted:,} deleted", soft_wrap=False)
+        if r.repaired:
+            console.print(f"  repaired: {r.repaired:,} of them re-embedded because their vectors were "
+                          "missing from the index", crop=False)
     console.print(f"ingest took {report.seconds:.1f} s")
     for r in report.stores:
         for path, reason in r.failed:
@@ -120,6 +123,7 @@ def status_dict(service) -> dict:
         "index": {"backend": p.backend, "name": p.name, "embedding_provider": p.embedding_provider,
                   "embedding_model": p.embedding_model, "dimension": p.dimension, "metric": p.metric},
         "stores": stores,
+        "index_problems": service.index_problems(),  # counts only; None: not a local index
     }
 
 
@@ -144,6 +148,11 @@ def print_status(console: Console, status: dict) -> None:
         if s["last_ingest"]:
             when = f", last ingest {s['last_ingest'][:16].replace('T', ' ')} ({s['last_ingest_status']})"
         console.print(f"  {s['documents']:,} documents, {s['vectors']:,} vectors{when}", crop=False)
+    problems = status.get("index_problems")
+    if problems is not None:
+        check = "ok" if not problems else \
+            f"{problems} problem{'s' * (problems != 1)}: run `lightfast doctor`"
+        console.print(f"[bold]index check[/]  {check}", crop=False)
 
 
 def _num(value) -> str:

@@ -131,9 +131,12 @@ class StatsView(Widget):
         self._plot_cost(figures.get("curve", []), figures.get("curve_label", "stores"))
         self._plot_latency(named.get("query_latency"))
         mirror = figures.get("this_mirror")
+        problems = figures.get("index_problems")  # the doctor's counts-only check; None: not local
+        check = "" if problems is None else " · index check: " + (
+            "ok" if not problems else f"{problems} problems, run lightfast doctor")
         self.query_one("#stats-status", Static).update(
-            f"this mirror: {mirror['stores']:,} stores, {mirror['vectors']:,} vectors, {mirror['dimension']}-d"
-            if mirror else "this mirror: no namespaces in this environment yet")
+            (f"this mirror: {mirror['stores']:,} stores, {mirror['vectors']:,} vectors, {mirror['dimension']}-d"
+             if mirror else "this mirror: no namespaces in this environment yet") + check)
 
     def _plot_cost(self, curve: list[dict], label: str) -> None:
         widget = self.query_one("#cost-plot", PlotextPlot)

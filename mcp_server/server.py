@@ -28,8 +28,10 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, Un
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from core.errors import LightfastError
+from core.errors import LightfastError, ScopeError
+from core.tokens import current_grant, granted
 from mcp_server.arguments import argument_error, strict_model
+from mcp_server.auth import request_grant
 from mcp_server.format import (
     LIST_CAP, ChunkOut, IngestOutput, NamespaceOut, NamespacesOutput, ReadChunkOutput, SearchHit,
     SearchOutput, cap, file_state, ingest_text, last_recorded, namespace_line, namespace_out, search_text,
@@ -48,7 +50,11 @@ INGEST_LOCK_WAIT_S = 60
 
 class LightfastMCP(MCPServer):
     """MCPServer whose tools take their arguments strictly (no coercion, no unknown names) and
-    whose argument errors are one plain paragraph that lists the accepted arguments."""
+    whose argument errors are one plain paragraph that lists the accepted arguments.
+
+    Over HTTP with tokens, every tool call and resource read runs under the grant of the
+    request's bearer token (mcp_server/auth.py); a read-only token is not offered, and may
+    not call, a tool that is not annotated read-only."""
 
     def add_tool(self, fn, name: str | None = None, **kw) -> None:
         super().add_tool(fn, name=name, **kw)
@@ -58,7 +64,27 @@ class LightfastMCP(MCPServer):
         tool.fn_metadata.arg_model = strict_model(tool.fn_metadata.arg_model)
         tool.parameters = tool.fn_metadata.arg_model.model_json_schema(by_alias=True)
 
+    def _writes(self, name: str) -> bool:
+        tool = self._tool_manager.get_tool(name)
+        return tool is not None and not (tool.annotations and tool.annotations.read_only_hint)
+
+    async def list_tools(self):
+        grant = request_grant()
+        tools = await super().list_tools()
+        return [t for t in tools if not (grant and grant.read_only and self._writes(t.name))]
+
+    async def read_resource(self, uri, context: Context | None = None):
+        with granted(request_grant()):
+            return await super().read_resource(uri, context)
+
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None):
+        grant = request_grant()
+        if grant and grant.read_only and self._writes(name):
+            raise ToolError(f"{grant.describe()} may not call '{name}': it is read-only")
+        with granted(grant):  # worker threads copy the context: the service sees the grant
+            return await self._call_tool(name, arguments, context)
+
+    async def _call_tool(self, name: str, arguments: dict[str, Any], context: Context | None):
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError:
@@ -134,6 +160,13 @@ class IngestTracker:
             return self.state.model_copy()
 
 
+def check_access(svc, write: bool = False) -> None:
+    """Under a bearer token's grant (HTTP with tokens): ScopeError unless it may read (write) the
+    server's own workspace. Without one (stdio) nothing is asked of the service."""
+    if current_grant() is not None:
+        svc.check_access(write)
+
+
 def check_present(svc, paths: list[Path], stores: list[str]) -> None:
     """A given path must be on disk, or held by a store (a deleted file that ingest will remove)."""
     root = svc.root.resolve()
@@ -145,8 +178,10 @@ def check_present(svc, paths: list[Path], stores: list[str]) -> None:
                         + "; give paths relative to the repository root. Nothing was ingested.")
 
 
-def build_server(open_service: Callable[[], Any], *, read_only: bool = False) -> MCPServer:
-    """The server's tools over the service open_service builds (once, lazily, in a worker thread)."""
+def build_server(open_service: Callable[[], Any], *, read_only: bool = False,
+                 auth: dict[str, Any] | None = None) -> MCPServer:
+    """The server's tools over the service open_service builds (once, lazily, in a worker thread).
+    auth: MCPServer's token_verifier and auth settings (mcp_server/auth.py), for HTTP with tokens."""
     state: dict = {}
     service_lock = threading.Lock()
     tracker = IngestTracker()
@@ -171,6 +206,7 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
             "shared vector index). Use `search` first and expand a hit with `read_chunk`; run `ingest` "
             "after files change. Answers are compact: raise max_chars only when you need more."
         ),
+        **(auth or {}),
     )
 
     # -- search ------------------------------------------------------------------------------
@@ -179,8 +215,11 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
         started = time.perf_counter()
         result = svc.search(query, stores=stores or None, scope=scope, top_k=top_k, path_glob=path_glob or None,
                             mode=mode)
-        own = {r["namespace_name"]: r["store_slug"] for r in svc.namespace_records("store")}  # this repo's stores
-        wanted = stores or [s.slug for s in svc.config.stores]
+        try:
+            own = {r["namespace_name"]: r["store_slug"] for r in svc.namespace_records("store")}  # this repo's stores
+            wanted = stores or [s.slug for s in svc.config.stores]
+        except ScopeError:  # a token for other workspaces, searching the organization: not ours to tell
+            own, wanted = {}, []
         skipped = {slug: "never ingested in this environment: run the ingest tool"
                    for slug in wanted if slug not in own.values()}
         cache: dict[str, str] = {}
@@ -287,6 +326,7 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
 
     def own_row(store: str, with_backend: bool) -> dict | None:
         svc = service()
+        check_access(svc)  # a token for another workspace: ScopeError, not "not ingested yet"
         svc.config.store(store)  # an unknown slug -> ConfigError listing the known ones
         return next((r for r in svc.namespaces(with_backend=with_backend)
                      if r.get("store_slug") == store and r.get("workspace_id") == svc.config.workspace), None)
@@ -306,15 +346,21 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
         if row is None:
             raise ToolError(f"store '{store}' has not been ingested yet: call the ingest tool first")
         out = namespace_out(row)
+        problems = await call(lambda: service().index_problems())  # counts only: cheap
+        check = "" if problems is None else "; index check: " + (
+            "ok" if not problems else f"{problems} problems, run `lightfast doctor`")
         text = (f"{namespace_line(out)}; index {out.index} ({out.environment}); chunks "
-                f"{out.chunk_max_tokens} tokens, overlap {out.chunk_overlap}")
+                f"{out.chunk_max_tokens} tokens, overlap {out.chunk_overlap}{check}")
         return _result(text, out)
 
     @server.resource("lightfast://namespaces", name="namespaces", mime_type="application/json",
                      description="This organization's namespace records with document and vector counts (mirror).")
     async def namespaces_resource() -> str:
         svc = await call(service)
-        rows = await call(svc.namespaces, with_backend=False)
+        try:
+            rows = await call(svc.namespaces, with_backend=False)
+        except ToolError as exc:
+            raise ResourceNotFoundError(str(exc)) from None
         return NamespacesOutput(total=len(rows), namespaces=[namespace_out(r) for r in rows]).model_dump_json()
 
     @server.resource("lightfast://namespaces/{store}", name="namespace", mime_type="application/json",
@@ -352,6 +398,7 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
         full: Annotated[bool, Field(description="Re-embed everything, not only what changed.")] = False,
     ) -> Annotated[CallToolResult, IngestOutput]:
         svc = await call(service)
+        await call(check_access, svc, True)  # the token may write this workspace
         safe = await call(svc.resolve_paths, paths)
         if store:
             await call(svc.config.store, store)  # an unknown slug -> tool error listing the known ones
@@ -418,6 +465,8 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False) ->
     )
     async def ingest_status() -> Annotated[CallToolResult, IngestOutput]:
         out = tracker.snapshot()
+        if current_grant() is not None:  # this workspace's runs are for those who may read it
+            await call(check_access, await call(service))
         if out.state == "idle":
             svc = await call(service)
             out = last_recorded(await call(svc.last_ingest_runs), [s.slug for s in svc.config.stores])

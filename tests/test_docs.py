@@ -39,9 +39,10 @@ STORES = """
   - slug: scratch
     include: ["docs/kill.md"]
 """
-#: Never run from a test: they serve or draw until stopped (run elsewhere), or rewrite a migration.
+#: Never run from a test: they serve or draw until stopped (run elsewhere), rewrite a migration, or
+#: name a token id only `tokens add` can make (tests/test_tokens.py runs it).
 HELP_ONLY = {("tui",), ("mcp",), ("watch",), ("migrate", "run"), ("migrate", "cutover"),
-             ("migrate", "rollback"), ("migrate", "verify")}
+             ("migrate", "rollback"), ("migrate", "verify"), ("webhook", "serve"), ("tokens", "revoke")}
 
 
 def test_ci_runs_exactly_the_readme_test_command():
@@ -72,11 +73,20 @@ def docs_repo(repo, monkeypatch, hash_embedder):
 
     write_files(repo, FILES)
     make_config(repo, stores=STORES)
+    git_commit_all(repo)  # a clone with a remote, for `ingest --since` and `webhook connect`
     real = core.factory.make_embedder
     monkeypatch.setattr(core.factory, "make_embedder",
                         lambda profile: hash_embedder if profile.embedding_model == "hash-test" else real(profile))
     monkeypatch.chdir(repo)
     return repo
+
+
+def git_commit_all(repo: Path) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "docs", "GIT_AUTHOR_EMAIL": "docs@example.com",
+           "GIT_COMMITTER_NAME": "docs", "GIT_COMMITTER_EMAIL": "docs@example.com"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "docs"],
+                 ["remote", "add", "origin", "https://github.com/acme/docs.git"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
 
 
 def invoke(args: list[str]):

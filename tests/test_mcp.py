@@ -242,6 +242,7 @@ def test_namespaces_stats_and_resources(client, ingested):
     assert not stats.is_error, text_of(stats)
     assert stats.structured_content["namespace"] == "org_acme:ws_web:store_docs"
     assert stats.structured_content["documents"] == 4 and stats.structured_content["last_ingest"]
+    assert "index check: ok" in text_of(stats)  # the doctor's counts-only check
 
     resources = client.run(client.session.list_resources)
     assert "lightfast://namespaces" in [str(r.uri) for r in resources.resources]

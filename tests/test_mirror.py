@@ -40,17 +40,25 @@ def test_insert_is_idempotent_and_returns_the_winner(tmp_path):
     assert not created and again == first
 
 
+# m001's columns, named: later migrations add columns (m007 index_profile) that these copies leave NULL.
+M001_COLUMNS = ("id, organization_id, workspace_id, store_slug, namespace_name, environment, index_name, "
+                "chunk_max_tokens, chunk_overlap, embedding_provider, embedding_model, embedding_dim, "
+                "created_at, updated_at")
+
+
 def test_unique_keys_hold_at_the_database_level(tmp_path):
     mirror = Mirror(tmp_path / "m.sqlite")
     mirror.insert_namespace(record())
     with pytest.raises(sqlite3.IntegrityError):  # same workspace + slug in one environment
         with mirror.write() as conn:
-            conn.execute("INSERT INTO namespaces SELECT 'other', organization_id, workspace_id, store_slug, "
+            conn.execute(f"INSERT INTO namespaces ({M001_COLUMNS}) SELECT "
+                         "'other', organization_id, workspace_id, store_slug, "
                          "'other-name', environment, index_name, chunk_max_tokens, chunk_overlap, "
                          "embedding_provider, embedding_model, embedding_dim, created_at, updated_at FROM namespaces")
     with pytest.raises(sqlite3.IntegrityError):  # same namespace name in one environment
         with mirror.write() as conn:
-            conn.execute("INSERT INTO namespaces SELECT 'other', organization_id, workspace_id, 'other-slug', "
+            conn.execute(f"INSERT INTO namespaces ({M001_COLUMNS}) SELECT "
+                         "'other', organization_id, workspace_id, 'other-slug', "
                          "namespace_name, environment, index_name, chunk_max_tokens, chunk_overlap, "
                          "embedding_provider, embedding_model, embedding_dim, created_at, updated_at FROM namespaces")
     # The same store in another environment is its own namespace.

@@ -164,7 +164,7 @@ def test_stats_screen(snap_compare, app, size):
         conn.execute("UPDATE ingest_runs SET started_at='2026-01-02T03:04:05+00:00', "
                      "finished_at='2026-01-02T03:04:06+00:00'")
     before = chain(open_stats, check("#stats-view", "#stats-namespaces_per_environment", text=(
-        "this mirror: 2 stores, 3 vectors, 64-d", "Namespaces per environment", "namespace_count")))
+        "this mirror: 2 stores, 3 vectors, 64-d · index check: ok", "Namespaces per environment", "namespace_count")))
     assert snap_compare(app, terminal_size=size, run_before=before)
 
 

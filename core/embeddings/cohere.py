@@ -23,6 +23,7 @@ import numpy as np
 from core.embeddings.base import Embedder, InputKind
 from core.errors import BackendError, LightfastError
 from core.retry import RetryPolicy, default_timeout
+from core.usage import record, reported
 
 MAX_TEXTS_PER_CALL = 96
 INPUT_TYPES = {"document": "search_document", "query": "search_query"}
@@ -65,6 +66,7 @@ class CohereEmbedder(Embedder):
             model=self.model_name, texts=list(texts), input_type=input_type,
             embedding_types=["float"], truncate="END", request_options={"timeout_in_seconds": t},
         ), self.timeout)
+        record(embed_tokens=reported(response, "meta", "billed_units", "input_tokens"))
         floats = getattr(response.embeddings, "float_", None)
         if floats is None or len(floats) != len(texts):
             raise BackendError(f"Cohere embed returned {len(floats or [])} vectors for {len(texts)} texts")

@@ -26,6 +26,10 @@ What the real service does, and how it is met here:
   for readiness, saying so through `notify`, bounded by `ready_timeout`.
 - Scores: only metrics whose scores are similarities (higher is closer) are
   opened; see SUPPORTED_METRICS.
+- Billed usage: query, fetch and id-listing responses carry `usage.read_units`,
+  handed to core.usage (the query log and ingest history record it); upsert
+  responses carry none (the SDK's UpsertResponse has no usage), so write units
+  are never reported, only estimated.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import numpy as np
 
 from core.errors import BackendError, DimensionMismatchError, LightfastError, NotFoundError
 from core.retry import DEFAULT_TIMEOUT_S, RetryPolicy, default_timeout
+from core.usage import record, reported
 from core.vectors.base import IndexSpec, Match, NamespaceStats, VectorBackend, VectorIndex, VectorRecord
 
 T = TypeVar("T")
@@ -347,6 +352,7 @@ class PineconeIndex(VectorIndex):
         if filter:
             kwargs["filter"] = filter
         response = self._send("query", namespace, lambda t: self._index.query(**kwargs, timeout=t))
+        record(read_units=reported(response, "usage", "read_units"))  # what the query was billed
         return [Match(m.id, float(m.score), dict(m.metadata or {})) for m in response.matches]
 
     def delete(self, namespace: str, ids: Iterable[str]) -> None:
@@ -413,6 +419,7 @@ class PineconeIndex(VectorIndex):
             lambda t: self._index.list_paginated(**kwargs, timeout=t)))
         if response is None:  # no such namespace
             return [], None
+        record(read_units=reported(response, "usage", "read_units"))
         ids = sorted(v.id for v in (response.vectors or []))
         token = response.pagination.next if response.pagination else None
         return ids, token or None
@@ -426,6 +433,7 @@ class PineconeIndex(VectorIndex):
         for chunk in _fetch_chunks(ids):
             response = self._send("fetch", namespace, _unless_missing_timed(
                 lambda t, c=chunk: self._index.fetch(ids=c, namespace=namespace, timeout=t)))
+            record(read_units=reported(response, "usage", "read_units"))
             for vid, v in ((response.vectors or {}) if response is not None else {}).items():
                 out[vid] = VectorRecord(vid, np.asarray(v.values, dtype=np.float32), dict(v.metadata or {}))
         return out

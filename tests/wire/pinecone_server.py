@@ -22,7 +22,8 @@ What the real service does that a naive fake would not, each switchable:
   show before are those of the last time they caught up. `float("inf")`: never
   (until `settle()`).
 - Counters for the bench: `read_units` (what responses report as
-  usage.readUnits) and `requests` by path.
+  usage.readUnits; a query reports `query_read_units`, fetch and list 1) and
+  `requests` by path. Upserts report no usage, as Pinecone's do.
 
     with PineconeServer(api_key="k") as server:
         backend = PineconeBackend("k", host=server.url)
@@ -298,14 +299,15 @@ class DataPlane(JsonServer):
             scored.append((score, vid))
         closer_first = 1 if self.metric == "euclidean" else -1
         scored.sort(key=lambda t: (closer_first * t[0], t[1]))
-        self.read_units += 1
+        units = self.control.query_read_units
+        self.read_units += units
         out = []
         for score, vid in scored[:top_k]:
             m: dict[str, Any] = {"id": vid, "score": score, "values": ns[vid][0] if body.get("includeValues") else []}
             if body.get("includeMetadata"):
                 m["metadata"] = ns[vid][1]
             out.append(m)
-        return 200, {"matches": out, "namespace": ns_name, "usage": {"readUnits": 1}}
+        return 200, {"matches": out, "namespace": ns_name, "usage": {"readUnits": units}}
 
 
 class PineconeServer(JsonServer):
@@ -320,6 +322,8 @@ class PineconeServer(JsonServer):
         self.stats_lag = stats_lag
         self.query_lag = query_lag
         self.clock = clock
+        #: what each query reports as usage.readUnits (Pinecone: by the namespace's size)
+        self.query_read_units = 1
         self.indexes: dict[str, dict] = {}
         self.planes: dict[str, DataPlane] = {}
         self.lock = threading.Lock()
