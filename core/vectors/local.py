@@ -492,6 +492,7 @@ class LocalIndex(VectorIndex):
                 ("name", namespace), ("uid", uid), ("generation", "0"), ("next_slab", "1"), ("created_at", _now()),
             ])
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            lexical.ensure(conn)  # the word index from the start, its schema written before the rename
         finally:
             conn.close()  # closed before the rename, so no connection knows the tmp path
         _write_atomic(slot / "name", namespace)
