@@ -266,7 +266,8 @@ def search_namespaces(
             search_usage.add("rerank_units", rerank_usage.rerank_units)
         except BackendError as exc:  # e.g. a rerank quota (trial keys: 10 calls a minute): the hits are here
             order = ScoreFusionReranker().rerank(query, texts, values, top_k)
-            note = f"rerank unavailable ({exc}); hits are merged by their search scores instead"
+            how = "vector score" if mode == "dense" or not lexical_scores else "fused score"
+            note = f"rerank unavailable ({exc}); hits are merged by {how} instead"
             result.notes.append(note)
             log.warning(note)
         result.hits = [Hit(**{**hits[keys[i]].to_dict(), "score": float(score)}) for i, score in order]
