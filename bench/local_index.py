@@ -1,25 +1,34 @@
-"""The local vector index: query latency by namespace size, against the memory-bandwidth floor,
-and for one 1k namespace as the index grows to 10,000 namespaces.
+"""The local vector index: cold open against np.load, query latency by namespace size against
+the memory-bandwidth floor, a cold `lightfast search` over a 100k-vector store, and one 1k
+namespace as the index grows to 10,000 namespaces.
 
     python bench/local_index.py            # writes bench/results/local_index.json
 
-384-d float32, top-10 cosine, exact. "query" is LocalIndex.query with a warm cache (the usual
-case in the TUI and the MCP server); "first query" opens a fresh LocalIndex, so it pays the
-SQLite open and the memory-map set-up. The floor is a NumPy dot over an in-memory array of the
-same shape: no index can scan faster on this machine.
+384-d float32, top-10 cosine, exact. "cold open" opens a fresh LocalIndex (what a new process
+does: SQLite open, memory maps, checksum verification) and answers one query; beside it, in
+the same rounds, `np.load` of the same matrix from an .npy file (the reference: the least a
+reader of those bytes can do) and np.load plus the same query in numpy. Namespaces are written
+by upserts of 256 vectors, as ingest writes them. "query" is LocalIndex.query with a warm
+cache (the usual case in the TUI and the MCP server). The floor is a NumPy dot over an
+in-memory array of the same shape: no index can scan faster on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import ms, percentile, write_results  # noqa: E402  (also puts the repo on sys.path)
+from _common import local_config, ms, percentile, write_results  # noqa: E402  (also puts the repo on sys.path)
 from core.vectors.base import IndexSpec, VectorRecord
 from core.vectors.local import LocalBackend, LocalIndex
 
@@ -45,12 +54,106 @@ def timed(fn, queries: np.ndarray) -> dict:
             "p95_ms": round(ms(percentile(times, 95)), 3)}
 
 
-def upsert_in_batches(index, ns: str, vectors: np.ndarray, batch: int = 5_000) -> float:
+INGEST_BATCH = 256  # vectors per upsert, as core/ingest.py writes them
+
+
+def upsert_in_batches(index, ns: str, vectors: np.ndarray, batch: int = INGEST_BATCH, metadata=None) -> float:
+    metadata = metadata or (lambda i: {"path": f"f{i % 50}.md"})
     start = time.perf_counter()
     for lo in range(0, len(vectors), batch):
-        index.upsert(ns, [VectorRecord(f"v{i:07}", vectors[i], {"path": f"f{i % 50}.md"})
+        index.upsert(ns, [VectorRecord(f"v{i:07}", vectors[i], metadata(i))
                           for i in range(lo, min(lo + batch, len(vectors)))])
     return time.perf_counter() - start
+
+
+def numpy_first_query(npy: Path, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    m = np.load(npy)
+    return m, np.argpartition(-(m @ q), TOP_K)[:TOP_K]
+
+
+def cold_open(root: Path, rng: np.random.Generator, sizes: list[int], rounds: int) -> dict:
+    """A fresh LocalIndex's open and first query against np.load of the same matrix, interleaved."""
+    index = LocalBackend(root).ensure_index(IndexSpec("bench-cold", DIM))
+    out = {}
+    for size in sizes:
+        ns = f"org_bench:ws_main:store_cold{size}"
+        vectors = unit(rng, size)
+        upsert_in_batches(index, ns, vectors)
+        npy = root / f"matrix-{size}.npy"
+        np.save(npy, vectors)
+        queries = unit(rng, rounds + 1)
+        LocalIndex(index.folder).query(ns, queries[0], TOP_K)  # the files in the page cache, as np.load's
+        np.load(npy)
+        wall: dict[str, list[float]] = {"cold_open_and_first_query": [], "np_load": [], "np_load_and_query": []}
+        cpu: dict[str, list[float]] = {k: [] for k in wall}
+
+        def clock(name: str, fn):
+            w, c = time.perf_counter(), time.process_time()
+            out = fn()
+            wall[name].append(time.perf_counter() - w)
+            cpu[name].append(time.process_time() - c)
+            return out
+
+        for q in queries[1:]:
+            hits = clock("cold_open_and_first_query", lambda q=q: LocalIndex(index.folder).query(ns, q, TOP_K))
+            clock("np_load", lambda: np.load(npy))
+            m, best = clock("np_load_and_query", lambda q=q: numpy_first_query(npy, q))
+            assert int(hits[0].id[1:]) == int(best[np.argmax((m @ q)[best])])  # the same answer
+        p50 = {k: statistics.median(v) for k, v in wall.items()}
+        cpu50 = {k: statistics.median(v) for k, v in cpu.items()}
+        out[str(size)] = {
+            **{f"{k}_p50_ms": round(ms(v), 2) for k, v in p50.items()},
+            **{f"{k}_cpu_p50_ms": round(ms(v), 2) for k, v in cpu50.items()},
+            "cold_open_over_np_load": round(p50["cold_open_and_first_query"] / p50["np_load"], 2),
+            "cold_open_over_np_load_cpu": round(cpu50["cold_open_and_first_query"] / cpu50["np_load"], 2),
+            "rounds": rounds,
+            "upserts": -(-size // INGEST_BATCH),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        }
+        print(f"{size:>7} vectors: cold open + first query {ms(p50['cold_open_and_first_query']):.1f} ms "
+              f"({ms(cpu50['cold_open_and_first_query']):.1f} CPU), np.load {ms(p50['np_load']):.1f} ms "
+              f"({ms(cpu50['np_load']):.1f} CPU): {out[str(size)]['cold_open_over_np_load']}x wall, "
+              f"{out[str(size)]['cold_open_over_np_load_cpu']}x CPU", flush=True)
+    return out
+
+
+def cold_cli_search(tmp: Path, size: int, runs: int) -> dict:
+    """Wall time of `lightfast search` in a new process, over a store of `size` vectors and, in the
+    same rounds, over a one-document store (the same start-up, model load and embedding)."""
+    repo = tmp / "repo"
+    (repo / "big").mkdir(parents=True)
+    (repo / "tiny").mkdir()
+    (repo / "big" / "a.md").write_text("# Falcons\n\nThe falcon nests on cliffs.\n")
+    (repo / "tiny" / "a.md").write_text("# Falcons\n\nThe falcon nests on cliffs.\n")
+    config = local_config(repo, '  - slug: big\n    include: ["big/**/*.md"]\n'
+                                '  - slug: tiny\n    include: ["tiny/**/*.md"]\n')
+    env = {**os.environ, "LIGHTFAST_HOME": str(tmp / "home")}
+    cli = [sys.executable, "-m", "lightfast_cli"]
+    subprocess.run([*cli, "ingest", "-c", str(config)], cwd=repo, env=env, check=True, capture_output=True)
+    os.environ["LIGHTFAST_HOME"] = env["LIGHTFAST_HOME"]
+    from core.config import load_config
+    from core.service import Lightfast
+
+    service = Lightfast(load_config(config))
+    big = next(s.namespace for s in service.index.list_namespaces() if s.namespace.endswith("store_big"))
+    filler = unit(np.random.default_rng(size), size - 1)
+    upsert_in_batches(service.index, big, filler, metadata=lambda i: {
+        "path": f"big/f{i % 500}.md", "text": f"chunk {i}", "start_line": 1, "end_line": 2})
+    times: dict[str, list[float]] = {"big": [], "tiny": []}
+    for i in range(runs + 1):
+        for store in ("big", "tiny"):
+            start = time.perf_counter()
+            proc = subprocess.run([*cli, "search", "where do falcons nest", "--store", store, "-c", str(config)],
+                                  cwd=repo, env=env, capture_output=True, text=True)
+            if i:  # the first round warms the page cache and the model's cached graph
+                times[store].append(time.perf_counter() - start)
+            assert proc.returncode == 0 and "a.md" in proc.stdout, proc.stdout + proc.stderr
+    p50 = {k: statistics.median(v) for k, v in times.items()}
+    print(f"cold `lightfast search`: {size:,}-vector store {p50['big']:.2f} s, one-document store "
+          f"{p50['tiny']:.2f} s", flush=True)
+    return {"vectors": service.index.namespace_stats(big).vector_count, "runs": runs,
+            "store_of_that_size_p50_s": round(p50["big"], 3), "one_document_store_p50_s": round(p50["tiny"], 3),
+            "max_s": round(max(times["big"]), 3), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def by_size(root: Path, rng: np.random.Generator, sizes: list[int], queries: int) -> dict:
@@ -133,18 +236,26 @@ def main() -> None:
     parser.add_argument("--namespaces", default="10,100,1000,10000", help="index sizes for the probe")
     parser.add_argument("--per-namespace", type=int, default=20, help="vectors in each filler namespace")
     parser.add_argument("--queries", type=int, default=200, help="queries per measurement")
+    parser.add_argument("--rounds", type=int, default=9, help="cold opens per size, each beside an np.load")
+    parser.add_argument("--cli-runs", type=int, default=5, help="cold `lightfast search` runs per store")
+    parser.add_argument("--only-cold", action="store_true", help="only the cold-open and cold-search sections (printed, not written)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    figures: dict = {"dimension": DIM, "top_k": TOP_K, "metric": "cosine",
+                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="lightfast-bench-") as tmp:
-        sizes = by_size(Path(tmp), rng, [int(s) for s in args.sizes.split(",")], args.queries)
-        growth = as_index_grows(Path(tmp), rng, [int(s) for s in args.namespaces.split(",")],
-                                args.per_namespace, args.queries)
-    write_results("local_index", {
-        "dimension": DIM, "top_k": TOP_K, "metric": "cosine",
-        "by_namespace_size": sizes,
-        "probe_1k_namespace_as_index_grows": growth,
-        "filler_vectors_per_namespace": args.per_namespace,
-    })
+        figures["cold_open_vs_np_load"] = cold_open(Path(tmp) / "cold", rng, sizes, args.rounds)
+        figures["cold_cli_search"] = cold_cli_search(Path(tmp) / "cli", max(sizes), args.cli_runs)
+        if not args.only_cold:
+            figures["by_namespace_size"] = by_size(Path(tmp), rng, sizes, args.queries)
+            figures["probe_1k_namespace_as_index_grows"] = as_index_grows(
+                Path(tmp), rng, [int(s) for s in args.namespaces.split(",")], args.per_namespace, args.queries)
+            figures["filler_vectors_per_namespace"] = args.per_namespace
+    if args.only_cold:  # a partial run: printed, never written over the results of a whole one
+        print(json.dumps(figures, indent=2))
+        return
+    write_results("local_index", figures)
 
 
 if __name__ == "__main__":

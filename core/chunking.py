@@ -85,6 +85,18 @@ def _scan_lines(lines: list[str], counts: list[int], markdown: bool) -> list[_Li
     return out
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as editors, git and grep number them: broken at \n (\r\n and a lone \r too).
+
+    Not str.splitlines, which also breaks at \v, \f, \x1c-\x1e, \x85 and U+2028/9, so
+    a file holding those would get line numbers its editor never shows."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":  # a final newline ends the last line; it does not start another
+        lines.pop()
+    return lines
+
+
 def chunk_text(
     text: str,
     path: str,
@@ -97,7 +109,7 @@ def chunk_text(
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
     overlap = max(0, min(overlap, max_tokens // 2))
-    raw_lines = text.splitlines()
+    raw_lines = split_lines(text)
     if not any(line.strip() for line in raw_lines):
         return []
     markdown = any(path.lower().endswith(s) for s in MARKDOWN_SUFFIXES)

@@ -30,6 +30,8 @@ from core.scan import UNREADABLE_DIR, FoundFile, Skipped, StoreMatcher
 #: Removing up to this many documents never asks, whatever share of the store they are.
 FEW = 5
 FORCE_ENV = "LIGHTFAST_FORCE_REMOVE"
+#: YAML's line breaks (PyYAML numbers lines by these, so its messages and ours agree).
+_YAML_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
 
 
 def check_ingest(
@@ -43,34 +45,54 @@ def check_ingest(
 ) -> None:
     """Raise before an ingest that would remove what it should not; see the module doc."""
     check_root(config)
-    if force is None:
-        force = os.environ.get(FORCE_ENV, "") not in ("", "0")
-    if force:
+    if forced(force):
         return
-    unreadable = [item.path.rstrip("/") for item in found if isinstance(item, Skipped) and item.reason.startswith(UNREADABLE_DIR)]
     for store in stores:
-        record = mirror.get_namespace(environment, config.organization, config.workspace, store.slug)
-        if record is None:
-            continue
-        known = mirror.documents(record["id"])
-        gone = would_remove(store, known, found, only_paths)
-        hidden = [p for p in gone if any(p.startswith(d + "/") for d in unreadable)]
-        if hidden:
-            dirs = sorted({d for d in unreadable if any(p.startswith(d + "/") for p in hidden)})
-            raise RemovalRefusedError(
-                f"store '{store.slug}': cannot read {_list(dirs)} under {config.root_path}, so ingest would "
-                f"remove the {len(hidden)} document{'s' * (len(hidden) != 1)} indexed from there "
-                f"(e.g. {_list(hidden)}); nothing was changed. Make it readable, or, if those files are "
-                f"really gone, run again with --force (or {FORCE_ENV}=1)"
-            )
-        if len(gone) > FEW and len(gone) * 2 > len(known):
-            raise RemovalRefusedError(
-                f"store '{store.slug}': ingest would remove {len(gone)} of its {len(known)} documents "
-                f"(e.g. {_list(gone)}), because they are no longer found under {config.root_path} with "
-                f"the store's globs; nothing was changed. Check `root` and the globs in "
-                f"{config.source_path or 'lightfast.yml'}, or, if the files really are gone, run again "
-                f"with --force (or {FORCE_ENV}=1)"
-            )
+        refusal = removal_refusal(config, mirror, environment, store, found, only_paths)
+        if refusal:
+            raise RemovalRefusedError(refusal)
+
+
+def forced(force: bool | None = None) -> bool:
+    """force as given, or (None) whether LIGHTFAST_FORCE_REMOVE asks for it."""
+    return force if force is not None else os.environ.get(FORCE_ENV, "") not in ("", "0")
+
+
+def removal_refusal(
+    config: LightfastConfig,
+    mirror: Mirror,
+    environment: str,
+    store: StoreConfig,
+    found: Sequence[FoundFile | Skipped],
+    only_paths: set[str] | None = None,
+) -> str | None:
+    """Why an unforced ingest of this store would be refused (None: it would not be).
+    `ingest` raises it; `ingest --plan` shows it."""
+    record = mirror.get_namespace(environment, config.organization, config.workspace, store.slug)
+    if record is None:
+        return None
+    unreadable = [item.path.rstrip("/") for item in found
+                  if isinstance(item, Skipped) and item.reason.startswith(UNREADABLE_DIR)]
+    known = mirror.documents(record["id"])
+    gone = would_remove(store, known, found, only_paths)
+    hidden = [p for p in gone if any(p.startswith(d + "/") for d in unreadable)]
+    if hidden:
+        dirs = sorted({d for d in unreadable if any(p.startswith(d + "/") for p in hidden)})
+        return (
+            f"store '{store.slug}': cannot read {_list(dirs)} under {config.root_path}, so ingest would "
+            f"remove the {len(hidden)} document{'s' * (len(hidden) != 1)} indexed from there "
+            f"(e.g. {_list(hidden)}); nothing was changed. Make it readable, or, if those files are "
+            f"really gone, run again with --force (or {FORCE_ENV}=1)"
+        )
+    if len(gone) > FEW and len(gone) * 2 > len(known):
+        return (
+            f"store '{store.slug}': ingest would remove {len(gone)} of its {len(known)} documents "
+            f"(e.g. {_list(gone)}), because they are no longer found under {config.root_path} with "
+            f"the store's globs; nothing was changed. Check `root` and the globs in "
+            f"{config.source_path or 'lightfast.yml'}, or, if the files really are gone, run again "
+            f"with --force (or {FORCE_ENV}=1)"
+        )
+    return None
 
 
 def would_remove(
@@ -117,7 +139,8 @@ def _root_location(config: LightfastConfig) -> str:
     if path is None:
         return ""
     try:
-        for number, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), 1):
+        text = Path(path).read_text(encoding="utf-8-sig")
+        for number, line in enumerate(_YAML_LINE_BREAK.split(text), 1):  # numbered as the YAML parser does
             if re.match(r"root\s*:", line):
                 return f"{path}:{number}: "
     except (OSError, UnicodeDecodeError):

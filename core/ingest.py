@@ -29,7 +29,7 @@ from core.chunking import Chunk, chunk_text
 from core.config import StoreConfig
 from core.embeddings.base import Embedder
 from core.mirror import Mirror
-from core.scan import FoundFile, Skipped, StoreMatcher, decode_text, secret_in_text
+from core.scan import FoundFile, Skipped, StoreMatcher, Unusable, read_found
 from core.vectors.base import VectorIndex, VectorRecord
 
 #: Chunks embedded and upserted together; bounds memory on any repo size.
@@ -268,19 +268,11 @@ class StoreIngest:
     def _prepare(self, file: FoundFile, doc: dict | None, full: bool) -> _Pending | None:
         """Read, vet and chunk one file; None when it is skipped or failed,
         _UNCHANGED when only its stat changed."""
-        try:
-            data = file.abs_path.read_bytes()
-        except OSError as exc:
-            self.report.failed.append((file.path, f"unreadable: {exc.strerror or exc}"))
+        read = read_found(file)  # core/scan.py: the same check --plan makes
+        if isinstance(read, Unusable):
+            (self.report.failed if read.failed else self.report.skipped).append((file.path, read.reason))
             return None
-        text, reason = decode_text(data)
-        if text is None:
-            self.report.skipped.append((file.path, reason))
-            return None
-        secret = secret_in_text(text)
-        if secret:
-            self.report.skipped.append((file.path, f"secret: {secret}"))
-            return None
+        data, text = read
         digest = content_hash(data)
         if doc is not None and doc["content_hash"] == digest and not full:
             # Touched, not changed: remember the new stat so the fast path works next time.

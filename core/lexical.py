@@ -208,3 +208,11 @@ def search(conn: sqlite3.Connection, query: str, top_k: int) -> list[tuple[str, 
     ids = dict(conn.execute(f"SELECT rowid, id FROM lexical_ids WHERE rowid IN ({','.join('?' * len(found))})",
                             [rowid for rowid, _ in found]).fetchall())
     return [(ids[rowid], float(score)) for rowid, score in found if rowid in ids]
+
+
+def metadata(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict]:
+    """The vectors' metadata of these ids (those that exist)."""
+    if not ids:
+        return {}
+    rows = conn.execute(f"SELECT id, metadata FROM vectors WHERE id IN ({','.join('?' * len(ids))})", list(ids))
+    return {vid: json.loads(meta) for vid, meta in rows}

@@ -2,7 +2,9 @@
 
 Counts files, chunks and tokens per store with the real chunker and the
 model's tokenizer (no weights are loaded), lists the largest directories and
-what is skipped and why, and prices the embedding for the chosen profile.
+what is skipped and why (the same file check ingest makes), what would be
+removed and whether core/guards.py would refuse the run, and prices the
+embedding for the chosen profile.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from core.chunking import chunk_text
-from core.scan import Skipped, StoreMatcher, decode_text, secret_in_text
+from core.guards import check_root, forced, removal_refusal, would_remove
+from core.scan import Skipped, StoreMatcher, Unusable, read_found
 
 # USD per million input tokens (Cohere's list prices, collected 2026-11-24;
 # see shared research). The local model costs nothing.
@@ -28,6 +31,8 @@ class StorePlan:
     largest_dirs: list[tuple[str, int]] = field(default_factory=list)  # (dir, tokens)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     estimated_cost_usd: float = 0.0
+    removed: int = 0  # documents whose files are no longer found
+    refused: str | None = None  # why `ingest` would refuse to run (core/guards.py), None if it would not
 
 
 @dataclass
@@ -41,7 +46,11 @@ class IngestPlan:
         return asdict(self)
 
 
-def plan_ingest(service, stores=None, full: bool = False) -> IngestPlan:
+def plan_ingest(service, stores=None, full: bool = False, force: bool | None = None) -> IngestPlan:
+    """force as `ingest` takes it: None lets LIGHTFAST_FORCE_REMOVE decide."""
+    from core.ingest import content_hash
+
+    check_root(service.config)  # a missing root is the same ConfigError ingest gives
     profile = service.profile
     price = 0.0 if profile.embedding_provider == "local" else EMBED_PRICE_PER_MILLION.get(
         profile.embedding_model, 0.10)
@@ -56,6 +65,9 @@ def plan_ingest(service, stores=None, full: bool = False) -> IngestPlan:
         known = service.mirror.documents(record["id"]) if record else {}
         matcher = StoreMatcher(store.include, store.exclude)
         plan = StorePlan(slug)
+        plan.removed = len(would_remove(store, known, found))
+        if not forced(force):
+            plan.refused = removal_refusal(service.config, service.mirror, service.environment, store, found)
         by_dir: Counter[str] = Counter()
         max_tokens = min(store.chunking.max_tokens, embedder.max_tokens)
         for item in found:
@@ -64,15 +76,13 @@ def plan_ingest(service, stores=None, full: bool = False) -> IngestPlan:
             if isinstance(item, Skipped):
                 plan.skipped.append((item.path, item.reason))
                 continue
-            data = item.abs_path.read_bytes()
-            text, reason = decode_text(data)
-            if text is None or secret_in_text(text):
-                plan.skipped.append((item.path, reason or f"secret: {secret_in_text(text)}"))
+            read = read_found(item)  # the check ingest makes, so the plan shows what it will do
+            if isinstance(read, Unusable):
+                plan.skipped.append((item.path, read.reason))
                 continue
+            data, text = read
             plan.files += 1
             doc = known.get(item.path)
-            from core.ingest import content_hash
-
             if not full and doc is not None and doc["content_hash"] == content_hash(data):
                 continue
             plan.new_or_changed += 1

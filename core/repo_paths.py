@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -39,12 +40,28 @@ def resolve_in_root(root: Path, paths: Iterable[str | Path]) -> list[Path] | Non
 
 
 def relative_in_root(root: Path, paths: Iterable[str | Path]) -> set[str] | None:
-    """resolve_in_root, as repo-relative '/'-paths in the stored form the scan and the mirror use
-    (core.scan.escape_path: a name that is not UTF-8 is escaped) (None: the whole repository)."""
-    from core.scan import escape_path
+    """resolve_in_root, as repo-relative paths in the stored form ingest keys documents by
+    (core.scan.escape_path; None: the whole repository).
 
+    A path may also be given in that stored form, as Lightfast shows it ('caf\\xe9.md' for a
+    name that is not UTF-8): both readings are selected, since a re-ingest of the other one,
+    should it exist, changes nothing.
+    """
+    from core.scan import escape_path, path_bytes
+
+    paths = list(paths)
     resolved = resolve_in_root(root, paths)
     if resolved is None:
         return None
     root = Path(root).resolve()
-    return {escape_path(p.relative_to(root).as_posix()) for p in resolved}
+    out = {escape_path(p.relative_to(root).as_posix()) for p in resolved}
+    for given in paths:
+        text = os.fspath(given)
+        raw = os.fsdecode(path_bytes(text))
+        if raw != text and "\x00" not in raw:
+            try:
+                also = resolve_in_root(root, [raw])
+            except PathOutsideRepoError:
+                continue
+            out.update(escape_path(p.relative_to(root).as_posix()) for p in also or [])
+    return out

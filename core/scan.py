@@ -3,7 +3,7 @@
 .gitignore files are honoured as git does: every directory's own file, rules
 relative to it, the last matching rule winning (so `!` re-includes), and an
 ignored directory pruned whole. Secrets are refused by name here and by
-content in `secret_in_text` (called once a file is read).
+content in `secret_in_text` (core/secret_scan.py, once a file is read).
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pathspec
+
+from core.secret_scan import SECRET_PATTERNS, secret_in_text  # noqa: F401  (part of this module's API)
 
 # Never descended into, whatever .gitignore says.
 DEFAULT_IGNORED_DIRS = {
@@ -30,20 +33,6 @@ SECRET_NAMES = [
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".pgpass", ".htpasswd",
     "credentials", "credentials.json", "*.tfstate", "*.tfvars", "secrets.*",
 ]
-
-# Patterns of credentials by content; a match skips the whole file.
-SECRET_PATTERNS = [
-    ("private key block", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")),
-    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})")),
-    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    ("OpenAI/Anthropic key", re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{32,}")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("Stripe live key", re.compile(r"\b[rs]k_live_[0-9A-Za-z]{20,}")),
-    ("Pinecone API key", re.compile(r"\bpcsk_[A-Za-z0-9_]{20,}")),
-    ("JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")),
-]
-
 
 # -- file names are bytes ----------------------------------------------------------------------------
 #
@@ -143,19 +132,9 @@ def is_secret_name(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in SECRET_NAMES)
 
 
-def secret_in_text(text: str) -> str | None:
-    """The kind of credential text contains and its line, or None. Never the secret itself."""
-    for kind, pattern in SECRET_PATTERNS:
-        found = pattern.search(text)
-        if found:
-            line = text.count("\n", 0, found.start()) + 1
-            return f"contains a {kind} (line {line})"
-    return None
-
-
 def decode_text(data: bytes) -> tuple[str | None, str | None]:
     """(text, None) for a text file, or (None, reason to skip)."""
-    if b"\0" in data[:8192]:
+    if b"\0" in data:  # the whole file: a NUL after the first 8 KB is still binary
         return None, "binary file"
     try:
         text = data.decode("utf-8")
@@ -164,34 +143,73 @@ def decode_text(data: bytes) -> tuple[str | None, str | None]:
     return text.replace("\r\n", "\n").replace("\r", "\n"), None
 
 
+@dataclass(frozen=True)
+class Unusable:
+    """Why a found file gives no text: `failed` when it could not be read at all (gone since
+    the scan, permissions...), else it was read and refused (binary, not UTF-8, a secret)."""
+
+    reason: str
+    failed: bool = False
+
+
+def read_found(file: FoundFile) -> tuple[bytes, str] | Unusable:
+    """A found file's bytes and text, or why it has none: the one check ingest and --plan share."""
+    try:
+        data = file.abs_path.read_bytes()
+    except OSError as exc:  # vanished since the scan, unreadable, a directory now...
+        return Unusable(f"unreadable: {exc.strerror or exc.__class__.__name__}", failed=True)
+    text, reason = decode_text(data)
+    if text is None:
+        return Unusable(reason or "not text")
+    secret = secret_in_text(text)
+    if secret:
+        return Unusable(f"secret: {secret}")
+    return data, text
+
+
 class _GitIgnores:
-    """The stack of .gitignore specs that apply inside one directory."""
+    """The .gitignore specs that apply inside each directory (cached per directory, so a
+    check costs the number of .gitignore files above a path, not its depth)."""
 
     def __init__(self, root: Path):
         self.root = root
         self.specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
+        self.chains: dict[str, tuple[tuple[str, pathspec.GitIgnoreSpec], ...]] = {}
 
     def spec_for(self, rel_dir: str) -> pathspec.GitIgnoreSpec | None:
         if rel_dir not in self.specs:
             file = self.root / rel_dir / ".gitignore"
             try:
-                lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+                # git splits lines at LF alone (and drops a CR before it); str.splitlines
+                # would also split at \v, \f, \x1c-\x1e, \x85, U+2028/9.
+                text = file.read_text(encoding="utf-8", errors="replace")
+                lines = [line.removesuffix("\r") for line in text.split("\n")]
                 self.specs[rel_dir] = pathspec.GitIgnoreSpec.from_lines(lines)
             except OSError:
                 self.specs[rel_dir] = None
         return self.specs[rel_dir]
 
+    def chain(self, rel_dir: str) -> tuple[tuple[str, pathspec.GitIgnoreSpec], ...]:
+        """(directory, spec) of every .gitignore from the root down to rel_dir; built without recursion."""
+        missing = []
+        cursor = rel_dir
+        while cursor not in self.chains:
+            missing.append(cursor)
+            if not cursor:
+                break
+            cursor = cursor.rpartition("/")[0]
+        for rel in reversed(missing):
+            parent = self.chains.get(rel.rpartition("/")[0], ()) if rel else ()
+            spec = self.spec_for(rel)
+            self.chains[rel] = parent + ((rel, spec),) if spec is not None else parent
+        return self.chains[rel_dir]
+
     def ignored(self, rel_path: str, is_dir: bool) -> bool:
-        parts = rel_path.split("/")
         verdict = False
-        # Directories from the root down to the path's parent; deeper files win.
-        for depth in range(len(parts)):
-            base = "/".join(parts[:depth])
-            spec = self.spec_for(base)
-            if spec is None:
-                continue
-            sub = "/".join(parts[depth:]) + ("/" if is_dir else "")
-            result = spec.check_file(sub)
+        # From the root down to the path's parent; deeper files win.
+        for base, spec in self.chain(rel_path.rpartition("/")[0]):
+            sub = rel_path[len(base) + 1:] if base else rel_path
+            result = spec.check_file(sub + ("/" if is_dir else ""))
             if result.include is not None:
                 verdict = result.include
         return verdict
@@ -208,6 +226,58 @@ class StoreMatcher:
         return self.include.match_file(rel_path) and not self.exclude.match_file(rel_path)
 
 
+#: Reason of a Skipped file that this process writes its own output into.
+OWN_OUTPUT = "this process's own output (stdout or stderr is redirected into it)"
+
+
+def own_output_files() -> set[tuple[int, int]]:
+    """(st_dev, st_ino) of the regular files this process's stdout and stderr go to.
+
+    `lightfast watch 2> w.log` inside the repo: the log is our output, never our input
+    (ingesting it made every batch write a line that caused the next batch)."""
+    out = set()
+    for fd in (1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out.add((st.st_dev, st.st_ino))
+    return out
+
+
+def walk_dirs(top: Path, onerror: Callable[[OSError], None] | None = None) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk(top, followlinks=False), top-down, without recursion.
+
+    (os.walk recurses before Python 3.12: ~1,000 nested directories gave RecursionError.)
+    As with os.walk, a caller prunes the walk by editing dirnames in place, a symlink to
+    a directory is listed in dirnames but never entered, and a directory that cannot be
+    listed goes to onerror.
+    """
+    stack = [os.fspath(top)]
+    while stack:
+        current = stack.pop()
+        dirnames: list[str] = []
+        filenames: list[str] = []
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    (dirnames if is_dir else filenames).append(entry.name)
+        except OSError as exc:
+            if onerror is not None:
+                onerror(exc)
+            continue
+        yield current, dirnames, filenames
+        for name in reversed(dirnames):  # popped in the order the caller left them
+            full = os.path.join(current, name)
+            if not os.path.islink(full):
+                stack.append(full)
+
+
 def walk_repo(
     root: Path, max_bytes: int, extra_ignored: tuple[Path, ...] = ()
 ) -> Iterator[FoundFile | Skipped]:
@@ -219,6 +289,7 @@ def walk_repo(
     root = root.resolve()
     ignores = _GitIgnores(root)
     extra = {p.resolve() for p in extra_ignored}
+    own = own_output_files()
     errors: list[OSError] = []  # directories os.walk could not list; reported, never silently empty
 
     def unreadable() -> Iterator[Skipped]:
@@ -231,7 +302,7 @@ def walk_repo(
             if rel not in ("", "."):  # the root itself is checked by core.guards.check_root
                 yield Skipped(escape_path(rel) + "/", f"{UNREADABLE_DIR} ({exc.strerror or exc.__class__.__name__})")
 
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=errors.append):
+    for dirpath, dirnames, filenames in walk_dirs(root, errors.append):
         yield from unreadable()
         current = Path(dirpath)
         rel_dir = current.relative_to(root).as_posix()
@@ -240,7 +311,8 @@ def walk_repo(
         for name in sorted(dirnames):
             rel = f"{rel_dir}/{name}" if rel_dir else name
             full = current / name
-            if name in DEFAULT_IGNORED_DIRS or full.is_symlink() or full.resolve() in extra:
+            # root is resolved and symlinks are never entered, so `full` is already canonical
+            if name in DEFAULT_IGNORED_DIRS or full.is_symlink() or full in extra:
                 continue
             if ignores.ignored(rel, is_dir=True):
                 continue
@@ -261,15 +333,18 @@ def walk_repo(
                     if not target.is_relative_to(root):
                         yield Skipped(rel, "symlink to outside the repo")
                         continue
-                stat = full.stat()
+                info = full.stat()
             except (OSError, RuntimeError) as exc:
                 yield Skipped(rel, f"unreadable ({exc.__class__.__name__})")
                 continue
             if not os.path.isfile(full):
                 yield Skipped(rel, "not a regular file")
                 continue
-            if stat.st_size > max_bytes:
+            if (info.st_dev, info.st_ino) in own:
+                yield Skipped(rel, OWN_OUTPUT)
+                continue
+            if info.st_size > max_bytes:
                 yield Skipped(rel, f"larger than {max_bytes:,} bytes")
                 continue
-            yield FoundFile(rel, full, stat.st_size, stat.st_mtime_ns)
+            yield FoundFile(rel, full, info.st_size, info.st_mtime_ns)
     yield from unreadable()

@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from core.errors import LightfastError, LockedError
-from core.scan import DEFAULT_IGNORED_DIRS, StoreMatcher, _GitIgnores
+from core.ingest import content_hash
+from core.scan import (DEFAULT_IGNORED_DIRS, FoundFile, StoreMatcher, Unusable, _GitIgnores, escape_path,
+                       own_output_files, read_found, repo_file, walk_dirs)
 
 log = logging.getLogger("lightfast.watch")
 
@@ -123,6 +125,7 @@ class Watcher:
         self._retry_at = 0.0
         self._retry_delay = RETRY_S
         self._ignores: _GitIgnores | None = None
+        self._own_output = own_output_files()  # `lightfast watch 2> w.log` must not feed on itself
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> "Watcher":
@@ -180,7 +183,9 @@ class Watcher:
                 if not caught_up:  # the watch is live now, so nothing changed from here on is missed
                     caught_up = True
                     self._apply(None, "catching up")
-                if paths:
+                if paths is None:
+                    self._apply(None, "syncing")
+                elif paths:
                     self._handle(paths)
                 elif self._retry is not False and time.monotonic() >= self._retry_at:
                     self._apply(None if self._retry is None else set(), "syncing")
@@ -192,9 +197,9 @@ class Watcher:
             self._set(status="stopped")
 
     # -- where changes come from -------------------------------------------------------
-    def _changes(self, root: Path) -> Iterator[set[Path]]:
-        """Batches of changed paths; an empty set is a tick (nothing changed for a while).
-        The first yield comes once the watch is live."""
+    def _changes(self, root: Path) -> Iterator[set[Path] | None]:
+        """Batches of changed paths; an empty set is a tick (nothing changed for a while), None
+        asks for a whole sync. The first yield comes once the watch is live."""
         if _should_poll(self.force_polling):
             yield from self._polled(root)
             return
@@ -209,7 +214,18 @@ class Watcher:
             yield from self._polled(root)
             return
         yield first
-        yield from notified
+        try:
+            yield from notified
+        except Exception as exc:
+            # watchfiles' Rust side cannot hand over a name that is not UTF-8, and the watch
+            # ends there; our poller can. The event that broke it is lost: look at everything.
+            if type(exc).__name__ != "WatchfilesRustInternalError":
+                raise
+            log.warning("file system events stopped (%s); polling every %d ms instead", exc, self.poll_delay_ms)
+            polled = self._polled(root)
+            yield next(polled)  # the poller's first picture is taken...
+            yield None  # ...then one whole sync catches up with whatever the lost events carried
+            yield from polled
 
     def _notified(self, root: Path) -> Iterator[set[Path]]:
         from watchfiles import watch
@@ -252,23 +268,27 @@ class Watcher:
         matchers = [StoreMatcher(s.include, s.exclude) for s in config.stores]
         ignores = _GitIgnores(root)  # fresh: a .gitignore may just have changed
         home = Path(self.service.home).resolve()
+        real_root = root.resolve()
+        # Symlinked directories are never entered, so the data dir is found by its relative path
+        # (resolving every directory costs its depth: a 1,000-deep tree took minutes a poll).
+        home_rel = home.relative_to(real_root).as_posix() if home.is_relative_to(real_root) else None
+        top = os.fspath(root)
         out: dict[Path, tuple[int, int]] = {}
         if config.source_path is not None:
             out.update(_stat(Path(config.source_path)))
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in walk_dirs(root):
             current = Path(dirpath)
-            rel_dir = current.relative_to(root).as_posix()
-            rel_dir = "" if rel_dir == "." else rel_dir + "/"
+            rel_dir = dirpath[len(top) + 1:] + "/" if dirpath != top else ""
             dirnames[:] = [
                 d for d in dirnames
-                if d not in DEFAULT_IGNORED_DIRS and (current / d).resolve() != home
+                if d not in DEFAULT_IGNORED_DIRS and rel_dir + d != home_rel
                 and not ignores.ignored(rel_dir + d, is_dir=True)
             ]
             for name in filenames:
                 rel = rel_dir + name
-                if name == ".gitignore" or (any(m.matches(rel) for m in matchers)
+                if name == ".gitignore" or (any(m.matches(escape_path(rel)) for m in matchers)
                                             and not ignores.ignored(rel, is_dir=False)):
-                    out.update(_stat(current / name))
+                    out.update(_stat(current / name, self._own_output))
         return out
 
     # -- which changes matter -------------------------------------------------------------
@@ -285,7 +305,16 @@ class Watcher:
         if any(part in DEFAULT_IGNORED_DIRS for part in parts):
             return False
         home = Path(self.service.home).resolve()
-        return not p.is_relative_to(home)
+        return not p.is_relative_to(home) and not self._is_own_output(p)
+
+    def _is_own_output(self, path: Path) -> bool:
+        if not self._own_output:
+            return False
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) in self._own_output
 
     def _relevant(self, paths: set[Path]) -> set[str]:
         """The repo-relative paths of a batch that a store can see (or saw, for deleted ones)."""
@@ -297,9 +326,10 @@ class Watcher:
         known: set[str] | None = None
         out: set[str] = set()
         for p in paths:
-            rel = p.relative_to(root).as_posix()
-            if rel == "." or self._ignored(rel, p.is_dir()):
+            raw = p.relative_to(root).as_posix()
+            if raw == "." or self._ignored(raw, p.is_dir()):  # .gitignore rules match the real name
                 continue
+            rel = escape_path(raw)  # the stored form, as ingest keys documents (any bytes, newlines...)
             if p.is_dir():
                 out.add(rel)  # a new or renamed directory: ingest takes everything below it
             elif any(m.matches(rel) for m in matchers):
@@ -336,9 +366,48 @@ class Watcher:
             self._ignores = None
             self._apply(None, "syncing")  # newly ignored files leave the index, re-included ones join
             return
-        relevant = self._relevant(paths)
+        relevant = self._content_changed(self._relevant(paths))
         if relevant:
             self._apply(relevant, "syncing")
+
+    def _content_changed(self, paths: set[str]) -> set[str]:
+        """Those of the paths an ingest has something to do for: a batch of saves that leave a
+        file's bytes as indexed (a touch, a rewrite with the same text) or of deletions of files
+        never indexed writes nothing at all. A file ingest would skip is kept, so its reason
+        is reported."""
+        service = self.service
+        config = service.config
+        root = Path(service.root)
+        stores = []
+        for store in config.stores:
+            record = service.mirror.get_namespace(service.environment, config.organization, config.workspace,
+                                                  store.slug)
+            stores.append((StoreMatcher(store.include, store.exclude),
+                           service.mirror.documents(record["id"]) if record else None))
+        out = set()
+        for rel in paths:
+            full = repo_file(root, rel)
+            if full.is_dir():
+                out.add(rel)  # a new or renamed directory: ingest looks below it
+                continue
+            try:
+                st = full.stat()
+            except OSError:  # gone: only what the index holds at or under it matters
+                if any(docs is not None and (rel in docs or any(k.startswith(rel + "/") for k in docs))
+                       for _, docs in stores):
+                    out.add(rel)
+                continue
+            held = [docs.get(rel) if docs is not None else None for matcher, docs in stores if matcher.matches(rel)]
+            known = [doc for doc in held if doc is not None]
+            read = (Unusable("too large") if st.st_size > config.limits.max_file_bytes
+                    else read_found(FoundFile(rel, full, st.st_size, st.st_mtime_ns)))
+            if isinstance(read, Unusable):  # ingest says why it skips it (and drops an indexed copy)
+                out.add(rel)
+                continue
+            digest = content_hash(read[0])
+            if len(known) < len(held) or any(doc["content_hash"] != digest for doc in known):
+                out.add(rel)
+        return out
 
     def _apply(self, paths: set[str] | None, status: str) -> None:
         """Ingest paths (None: the whole repo), merged with a failed batch awaiting retry."""
@@ -437,10 +506,12 @@ class Watcher:
         return True
 
 
-def _stat(path: Path) -> dict[Path, tuple[int, int]]:
+def _stat(path: Path, own_output: set[tuple[int, int]] | None = None) -> dict[Path, tuple[int, int]]:
     try:
         st = path.stat()
     except OSError:
+        return {}
+    if own_output and (st.st_dev, st.st_ino) in own_output:
         return {}
     return {path: (st.st_size, st.st_mtime_ns)}
 

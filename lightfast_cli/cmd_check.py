@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 
 import click
 from rich.markup import escape
+from rich.text import Text
 
 from lightfast_cli.consoles import out as _out
 
@@ -40,11 +42,14 @@ def check(ctx, as_json, no_canary, no_backend) -> None:
     if as_json:
         out.print_json(json.dumps(report.to_dict(), default=str))
     else:
-        for finding in report.findings:
-            mark = "[green]ok[/]   " if finding.ok else "[bold red]ALERT[/]"
-            out.print(f"{mark} {finding.check}: {escape(finding.message)}", soft_wrap=False)
-        for line in report.skipped:
-            out.print(f"[dim]skip[/]  {escape(line)}", soft_wrap=False)
+        rows = [("[green]ok[/]" if f.ok else "[bold red]ALERT[/]", f"{f.check}: {f.message}") for f in report.findings]
+        rows += [("[dim]skip[/]", line) for line in report.skipped]
+        for mark, text in rows:
+            # A long message wraps under its own text, not under the mark.
+            lines = textwrap.wrap(text, max(out.width - 6, 20), break_on_hyphens=False) or [""]
+            out.print(f"{mark}{' ' * (6 - len(Text.from_markup(mark)))}{escape(lines[0])}", soft_wrap=True)
+            for more in lines[1:]:
+                out.print(" " * 6 + escape(more), soft_wrap=True)
         alerts = len(report.alerts)
         out.print(f"{len(report.findings)} checks, {alerts} alert{'s' * (alerts != 1)}", soft_wrap=False)
     if not report.ok:

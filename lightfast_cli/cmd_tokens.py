@@ -112,7 +112,7 @@ def list_tokens(tokens_file, as_json) -> None:
     print_rows(out(), ("id", "organization", "workspaces", "mode", "label", "created"),
                [(e.id, e.organization, ", ".join(e.workspaces), "read-only" if e.read_only else "read-write",
                  e.label, e.created_at) for e in entries])
-    err().print(f"{len(entries)} tokens in {escape(str(path))}", crop=False)
+    err().print(f"{len(entries)} token{'s' * (len(entries) != 1)} in {escape(str(path))}", crop=False)
 
 
 @tokens.command("revoke")

@@ -189,7 +189,7 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, since, 
         from core.plan import plan_ingest
         from lightfast_cli.render import print_plan
 
-        plan = plan_ingest(service, stores or None, full=full)
+        plan = plan_ingest(service, stores or None, full=full, force=force or None)
         if as_json:
             out().print_json(json.dumps(plan.to_dict()))
         else:
@@ -217,8 +217,11 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, since, 
         counts = ", ".join(f"{n} {what}" for what, n in sorted(changes.counts().items())) or "nothing"
         console.print(f"git {changes.since_sha[:12]}..{changes.until_sha[:12]}: {counts}",
                       markup=False, highlight=False, crop=False)
+    from core.scan import path_bytes
+
     for path in given or []:
-        if not path.exists():  # a deleted file's vectors go; a typo matches nothing
+        stored_reading = Path(os.fsdecode(path_bytes(str(path))))  # 'caf\\xe9.md' as Lightfast shows it
+        if not path.exists() and not stored_reading.exists():  # a deleted file's vectors go; a typo matches nothing
             console.print(f"note: {path} does not exist: only vectors indexed from it were removed",
                           markup=False, highlight=False, crop=False)
     if as_json:

@@ -56,6 +56,12 @@ def print_plan(console: Console, plan) -> None:
         if reasons:
             console.print(f"[bold]{escape(s.store)}[/] skipped: "
                           + escape(", ".join(f"{n} {k}" for k, n in reasons.items())), soft_wrap=False)
+        if s.refused:  # what `ingest` would say, before it is run
+            console.print(f"[bold]{escape(s.store)}[/] [red]ingest would be refused:[/] {escape(s.refused)}",
+                          crop=False)
+        elif s.removed:
+            console.print(f"[bold]{escape(s.store)}[/] would remove {s.removed} document"
+                          f"{'s' * (s.removed != 1)} whose files are gone", crop=False)
 
 
 def print_search(console: Console, result) -> None:

@@ -75,3 +75,39 @@ def test_a_single_huge_line_is_split_under_the_limit():
     assert len(chunks) >= 10
     assert all(c.tokens <= 100 for c in chunks)
     assert all(c.start_line == 1 for c in chunks)
+
+
+ODD_BREAKS = ["\v", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+def test_only_newlines_break_lines():
+    """#15: \\v, \\x1c and U+2028 counted as line breaks, so a 3-line file was indexed as lines 1-6."""
+    text = "".join(f"line {i} a{ch}b\n" for i, ch in enumerate(ODD_BREAKS[:3], 1))
+    chunks = chunk_text(text, "a.txt", 50, 0, words)
+    assert [(c.start_line, c.end_line) for c in chunks] == [(1, 3)]
+    assert chunks[0].text == text.rstrip("\n")  # the characters themselves are kept
+
+
+def test_every_odd_break_stays_inside_its_line():
+    for ch in ODD_BREAKS:
+        text = f"first{ch}still first\nsecond\nthird\n"
+        chunks = chunk_text(text, "a.md", 50, 0, words)
+        assert (chunks[0].start_line, chunks[-1].end_line) == (1, 3), repr(ch)
+
+
+def test_windows_and_old_mac_line_ends_still_count():
+    from core.chunking import split_lines
+
+    assert split_lines("a\r\nb\rc\nd") == ["a", "b", "c", "d"]
+    assert split_lines("a\n\nb\n") == ["a", "", "b"]
+    assert split_lines("") == []
+
+
+def test_a_three_line_file_with_odd_breaks_is_indexed_as_lines_1_to_3(repo, service_factory):
+    from conftest import write_files
+
+    write_files(repo, {"odd.md": "# Owls\x0b and\u2028 herons\nthe barn\x1c owl\nhunts\x85 at night\u2029 quietly\n"})
+    service = service_factory(repo)
+    service.ingest(stores=["docs"])
+    hit = service.search("barn owl hunts at night", stores=["docs"], top_k=1).hits[0]
+    assert (hit.path, hit.start_line, hit.end_line) == ("odd.md", 1, 3)

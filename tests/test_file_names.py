@@ -97,3 +97,93 @@ def test_ids_of_ordinary_names_are_unchanged(name):
     assert escape_path(name) == name
     expected = hashlib.sha1(name.encode("utf-8")).hexdigest()[:16]
     assert vector_id(name, "ab" * 32, 3) == f"{expected}:{'ab' * 8}:3"
+
+
+# -- `lightfast ingest PATHS` and the watcher take odd names end to end ----------------------------------
+
+ODD_NAMES = {  # raw name -> stored form
+    b"caf\xe9.md": "caf\\xe9.md",
+    b"new\nline.md": "new\\x0aline.md",
+    b"back\\slash.md": "back\\\\slash.md",
+}
+
+
+def _docs(service) -> dict:
+    record = service.namespace_records("store", ["docs"])[0]
+    return service.mirror.documents(record["id"])
+
+
+@pytest.fixture
+def cli_with_hash_embedder(repo, monkeypatch):
+    """The CLI in-process, on a repo with the test profile and the deterministic embedder."""
+    from click.testing import CliRunner
+
+    import core.factory
+    from conftest import HashEmbedder, make_config
+    from lightfast_cli.main import cli
+
+    make_config(repo)
+    monkeypatch.setattr(core.factory, "make_embedder", lambda profile: HashEmbedder())
+    monkeypatch.chdir(repo)
+
+    def run(*args):
+        result = CliRunner().invoke(cli, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return run
+
+
+def test_cli_ingest_paths_with_odd_names(repo, service_factory, cli_with_hash_embedder):
+    run = cli_with_hash_embedder
+    write_files(repo, {"ok.md": "# ok\nplain\n"})
+    for raw, stored in ODD_NAMES.items():
+        _make_odd(repo, raw, f"# odd\nfirst version of {stored}\n".encode())
+    # The names as a shell passes them (argv is decoded with surrogateescape).
+    run("ingest", "--store", "docs", *(os.fsdecode(raw) for raw in ODD_NAMES))
+    service = service_factory(repo)
+    assert set(_docs(service)) == set(ODD_NAMES.values())  # only the given paths, ok.md untouched
+
+    # The stored form, as search shows it, names the same file: an edit is picked up...
+    for raw in ODD_NAMES:
+        _make_odd(repo, raw, b"# odd\nsecond version\n")
+    out = run("ingest", "--store", "docs", *ODD_NAMES.values())
+    assert "does not exist" not in out
+    assert {p: d["chunk_count"] for p, d in _docs(service).items()} == {p: 1 for p in ODD_NAMES.values()}
+    hits = service.search("second version", stores=["docs"], top_k=5).hits
+    assert {h.path for h in hits} == set(ODD_NAMES.values())
+    assert all("first version" not in h.text for h in hits)
+    # ...and so is a deletion.
+    os.unlink(os.path.join(os.fsencode(repo), b"new\nline.md"))
+    run("ingest", "--store", "docs", "new\\x0aline.md")
+    assert set(_docs(service)) == {"caf\\xe9.md", "back\\\\slash.md"}
+
+
+def test_the_watcher_with_odd_names(repo, service_factory):
+    from core.watch import Watcher
+    from test_watch import wait_for
+
+    write_files(repo, {"a.md": "# a\nalpha\n"})
+    service = service_factory(repo)
+    shown: list[list[str]] = []
+    watcher = Watcher(service, debounce_ms=50, on_batch=lambda state, report: shown.append(list(state.last_paths)))
+    watcher.start()
+    try:
+        wait_for(lambda: watcher.state.batches >= 1 and watcher.state.status == "idle", what="catch-up")
+        for raw in ODD_NAMES:
+            _make_odd(repo, raw, b"# odd\nthe heron version one\n")
+        wait_for(lambda: set(ODD_NAMES.values()) <= set(_docs(service)), what="odd names ingested")
+        hashes = {p: _docs(service)[p]["content_hash"] for p in ODD_NAMES.values()}
+        for raw in ODD_NAMES:
+            _make_odd(repo, raw, b"# odd\nthe heron version two\n")
+        wait_for(lambda: all(_docs(service)[p]["content_hash"] != h for p, h in hashes.items()), what="edits")
+        for raw in ODD_NAMES:
+            os.unlink(os.path.join(os.fsencode(repo), raw))
+        wait_for(lambda: set(_docs(service)) == {"a.md"}, what="deletions")
+        wait_for(lambda: watcher.state.status == "idle", what="idle")
+        assert watcher.state.last_error == ""
+    finally:
+        assert watcher.stop()
+    paths = [p for batch in shown for p in batch]
+    assert set(ODD_NAMES.values()) <= set(paths)
+    assert all(p.isprintable() and p.encode("utf-8") for p in paths)  # printable, one line, storable

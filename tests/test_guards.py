@@ -164,3 +164,54 @@ def test_the_scan_reports_a_directory_it_cannot_list(repo, service_factory, monk
     with pytest.raises(RemovalRefusedError, match="cannot read notes under .*remove the 10 documents indexed"):
         service.ingest()
     assert len(_docs(service)) == 11
+
+
+def _plan_output(plan) -> str:
+    import io
+
+    from rich.console import Console
+
+    from lightfast_cli.render import print_plan
+
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    print_plan(console, plan)
+    return console.file.getvalue()
+
+
+def test_the_plan_shows_a_refused_removal(repo, service_factory, monkeypatch):
+    import json
+
+    from core.plan import plan_ingest
+
+    write_files(repo, DOCS)
+    service = service_factory(repo)
+    service.ingest()
+    for i in range(8):
+        os.unlink(repo / f"notes/n{i}.md")
+    plan = plan_ingest(service)
+    shown = _plan_output(plan)
+    assert "docs ingest would be refused: store 'docs': ingest would remove 8 of its 10" in " ".join(shown.split())
+    assert all(len(line) <= 80 for line in shown.splitlines()), shown
+    docs = next(s for s in json.loads(json.dumps(plan.to_dict()))["stores"] if s["store"] == "docs")  # --json
+    assert docs["removed"] == 8 and "would remove 8 of its 10 documents" in docs["refused"]
+    assert next(s for s in plan_ingest(service, force=True).stores if s.store == "docs").refused is None
+    monkeypatch.setenv(FORCE_ENV, "1")  # the variable forces a plan as it forces a run
+    assert next(s for s in plan_ingest(service).stores if s.store == "docs").refused is None
+    monkeypatch.delenv(FORCE_ENV)
+    assert len(_docs(service)) == 10  # a plan changes nothing
+
+    for i in range(3, 8):  # most files back: an ordinary deletion is shown, not refused
+        write_files(repo, {f"notes/n{i}.md": DOCS[f"notes/n{i}.md"]})
+    shown = _plan_output(plan_ingest(service))
+    assert "docs would remove 3 documents whose files are gone" in shown, shown
+    assert "refused" not in shown
+
+
+def test_the_plan_of_a_missing_root_is_the_same_config_error(repo, service_factory):
+    from core.plan import plan_ingest
+
+    write_files(repo, DOCS)
+    service_factory(repo).ingest()
+    _with_root(repo, "./typo-dir")
+    with pytest.raises(ConfigError, match="typo-dir does not exist"):
+        plan_ingest(service_factory(repo))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,24 +62,80 @@ def _no_silent_answer(result) -> None:
     assert NS in result.failed, "the damaged namespace must be reported, not silently missing"
 
 
-@pytest.mark.parametrize("garbage", [b"\xff" * 4, np.float32(np.inf).tobytes()], ids=["nan", "inf"])
-def test_a_row_of_nan_or_inf_never_reaches_a_result(built, repo, service_factory, garbage):
-    slab, row = _row_of(built, "falcon.md")
-    slab_file = _folder(built) / f"slab-{slab:06d}.f32"
-    with open(slab_file, "r+b") as f:  # the reproduction: 0xff bytes over falcon's row
-        f.seek(row * built.index.dimension * 4)
-        f.write(garbage * built.index.dimension)
+def _overwrite_row(service, path: str, raw: bytes) -> Path:
+    """Write raw over the slab row holding path's vector, as a stray write would; the slab file."""
+    slab, row = _row_of(service, path)
+    slab_file = _folder(service) / f"slab-{slab:06d}.f32"
+    with open(slab_file, "r+b") as f:
+        f.seek(row * service.index.dimension * 4)
+        f.write(raw)
+    return slab_file
+
+
+def _row_bytes(service, path: str) -> bytes:
+    slab, row = _row_of(service, path)
+    size = service.index.dimension * 4
+    with open(_folder(service) / f"slab-{slab:06d}.f32", "rb") as f:
+        f.seek(row * size)
+        return f.read(size)
+
+
+def _as_layout_1(folder) -> None:
+    """Strip a namespace back to layout 1 (no checksums, no dead-row bitmaps), as older versions wrote it."""
+    conn = sqlite3.connect(folder / "meta.sqlite")
+    try:
+        conn.executescript("DROP TABLE segments; DROP TABLE dead_rows; DROP INDEX vectors_place; PRAGMA user_version=1;")
+    finally:
+        conn.close()
+
+
+GARBAGE = {  # what lands over falcon's row
+    "nan": lambda service: b"\xff" * 4 * service.index.dimension,
+    "inf": lambda service: np.float32(np.inf).tobytes() * service.index.dimension,
+    "finite-0x01": lambda service: b"\x01" * 4 * service.index.dimension,  # tiny finite floats, not NaN
+    "another-row": lambda service: _row_bytes(service, "heron.md"),  # sound floats, wrong place
+}
+
+
+@pytest.mark.parametrize("garbage", list(GARBAGE))
+def test_bytes_changed_in_a_slab_are_an_error_never_a_wrong_ranking(built, repo, service_factory, garbage):
+    slab_file = _overwrite_row(built, "falcon.md", GARBAGE[garbage](built))  # the reproduction of #15 item 2
     service = _fresh(built, service_factory, repo)
     result = service.search("about the falcon", stores=["docs"], top_k=3)
-    assert result.hits == [] and "falcon.md" not in json.dumps([h.path for h in result.hits])
+    assert result.hits == []  # nothing ranked from the damaged namespace, falcon.md 9th least of all
+    _no_silent_answer(result)
+    message = result.failed[NS]
+    assert message.startswith(f"{slab_file}: rows 0 to ") and "no longer match their checksum" in message
+    assert f"namespace '{NS}'" in message
+    _assert_recovered_by(message, "lightfast ingest --full --store docs")
+    with pytest.raises(IndexDamagedError):
+        service.index.query(NS, np.ones(service.index.dimension), 3)
+    with pytest.raises(IndexDamagedError):
+        service.index.fetch(NS, ["anything"])
+
+    service.ingest(stores=["docs"])  # a plain ingest changes nothing and the error stays: not silent
+    assert NS in _fresh(built, service_factory, repo).search("about the falcon", stores=["docs"]).failed
+    service.ingest(stores=["docs"], full=True)  # the command the message names
+    for reader in (service, _fresh(built, service_factory, repo)):  # this process, and a new one
+        hits = reader.search("about the falcon", stores=["docs"], top_k=10).hits
+        assert hits[0].path == "falcon.md" and {h.path for h in hits} == set(FILES)
+
+
+@pytest.mark.parametrize("garbage", ["nan", "inf"])
+def test_nan_or_inf_without_a_checksum_still_never_reaches_a_result(built, repo, service_factory, garbage):
+    """A namespace of layout 1 damaged before its upgrade: the upgrade checksums the bytes it
+    finds, and the query's own finiteness check names the rows."""
+    slab_file = _overwrite_row(built, "falcon.md", GARBAGE[garbage](built))
+    _as_layout_1(_folder(built))
+    service = _fresh(built, service_factory, repo)
+    result = service.search("about the falcon", stores=["docs"], top_k=3)
+    assert result.hits == []
     _no_silent_answer(result)
     message = result.failed[NS]
     assert message.startswith(f"{slab_file}: 1 row holds NaN or infinite values")
     _assert_recovered_by(message, "lightfast ingest --full --store docs")
-    with pytest.raises(IndexDamagedError):
-        service.index.query(NS, np.ones(service.index.dimension), 3)
 
-    service.ingest(stores=["docs"], full=True)  # the command the message names
+    service.ingest(stores=["docs"], full=True)
     assert service.search("about the falcon", stores=["docs"], top_k=1).hits[0].path == "falcon.md"
 
 

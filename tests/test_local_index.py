@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 
 import core.vectors.local as local
-from core.errors import DimensionMismatchError, LightfastError, NotFoundError
+from core.errors import DimensionMismatchError, IndexDamagedError, LightfastError, NotFoundError
 from core.vectors.base import IndexSpec, VectorRecord
 from core.vectors.local import LocalBackend, LocalIndex, encode_namespace
 
@@ -543,3 +544,263 @@ def test_a_forked_child_does_not_reuse_the_parents_connections(index):
     child.join(60)
     assert child.exitcode == 0
     assert len(index.query(NS, np.ones(DIM), 10)) == 6
+
+
+# -- checksums, dead-row bitmaps and the layout upgrade ----------------------------------------------
+
+def as_layout_1(folder: Path) -> None:
+    """Strip a namespace back to layout 1 (no checksums, bitmaps or place index), as older versions wrote it."""
+    conn = sqlite3.connect(folder / "meta.sqlite")
+    try:
+        conn.executescript("DROP TABLE segments; DROP TABLE dead_rows; DROP INDEX vectors_place; PRAGMA user_version=1;")
+    finally:
+        conn.close()
+
+
+def layout_version(folder: Path) -> int:
+    conn = sqlite3.connect(folder / "meta.sqlite")
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def flip_row(folder: Path, slab: int, row: int, raw: bytes = b"\x01" * 4 * DIM) -> Path:
+    path = folder / f"slab-{slab:06d}.f32"
+    with open(path, "r+b") as f:
+        f.seek(row * DIM * 4)
+        f.write(raw)
+    return path
+
+
+def test_deletes_in_any_order_keep_every_dead_row(index):
+    """Each delete rewrites its slab's bitmap: a later delete of an earlier row keeps the later rows' bits."""
+    rng = np.random.default_rng(20)
+    vectors = unit(rng, 40)
+    index.upsert(NS, [VectorRecord(f"r{i:02}", vectors[i]) for i in range(40)])
+    gone = [37, 21, 5, 30, 0]
+    for i in gone:  # one call each, rows out of order
+        index.delete(NS, [f"r{i:02}"])
+    index.upsert(NS, [VectorRecord("r10", vectors[10] * -1)])  # a replaced row is dead too
+    expected = sorted(f"r{i:02}" for i in range(40) if i not in gone)
+    for reader in (index, LocalIndex(index.folder)):
+        hits = reader.query(NS, vectors[21], 100)
+        assert sorted(h.id for h in hits) == expected
+        assert hits[0].id != "r21" and reader.query(NS, -vectors[10], 1)[0].id == "r10"
+
+
+def test_each_segment_is_checked_once_per_process(index, monkeypatch):
+    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
+    rng = np.random.default_rng(21)
+    for b in range(3):
+        index.upsert(NS, [VectorRecord(f"b{b}-{i}", v) for i, v in enumerate(unit(rng, 10))])
+    checked: list[int] = []
+    real = local.layout.checksum
+    monkeypatch.setattr(local.layout, "checksum", lambda block: checked.append(len(block)) or real(block))
+    reader = LocalIndex(index.folder)
+    reader.query(NS, unit(rng)[0], 5)
+    assert checked == [10, 10, 10]  # every segment, at open
+    checked.clear()
+    index.upsert(NS, [VectorRecord(f"b3-{i}", v) for i, v in enumerate(unit(rng, 4))])  # the writer's own: 4
+    reader.query(NS, unit(rng)[0], 5)  # a new generation: only the new segment is read
+    assert checked == [4, 4]
+
+
+def test_compaction_rewrites_checksums_and_never_launders_damage(index, monkeypatch):
+    monkeypatch.setattr(local, "COMPACT_MIN_DEAD", 10**9)  # only explicit compactions here
+    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 20)  # each upsert below its own segment
+    rng = np.random.default_rng(22)
+    vectors = unit(rng, 60)
+    for b in range(3):
+        index.upsert(NS, [VectorRecord(f"c{i:02}", vectors[i]) for i in range(b * 20, b * 20 + 20)])
+    index.delete(NS, [f"c{i:02}" for i in range(0, 60, 2)])
+    folder = index.namespace_folder(NS)
+    slab = flip_row(folder, 1, 21)  # c21: live, in the second segment
+    with pytest.raises(IndexDamagedError, match=r"slab-000001.f32: rows 20 to 39 .*no longer match their checksum"):
+        index.compact(NS)  # refuses to copy the damaged rows under a fresh checksum
+    with pytest.raises(IndexDamagedError, match="rows 20 to 39"):
+        LocalIndex(index.folder).query(NS, vectors[1], 5)
+    index.upsert(NS, [VectorRecord(f"c{i:02}", vectors[i]) for i in range(21, 40, 2)])  # re-write that segment's ids
+    assert slab.exists() and [h.id for h in LocalIndex(index.folder).query(NS, vectors[21], 1)] == ["c21"]
+    index.compact(NS)  # now it copies only sound rows
+    assert not slab.exists()
+    conn = sqlite3.connect(folder / "meta.sqlite")
+    segments = conn.execute("SELECT slab, start, rows FROM segments").fetchall()
+    assert conn.execute("SELECT COUNT(*) FROM dead_rows").fetchone()[0] == 0
+    conn.close()
+    assert [(start, rows) for _, start, rows in segments] == [(0, 30)]  # one per new slab
+    reader = LocalIndex(index.folder)
+    assert sorted(h.id for h in reader.query(NS, vectors[1], 100)) == sorted(f"c{i:02}" for i in range(1, 60, 2))
+    flip_row(folder, segments[0][0], 29)
+    with pytest.raises(IndexDamagedError, match="rows 0 to 29"):  # the new checksums are checked too
+        LocalIndex(index.folder).query(NS, vectors[1], 5)
+
+
+def test_damage_in_rows_nobody_points_at_is_ignored(index, monkeypatch):
+    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
+    rng = np.random.default_rng(23)
+    vectors = unit(rng, 20)
+    index.upsert(NS, [VectorRecord(f"d{i}", vectors[i]) for i in range(10)])
+    index.upsert(NS, [VectorRecord(f"d{i}", vectors[i]) for i in range(10, 20)])
+    index.upsert(NS, [VectorRecord(f"d{i}", vectors[i]) for i in range(10)])  # rows 0-9 now dead
+    flip_row(index.namespace_folder(NS), 1, 3, b"\xff" * 4 * DIM)
+    assert sorted(h.id for h in LocalIndex(index.folder).query(NS, vectors[3], 100)) == sorted(f"d{i}" for i in range(20))
+
+
+def test_rewriting_every_id_recovers_even_in_the_process_that_trusted_the_damaged_bytes(index):
+    """What `ingest --full` does, in a long-lived process (TUI, MCP server, watcher) that wrote and
+    read the segment before it was damaged: the new rows must not extend the damaged segment."""
+    rng = np.random.default_rng(27)
+    vectors = unit(rng, 30)
+    for b in range(3):
+        index.upsert(NS, [VectorRecord(f"t{i:02}", vectors[i]) for i in range(b * 10, b * 10 + 10)])
+    assert len(index.query(NS, vectors[0], 100)) == 30  # checked, and trusted from now on in this process
+    folder = index.namespace_folder(NS)
+    flip_row(folder, 1, 3)
+    with pytest.raises(IndexDamagedError, match="rows 0 to 29"):
+        LocalIndex(index.folder).query(NS, vectors[0], 5)
+    index.upsert(NS, [VectorRecord(f"t{i:02}", vectors[i]) for i in range(30)])
+    conn = sqlite3.connect(folder / "meta.sqlite")
+    assert conn.execute("SELECT start, rows FROM segments ORDER BY start").fetchall() == [(0, 30), (30, 30)]
+    conn.close()
+    for reader in (index, LocalIndex(index.folder)):
+        hits = reader.query(NS, vectors[3], 100)
+        assert hits[0].id == "t03" and len(hits) == 30
+
+
+def test_small_upserts_grow_one_segment_whose_every_part_is_checked(index, monkeypatch):
+    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 64)
+    rng = np.random.default_rng(26)
+    vectors = unit(rng, 150)
+    for i in range(150):  # one vector per upsert, as a watcher might write
+        index.upsert(NS, [VectorRecord(f"s{i:03}", vectors[i])])
+    folder = index.namespace_folder(NS)
+    conn = sqlite3.connect(folder / "meta.sqlite")
+    segments = conn.execute("SELECT start, rows FROM segments ORDER BY start").fetchall()
+    conn.close()
+    assert segments == [(0, 64), (64, 64), (128, 22)]  # grown by appends, not one per upsert
+    assert len(LocalIndex(index.folder).query(NS, vectors[0], 200)) == 150
+    for row in (0, 63, 64, 149):  # the first and last block of a grown segment alike
+        good = (folder / "slab-000001.f32").read_bytes()
+        flip_row(folder, 1, row)
+        first = {0: 0, 63: 0, 64: 64, 149: 128}[row]
+        with pytest.raises(IndexDamagedError, match=f"rows {first} to "):
+            LocalIndex(index.folder).query(NS, vectors[0], 5)
+        (folder / "slab-000001.f32").write_bytes(good)
+    assert len(LocalIndex(index.folder).query(NS, vectors[0], 200)) == 150
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["upgraded", "read-only-disk"])
+def test_a_layout_1_namespace_keeps_working(index, read_only):
+    rng = np.random.default_rng(24)
+    vectors = unit(rng, 50)
+    index.upsert(NS, [VectorRecord(f"e{i:02}", vectors[i], {"n": i}) for i in range(50)])
+    index.delete(NS, ["e07", "e30"])
+    index.upsert(NS, [VectorRecord("e08", vectors[9], {"n": 8})])
+    before = [(h.id, h.metadata) for h in index.query(NS, vectors[8], 50)]
+    folder = index.namespace_folder(NS)
+    as_layout_1(folder)
+    reader = LocalIndex(index.folder)
+    reader._read_only = read_only  # as on a read-only mount: read as it is, never written
+    assert [(h.id, h.metadata) for h in reader.query(NS, vectors[8], 50)] == before
+    assert sorted(h.metadata["n"] for h in reader.query(NS, vectors[0], 50, filter={"n": {"$lt": 5}})) == [0, 1, 2, 3, 4]
+    assert layout_version(folder) == (1 if read_only else 2)
+    if not read_only:  # upgraded in place: checksums of every live slab, bitmaps of its dead rows
+        flip_row(folder, 1, 20)
+        with pytest.raises(IndexDamagedError, match="rows 0 to 50 .*checksum"):
+            LocalIndex(index.folder).query(NS, vectors[8], 5)
+
+
+def test_a_layout_1_namespace_with_a_truncated_slab_upgrades_and_recovers(index):
+    rng = np.random.default_rng(28)
+    vectors = unit(rng, 20)
+    index.upsert(NS, [VectorRecord(f"u{i:02}", vectors[i]) for i in range(20)])
+    folder = index.namespace_folder(NS)
+    as_layout_1(folder)
+    with open(folder / "slab-000001.f32", "r+b") as f:
+        f.truncate(5 * DIM * 4)
+    with pytest.raises(IndexDamagedError, match="slab-000001.f32: holds 5 rows .*truncated"):
+        LocalIndex(index.folder).query(NS, vectors[0], 5)
+    assert layout_version(folder) == 2  # upgraded all the same: the short slab has no checksum
+    index.upsert(NS, [VectorRecord(f"u{i:02}", vectors[i]) for i in range(20)])  # what ingest --full does
+    hits = LocalIndex(index.folder).query(NS, vectors[7], 100)
+    assert hits[0].id == "u07" and len(hits) == 20
+
+
+HOLD = textwrap.dedent("""
+    import sys, numpy as np
+    from pathlib import Path
+    import core.vectors.layout as layout
+    import core.vectors.local as local
+    from core.vectors.base import IndexSpec, VectorRecord
+    root, where, action, slab_rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    local.SLAB_ROWS = slab_rows
+    index = local.LocalBackend(Path(root)).ensure_index(IndexSpec("test-v1", {dim}))
+
+    def hold(real):
+        def held(*args, **kwargs):
+            out = real(*args, **kwargs)
+            print(where, flush=True)
+            sys.stdin.readline()  # held here until the parent kills this process
+            return out
+        return held
+
+    if where == "appended":  # rows written and fsynced, the transaction not begun
+        local.LocalIndex._append = hold(local.LocalIndex._append)
+    elif where == "committing":  # inside the write transaction, before COMMIT
+        layout.retire = hold(layout.retire)
+    elif where == "compacting":  # new slabs written, their transaction open
+        layout.rewrite = hold(layout.rewrite)
+    elif where == "upgrading":  # layout 1 to 2, inside its transaction
+        layout.upgrade = hold(layout.upgrade)
+    if action == "upsert":
+        m = np.random.default_rng(99).standard_normal((50, {dim})).astype(np.float32)
+        index.upsert("{ns}", [VectorRecord(f"late-{{i}}", m[i]) for i in range(50)])
+    elif action == "compact":
+        index.compact("{ns}")
+    else:
+        index.query("{ns}", np.ones({dim}, dtype=np.float32), 1)
+    print("not held", flush=True)
+""").format(dim=DIM, ns=NS)
+
+
+@pytest.mark.parametrize("where,action,slab_rows", [
+    ("appended", "upsert", 65_536),  # past the committed rows of the last slab
+    ("appended", "upsert", 40),  # into a new slab file no row points at
+    ("committing", "upsert", 65_536),
+    ("compacting", "compact", 65_536),
+    ("upgrading", "read", 65_536),
+])
+def test_a_kill_between_append_and_commit_leaves_a_readable_namespace(backend, index, where, action, slab_rows):
+    rng = np.random.default_rng(25)
+    vectors = unit(rng, 40)
+    index.upsert(NS, [VectorRecord(f"k{i:02}", vectors[i], {"i": i}) for i in range(40)])
+    index.delete(NS, [f"k{i:02}" for i in range(0, 40, 3)])  # dead rows, so compaction has work
+    expected = sorted(f"k{i:02}" for i in range(40) if i % 3)
+    folder = index.namespace_folder(NS)
+    if where == "upgrading":
+        as_layout_1(folder)
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(backend.root), where, action, str(slab_rows)],
+                            cwd=ROOT, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    marker = proc.stdout.readline().strip()
+    assert marker == where, proc.stderr.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdin.close()
+    if where == "upgrading":
+        assert layout_version(folder) == 1  # rolled back whole
+    else:  # the killed writer's bytes are there, past what any committed row points at
+        assert sum(p.stat().st_size for p in folder.glob("slab-*.f32")) > 40 * DIM * 4
+    reader = LocalIndex(index.folder)  # a new process's view: every checksum checked
+    assert sorted(all_ids(reader, NS)) == expected and reader.namespace_stats(NS).vector_count == len(expected)
+    assert reader.query(NS, vectors[5], 1)[0].id == "k05"
+    assert {h.id for h in reader.query(NS, vectors[5], 100)} == set(expected)
+    assert np.allclose(reader.fetch(NS, ["k05"])["k05"].values, vectors[5], atol=1e-6)
+    # The next writer works over whatever the killed one left, and compaction leaves no stray byte.
+    index.upsert(NS, [VectorRecord("after", vectors[0])])
+    index.compact(NS)
+    fresh = LocalIndex(index.folder)
+    assert sorted(all_ids(fresh, NS)) == sorted(expected + ["after"])
+    assert fresh.query(NS, vectors[0], 1)[0].id == "after"
+    assert sum(p.stat().st_size for p in folder.glob("slab-*.f32")) == (len(expected) + 1) * DIM * 4
+    assert layout_version(folder) == 2

@@ -1,7 +1,10 @@
 """Reliability and security under kills, concurrency, faults and hostile input.
 
 Each test also records its totals; with LIGHTFAST_RELIABILITY_OUT set (as
-bench/reliability.py does) they are written there as figures.
+bench/reliability.py does) they are written there as figures. The suite runs 10
+kills and 30 s of concurrency (a busy CI machine stays under the 300 s per-test
+timeout); bench/reliability.py runs 50 and 120 s (LIGHTFAST_KILL_RUNS,
+LIGHTFAST_CONCURRENCY_SECONDS).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def page(i: int, version: int) -> str:
 
 @pytest.mark.slow
 def test_kill_anywhere_then_rerun_converges(repo, service_factory, lightfast_home):
-    runs = int(os.environ.get("LIGHTFAST_KILL_RUNS", "50"))
+    runs = int(os.environ.get("LIGHTFAST_KILL_RUNS", "10"))  # bench/reliability.py runs 50
     write_files(repo, {f"docs/p{i:03}.md": page(i, 0) for i in range(300)})
     config = make_config(repo)
     env = {**os.environ, "LIGHTFAST_HOME": str(lightfast_home)}
@@ -91,7 +94,7 @@ def test_watcher_mcp_and_cli_share_a_data_dir(repo, lightfast_home):
     from core.service import Lightfast
     from core.watch import Watcher
 
-    seconds = float(os.environ.get("LIGHTFAST_CONCURRENCY_SECONDS", "120"))
+    seconds = float(os.environ.get("LIGHTFAST_CONCURRENCY_SECONDS", "30"))  # bench/reliability.py: 120
     write_files(repo, {f"notes/n{i:02}.md": f"# Note {i}\n\nThe note about item {i}.\n" for i in range(30)})
     (repo / "lightfast.yml").write_text(
         "organization: acme\nworkspace: web\nenvironment: local\nstores:\n  - slug: notes\n    include: ['**/*.md']\n")
@@ -262,15 +265,21 @@ def test_adversarial_files_are_skipped_with_reasons(repo, service_factory, tmp_p
     """)
     report = service.ingest()
     skipped = dict(report.stores[0].skipped)
-    assert "larger than" in skipped["huge.md"]
-    assert skipped["escape.md"] == "symlink to outside the repo"
-    assert "unreadable" in skipped["loop-a.md"]
-    assert "UTF-8" in skipped["bad-utf8.md"] and skipped["binary.md"] == "binary file"
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
-    assert set(service.mirror.documents(record["id"])) == {"ok.md", "crlf.md", "name with spaces.md", "ünïcödé 名前.md"}
+    indexed = set(service.mirror.documents(record["id"]))
     texts = " ".join(h.text for h in service.search("must never be read outside secret", top_k=20).hits)
-    assert "must never be read" not in texts
-    FIGURES["hostile_files"] = {"cases": 9, "failures": 0}
+    expected = {  # each case: does what happened match what must happen?
+        "huge.md": "larger than" in skipped.get("huge.md", ""),
+        "escape.md": skipped.get("escape.md") == "symlink to outside the repo" and "must never be read" not in texts,
+        "loop-a.md": "unreadable" in skipped.get("loop-a.md", ""),
+        "bad-utf8.md": "UTF-8" in skipped.get("bad-utf8.md", ""),
+        "binary.md": skipped.get("binary.md") == "binary file",
+        **{name: name in indexed for name in ("ok.md", "crlf.md", "name with spaces.md", "ünïcödé 名前.md")},
+        "nothing else indexed": indexed <= {"ok.md", "crlf.md", "name with spaces.md", "ünïcödé 名前.md"},
+    }
+    failures = sorted(case for case, ok in expected.items() if not ok)
+    FIGURES["hostile_files"] = {"cases": len(expected), "failures": len(failures)}
+    assert failures == []
 
 
 def test_mcp_arguments_fuzzed_through_the_real_protocol(tmp_path):
@@ -316,9 +325,9 @@ def test_mcp_arguments_fuzzed_through_the_real_protocol(tmp_path):
 
             call()
             alive = portal.call(session.call_tool, "search", {"query": "pelican"})
+    FIGURES["mcp_fuzz"] = {"cases": sum(outcomes.values()), **outcomes, "server_crashes": int(alive.is_error)}
     assert not alive.is_error  # the server kept serving
     assert not (tmp_path / "outside").exists()
-    FIGURES["mcp_fuzz"] = {"cases": sum(outcomes.values()), **outcomes, "server_crashes": 0}
 
 
 # -- 5. secrets never stored ---------------------------------------------------------------------
@@ -348,9 +357,10 @@ def test_api_keys_never_reach_the_mirror_or_the_index(repo, monkeypatch, lightfa
         assert "Pinecone API key" in dict(report.stores[0].skipped)["notes.md"]
         stored = b"".join(p.read_bytes() for p in lightfast_home.rglob("*") if p.is_file())
         index_dump = json.dumps({ns: v for plane in pc.planes.values() for ns, v in plane.namespaces.items()})
-    for key in (pc_key, co_key):
-        assert key.encode() not in stored and key not in index_dump
-    FIGURES["secrets"] = {"keys_checked": 2, "leaks": 0}
+    keys = (pc_key, co_key)
+    leaks = [key for key in keys if key.encode() in stored or key in index_dump]
+    FIGURES["secrets"] = {"keys_checked": len(keys), "leaks": len(leaks)}
+    assert leaks == []
 
 
 # -- 6. disk full and read-only data dir ---------------------------------------------------------------
@@ -376,11 +386,12 @@ def test_disk_full_is_a_clear_error_and_corrupts_nothing(repo, tmp_path, service
     make_config(repo)
     with tmpfs(tmp_path / "small", "600k") as home:
         service = Lightfast(load_config(repo / "lightfast.yml"), home, embedder=HashEmbedder())
-        with pytest.raises(LightfastError, match="cannot write to the data dir"):
+        with pytest.raises(LightfastError, match="cannot write to the data dir") as full:
             service.ingest()
         # What was committed is intact, and the mirror and index still agree.
         survivor = Lightfast(load_config(repo / "lightfast.yml"), home, embedder=HashEmbedder())
-        assert survivor.mirror.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        integrity = survivor.mirror.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        assert integrity == "ok"
         for record in survivor.namespace_records("store"):
             ids, token = [], None
             while True:
@@ -389,7 +400,8 @@ def test_disk_full_is_a_clear_error_and_corrupts_nothing(repo, tmp_path, service
                 if not token:
                     break
             assert survivor.mirror.vector_ids(record["id"]) <= set(ids)
-    FIGURES["disk_full"] = {"clear_error": True, "mirror_integrity": "ok"}
+    FIGURES["disk_full"] = {"clear_error": "cannot write to the data dir" in str(full.value),
+                            "mirror_integrity": integrity}
 
 
 def test_read_only_data_dir_is_a_clear_error(repo, tmp_path):
@@ -405,8 +417,9 @@ def test_read_only_data_dir_is_a_clear_error(repo, tmp_path):
         subprocess.run(["mount", "-o", "remount,ro", str(home)], check=True)
         (repo / "b.md").write_text("# B\n\nbeta\n")
         reader = Lightfast(load_config(repo / "lightfast.yml"), home, embedder=HashEmbedder())
-        assert [h.path for h in reader.search("alpha", top_k=1).hits] == ["a.md"]  # reading still works
-        with pytest.raises(LightfastError, match="cannot write to the data dir"):
+        read_hits = [h.path for h in reader.search("alpha", top_k=1).hits]
+        assert read_hits == ["a.md"]  # reading still works
+        with pytest.raises(LightfastError, match="cannot write to the data dir") as refused:
             reader.ingest()
         reader.mirror.close()
         subprocess.run(["mount", "-o", "remount,rw", str(home)], check=True)
@@ -414,5 +427,7 @@ def test_read_only_data_dir_is_a_clear_error(repo, tmp_path):
         service.ingest()  # writable again: the run converges
         assert service.mirror.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert_consistent(service)
-        assert [h.path for h in service.search("beta", top_k=1).hits] == ["b.md"]
-    FIGURES["read_only"] = {"clear_error": True, "search_still_works": True, "converges_after": True}
+        after_hits = [h.path for h in service.search("beta", top_k=1).hits]
+        assert after_hits == ["b.md"]
+    FIGURES["read_only"] = {"clear_error": "cannot write to the data dir" in str(refused.value),
+                            "search_still_works": read_hits == ["a.md"], "converges_after": after_hits == ["b.md"]}

@@ -6,6 +6,7 @@ import asyncio
 import io
 import contextlib
 import sys
+import threading
 import time
 
 import pytest
@@ -263,16 +264,28 @@ async def test_ingest_one_store(service):
 
 
 class SlowEmbedder(HashEmbedder):
+    """Holds its `hold_at`-th embed call until the test calls release(): the test sees the work
+    in flight however busy the machine is (the sleep this replaces only made that likely)."""
+
     batch_size = 1
 
+    def __init__(self, hold_at: int = 4):
+        super().__init__()
+        self.hold_at = hold_at
+        self.released = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
     def embed_batch(self, texts, kind):
-        time.sleep(0.02)
+        if self.calls + 1 == self.hold_at:
+            assert self.released.wait(120), "the test never released the embedder"
         return super().embed_batch(texts, kind)
 
 
 async def test_ingest_stays_responsive_and_cancels_between_batches(repo, service_factory):
     write_files(repo, {f"docs/n{i:03}.md": f"# Note {i}\n\n" + "word " * 400 for i in range(60)})
-    service = service_factory(repo, embedder=SlowEmbedder())
+    service = service_factory(repo, embedder=(embedder := SlowEmbedder()))
     app = LightfastApp(service)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
@@ -287,6 +300,7 @@ async def test_ingest_stays_responsive_and_cancels_between_batches(repo, service
         assert app.query_one(TabbedContent).active == "namespaces"
         await pilot.press("3")
         pane.action_cancel()
+        embedder.release()  # cancelled while held: the run stops after its current batch
         await until(pilot, lambda: not pane.busy, seconds=30)
         assert "cancelled" in log_text(app)
         assert not app.query_one("#ingest-go").disabled and app.query_one("#ingest-stop").disabled
@@ -693,14 +707,15 @@ async def test_palette_shows_the_stats_tab(service):
 
 async def test_watch_shows_its_catch_up_progress(repo, service_factory):
     write_files(repo, {f"docs/n{i:03}.md": f"# Note {i}\n\n" + "word " * 400 for i in range(20)})
-    service = service_factory(repo, embedder=SlowEmbedder())
+    service = service_factory(repo, embedder=(embedder := SlowEmbedder()))
     app = LightfastApp(service)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await pilot.press("w")
         status = app.query_one("#watch-status", Static)
-        await until(pilot, lambda: "catching up · docs" in str(status.render()), seconds=60)
-        assert "chunks" in str(status.render())
+        await until(pilot, lambda: "catching up · docs" in str(status.render())
+                    and "chunks" in str(status.render()), seconds=60)
+        embedder.release()
         await until(pilot, lambda: "watch: on" in str(status.render()), seconds=120)
         await pilot.press("w")
         await until(pilot, lambda: str(status.render()) == "watch: off", seconds=60)

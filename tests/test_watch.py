@@ -67,7 +67,8 @@ class Recorder:
 def settle(service, repo, recorder, name="zz-sentinel") -> int:
     """Write a sentinel and wait for its batch; returns that batch's position in recorder.batches."""
     write_files(repo, {f"{name}.md": f"# Sentinel\n\n{name}\n"})
-    wait_for(lambda: f"{name}.md" in docs_of(service), what=f"sentinel {name}")
+    # The batch is recorded after ingest has written the mirror: wait for the record, not the mirror.
+    wait_for(lambda: any(f"{name}.md" in paths for paths, _ in recorder.batches), what=f"sentinel {name}")
     return next(i for i, (paths, _) in enumerate(recorder.batches) if f"{name}.md" in paths)
 
 
@@ -214,9 +215,13 @@ def test_bad_files_are_skipped_and_watching_goes_on(repo, service_factory):
         write_files(repo, {"bad.md": b"\xff\xfe not utf-8", "big.md": "# Big\n\n" + "word " * 1000,
                            "good.md": "# Good\n\nfine\n"})
         wait_for(lambda: "good.md" in docs_of(service), what="good file")
-        wait_for(lambda: watcher.state.status == "idle", what="idle")
+
+        def reasons():  # the three files may arrive in one batch or several; each batch is recorded after its ingest
+            return {path: why for _, report in list(recorder.batches) for s in report.stores for path, why in s.skipped}
+
+        wait_for(lambda: {"bad.md", "big.md"} <= set(reasons()), what="both skip reasons reported")
         assert {"bad.md", "big.md"}.isdisjoint(docs_of(service))
-        reasons = {path: why for _, report in recorder.batches for s in report.stores for path, why in s.skipped}
+        reasons = reasons()
         assert "UTF-8" in reasons["bad.md"] and "larger than" in reasons["big.md"]
         assert watcher.running and watcher.state.last_error == ""
     finally:
@@ -346,3 +351,72 @@ def test_cli_watch_with_the_real_model(tmp_path, lightfast_home):
             proc.wait()
     reader.join(5)
     assert "stopped" in lines[-1], lines
+
+
+# -- the watcher never feeds on itself, and a batch that changes nothing writes nothing ---------------
+
+def test_saves_that_change_no_content_write_nothing(watching, repo):
+    """A touch and a rewrite with the same bytes: no ingest, no ingest_runs row, no mirror write."""
+    service, watcher, recorder = watching
+    runs_before = service.mirror.rows("SELECT COUNT(*) AS n FROM ingest_runs")[0]["n"]
+    calls_before = len(recorder.ingest_calls)
+    a = repo / "a.md"
+    os.utime(a)  # touched
+    a.write_bytes(a.read_bytes())  # rewritten, same bytes
+    settle(service, repo, recorder)
+    assert recorder.ingest_calls[calls_before:] == [["zz-sentinel.md"]]
+    runs = service.mirror.rows("SELECT COUNT(*) AS n FROM ingest_runs")[0]["n"]
+    assert runs == runs_before + len(service.config.stores)  # the sentinel's ingest: a row per store
+
+
+WATCH_CHILD = """
+import sys
+sys.path.insert(0, {tests!r})
+import core.factory
+from conftest import HashEmbedder
+core.factory.make_embedder = lambda profile: HashEmbedder()  # plumbing: the real model is tested above
+from lightfast_cli.main import cli
+cli(["--config", {config!r}, "watch", "--debounce-ms", "50"], prog_name="lightfast")
+"""
+
+
+def _replace(repo: Path, rel: str, text: str) -> None:
+    """Save as editors do (write beside, rename over): one change event, never a half-written file."""
+    tmp = repo.parent / "editor.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, repo / rel)
+
+
+@pytest.mark.parametrize("log_ignored", [False, True], ids=["log-in-the-globs", "log-gitignored"])
+def test_watch_logging_into_the_repo_does_not_feed_on_itself(tmp_path, lightfast_home, log_ignored):
+    """#15: `lightfast watch 2> w.log` inside the repo ran 55 batches in 25 s, forever."""
+    import sqlite3
+
+    repo = tmp_path / "repo"
+    write_files(repo, {"docs/a.md": "# A\n\nalpha\n", ".gitignore": "*.log\n" if log_ignored else ""})
+    make_config(repo, stores='- slug: all\n  include: ["**/*"]\n')  # w.log is in the store's globs
+    log_path = repo / "w.log"
+    script = WATCH_CHILD.format(tests=str(Path(__file__).parent), config=str(repo / "lightfast.yml"))
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-c", script], cwd=repo, stdout=subprocess.DEVNULL, stderr=log,
+                                env={**os.environ, "LIGHTFAST_HOME": str(lightfast_home)})
+    lines = lambda: log_path.read_text().splitlines()  # noqa: E731
+    try:
+        wait_for(lambda: any("caught up" in line for line in lines()), what="catch-up line in w.log")
+        edits = 3
+        for i in range(1, edits + 1):  # each edit waits for its own batch line: no two coalesce
+            _replace(repo, f"docs/n{i}.md", f"# N{i}\n\nnote {i}\n")
+            wait_for(lambda: any(f"(docs/n{i}.md)" in line for line in lines()), what=f"batch of edit {i}")
+        _replace(repo, "docs/zz.md", "# sentinel\n")  # a feeding watcher would have run batches before this one
+        wait_for(lambda: any("(docs/zz.md)" in line for line in lines()), what="sentinel batch")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    batches = [line for line in lines() if " batch " in line]
+    assert len(batches) == edits + 1, lines()
+    with sqlite3.connect(lightfast_home / "mirror.sqlite") as db:
+        runs = db.execute("SELECT COUNT(*) FROM ingest_runs").fetchone()[0]
+        paths = {row[0] for row in db.execute("SELECT path FROM documents")}
+    assert runs == 1 + edits + 1  # catch-up, the edits, the sentinel
+    assert "w.log" not in paths
+    assert all("w.log" not in line for line in batches)

@@ -5,17 +5,24 @@
         lock                                  flock held by the namespace's writer
         name                                  the real namespace name (slots may be hashed)
         d-<uid>/                              this incarnation of the namespace
-            meta.sqlite                       ids -> (slab, row), metadata, committed rows, generation
+            meta.sqlite                       ids -> (slab, row), metadata, committed rows, generation,
+                                              checksums and dead-row bitmaps (core/vectors/layout.py)
             slab-000001.f32 ...               append-only float32 rows, memory-mapped
     <root>/<index>/.trash/                    deleted namespaces on their way out
 
 Like Pinecone's slabs, a query reads only its own namespace's files, exactly
 (brute force). A writer appends vectors past the committed row count, fsyncs,
 then points the ids at them in one SQLite transaction that also bumps the
-generation; readers trust only rows their SQLite snapshot references, so they
+generation, records the appended blocks' checksums and marks the rows the ids
+left as dead; readers trust only rows their SQLite snapshot references, so they
 never see half an upsert, and a kill leaves at worst unreferenced bytes that
 the next writer truncates or compaction removes. Deleting a namespace is one
 rename of its slot.
+
+Opening a namespace maps its slabs directly: the live rows come from the
+dead-row bitmaps, the ids of a query's hits from an index on (slab, row), and
+each segment with live rows is checked against its checksum once per process,
+so damaged bytes are an error naming the slab, never a silently wrong ranking.
 
 Why an incarnation folder: SQLite opens a database's `-wal` and `-shm` files by
 path, lazily, so a connection opened just before its namespace was deleted and
@@ -55,6 +62,7 @@ from core.errors import DimensionMismatchError, IndexDamagedError, LightfastErro
 from core.vectors.damage import meta_damaged as _meta_damaged
 from core.vectors.damage import read_index_json as _read_index_json
 from core.vectors.damage import rows_damaged as _rows_damaged
+from core.vectors import layout
 from core.storage import read_only_connection
 from core.vectors.base import IndexSpec, Match, NamespaceStats, VectorBackend, VectorIndex, VectorRecord
 from core.vectors.filters import matches
@@ -64,7 +72,7 @@ MAX_ID = 512
 MAX_NAMESPACE = 512
 COMPACT_MIN_DEAD = 1_024  # compaction runs when dead rows exceed live rows and this
 METRICS = ("cosine", "dotproduct", "euclidean")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: checksums, dead-row bitmaps and the (slab, row) index of core/vectors/layout.py
 
 _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")  # lowercase only: case-insensitive file systems
 _MAX_SLOT = 200  # longest encoded slot name before falling back to a hash (NAME_MAX is 255)
@@ -269,30 +277,48 @@ class LocalBackend(VectorBackend):
 
 # -- one index ---------------------------------------------------------------------------------------
 
+class _Outdated(Exception):
+    """The namespace has an older layout: upgrade it (under the writer lock) and read again."""
+
+
 @dataclass
 class _View:
-    """A namespace's committed rows as of one generation: memory maps, ids and a live mask."""
+    """A namespace's committed rows as of one generation: memory maps and a live mask.
+
+    Positions number the rows of all slabs in slab order; ids are looked up only for hits."""
 
     key: tuple[str, int]  # (incarnation uid, generation)
     blocks: list[np.ndarray]  # one (rows, dim) memory map per slab, in slab order
+    slabs: list[int]  # slab number of each block
     slab_pos: dict[int, int]  # slab number -> position in blocks
-    ids: np.ndarray  # object array over all rows; None where a row is dead
+    starts: np.ndarray  # position of each block's first row
+    live: np.ndarray  # bool per position: some id points at the row
     dead: np.ndarray  # positions of dead rows
     live_count: int
+    folder: Path  # the incarnation folder, to name a damaged slab
+    namespace: str
     sqnorms: np.ndarray | None = None  # euclidean only
-    metadata: dict[str, dict] | None = None  # id -> metadata, loaded for filtered queries
+    filter_rows: tuple[np.ndarray, list[dict]] | None = None  # (positions, metadata), for filtered queries
     masks: OrderedDict = field(default_factory=OrderedDict)  # filter json -> keep mask
-    folder: Path | None = None  # the incarnation folder, to name a damaged slab
-    namespace: str = ""
 
-    def slab_file(self, position: int) -> Path | None:
+    def block_of(self, slab: int) -> np.ndarray:
+        return self.blocks[self.slab_pos[slab]]
+
+    def live_of(self, slab: int) -> np.ndarray:
+        """The live mask of one slab's rows (empty for a slab this view does not hold)."""
+        if slab not in self.slab_pos:
+            return self.live[:0]
+        start = int(self.starts[self.slab_pos[slab]])
+        return self.live[start : start + len(self.block_of(slab))]
+
+    def place(self, position: int) -> tuple[int, int]:
+        """(slab, row) of a position; searching from the right skips empty slabs."""
+        block = int(np.searchsorted(self.starts, position, side="right")) - 1
+        return self.slabs[block], int(position - self.starts[block])
+
+    def slab_file(self, position: int) -> Path:
         """The slab file holding the row at this position of the view."""
-        start = 0
-        for slab, block_no in sorted(self.slab_pos.items(), key=lambda item: item[1]):
-            start += len(self.blocks[block_no])
-            if position < start:
-                return _slab_path(self.folder, slab) if self.folder else None
-        return None
+        return _slab_path(self.folder, self.place(position)[0])
 
 
 class LocalIndex(VectorIndex):
@@ -316,6 +342,7 @@ class LocalIndex(VectorIndex):
         self._idle: OrderedDict[str, list[sqlite3.Connection]] = OrderedDict()
         self._idle_count = 0
         self._views: OrderedDict[str, _View] = OrderedDict()
+        self._verified: dict[str, set] = {}  # incarnation folder -> segments whose checksum matched
         self._current: dict[str, Path] = {}  # namespace -> its incarnation folder, last seen
         self._pid = os.getpid()
         self._read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
@@ -432,6 +459,7 @@ class LocalIndex(VectorIndex):
             self._views.pop(namespace, None)
             conns = self._idle.pop(str(folder), []) if folder is not None else []
             self._idle_count -= len(conns)
+            self._verified.pop(str(folder), None)
         if self._current.get(namespace) == folder:
             self._current.pop(namespace, None)
         for c in conns:
@@ -473,6 +501,7 @@ class LocalIndex(VectorIndex):
                     folder = self._create_incarnation(slot, namespace)
                 elif folder is not None and check_owner:
                     self._check_owner(folder, namespace)
+                    self._ensure_layout(folder)
                 elif folder is not None:
                     self._check_name_file(slot, namespace)
                 yield folder
@@ -488,6 +517,8 @@ class LocalIndex(VectorIndex):
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            for statement in layout.SCHEMA:
+                conn.execute(statement)
             conn.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("name", namespace), ("uid", uid), ("generation", "0"), ("next_slab", "1"), ("created_at", _now()),
             ])
@@ -517,6 +548,15 @@ class LocalIndex(VectorIndex):
                 f"namespace folder {folder.parent.name} of index '{self.name}' belongs to "
                 f"{row[0] if row else '?'!r}, not {namespace!r}"
             )
+
+    def _ensure_layout(self, folder: Path) -> None:
+        """Upgrade a namespace written with an older layout, in one transaction (writer lock held)."""
+        with self._connection(folder) as conn:
+            if layout.version(conn) >= layout.VERSION:
+                return
+            with self._write_transaction(conn):
+                layout.upgrade(conn, lambda slab, rows: self._map(folder, slab, rows)
+                               if self._intact(folder, slab, rows) else None)
 
     @contextmanager
     def _write_transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -579,12 +619,14 @@ class LocalIndex(VectorIndex):
             placed_slab = np.empty(len(ids), dtype=np.int64)
             placed_row = np.empty(len(ids), dtype=np.int64)
             slab_rows: dict[int, int] = {}
+            appended = []
             start = 0
             while start < len(ids):
                 if slab is None or rows >= SLAB_ROWS:
                     slab, rows, next_slab = next_slab, 0, next_slab + 1
                 take = min(SLAB_ROWS - rows, len(ids) - start)
                 self._append(folder, slab, rows, matrix[start : start + take])
+                appended.append((slab, rows, matrix[start : start + take]))
                 placed_slab[start : start + take] = slab
                 placed_row[start : start + take] = np.arange(rows, rows + take)
                 rows += take
@@ -593,6 +635,8 @@ class LocalIndex(VectorIndex):
             with self._write_transaction(conn):
                 conn.executemany("INSERT OR REPLACE INTO slabs (slab, rows) VALUES (?, ?)", slab_rows.items())
                 conn.execute("UPDATE meta SET value=? WHERE key='next_slab'", (str(next_slab),))
+                layout.record(conn, appended, lambda slab, first, n: self._map(folder, slab, first + n)[first:])
+                layout.retire(conn, ids)  # the rows these ids leave
                 conn.executemany(
                     "INSERT OR REPLACE INTO vectors (id, slab, row, metadata) VALUES (?, ?, ?, ?)",
                     zip(ids, placed_slab.tolist(), placed_row.tolist(), metadata),
@@ -633,6 +677,7 @@ class LocalIndex(VectorIndex):
                 with self._write_transaction(conn):
                     for start in range(0, len(ids), 500):
                         chunk = ids[start : start + 500]
+                        layout.retire(conn, chunk)
                         conn.execute(f"DELETE FROM vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk)
                     self._remove_lexical(conn, ids)
                 self._maybe_compact(folder, conn)
@@ -677,7 +722,7 @@ class LocalIndex(VectorIndex):
             if not lexical.current(conn):
                 return None
             found = lexical.search(conn, text, int(top_k))
-            metadata = self._metadata(conn, [vid for vid, _ in found])
+            metadata = lexical.metadata(conn, [vid for vid, _ in found])
             return [Match(vid, score, metadata[vid]) for vid, score in found if vid in metadata]
 
     def delete_namespace(self, namespace: str) -> None:
@@ -717,7 +762,9 @@ class LocalIndex(VectorIndex):
         maps = {s: self._map(folder, s, n) for s, n in slabs.items() if s in used}
         old_slab = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
         old_row = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
+        self._check_before_copy(folder, conn, slabs, old_slab, old_row, maps)
         new_slabs: dict[int, int] = {}
+        new_segments = []
         updates = []
         for start in range(0, len(rows), SLAB_ROWS):
             stop = min(start + SLAB_ROWS, len(rows))
@@ -729,6 +776,7 @@ class LocalIndex(VectorIndex):
             slab, next_slab = next_slab, next_slab + 1
             self._append(folder, slab, 0, block)
             new_slabs[slab] = stop - start
+            new_segments.append((slab, 0, stop - start, layout.checksum(block)))
             updates.extend((slab, k, rows[start + k][0]) for k in range(stop - start))
         maps.clear()
         with self._write_transaction(conn):
@@ -736,11 +784,31 @@ class LocalIndex(VectorIndex):
             conn.executemany("INSERT INTO slabs (slab, rows) VALUES (?, ?)", new_slabs.items())
             conn.executemany("UPDATE vectors SET slab=?, row=? WHERE id=?", updates)
             conn.execute("UPDATE meta SET value=? WHERE key='next_slab'", (str(next_slab),))
+            layout.rewrite(conn, new_segments)
             if lexical.current(conn):
                 lexical.prune(conn)
         for path in folder.glob("slab-*.f32"):  # the old slabs and orphans of killed writers
             if _slab_number(path) not in new_slabs:
                 path.unlink(missing_ok=True)
+
+    def _check_before_copy(self, folder: Path, conn: sqlite3.Connection, slabs: dict[int, int],
+                           old_slab: np.ndarray, old_row: np.ndarray, maps: dict[int, np.ndarray]) -> None:
+        """Compaction copies live rows under fresh checksums: check the old ones first, so it
+        never launders damaged bytes into rows that look sound. Read from disk whatever this
+        process trusted before: compaction reads every live row anyway."""
+        live = {s: np.zeros(n, dtype=bool) for s, n in slabs.items()}
+        for s in np.unique(old_slab):
+            live[int(s)][old_row[old_slab == s]] = True
+        bad = layout.first_mismatch(layout.segments(conn), maps.__getitem__,
+                                    lambda s: live.get(s, np.zeros(0, dtype=bool)), set())
+        if bad is not None:
+            raise self._checksum_error(folder, self._namespace_of(folder), bad)
+
+    def _checksum_error(self, folder: Path, namespace: str, segment: layout.Segment) -> IndexDamagedError:
+        slab, start, rows, _ = segment
+        return _rows_damaged(_slab_path(folder, slab), namespace,
+                             f"rows {start} to {start + rows - 1} (written together) no longer match their "
+                             "checksum: their bytes changed after they were written")
 
     def _intact(self, folder: Path, slab: int, rows: int) -> bool:
         try:
@@ -770,10 +838,12 @@ class LocalIndex(VectorIndex):
 
     # -- reads ----------------------------------------------------------------------------------
     @contextmanager
-    def _snapshot(self, namespace: str) -> Iterator[tuple[sqlite3.Connection, _View] | None]:
+    def _snapshot(self, namespace: str, view: bool = True) -> Iterator[tuple[sqlite3.Connection, _View | None] | None]:
         """A read transaction on the namespace and its view at that generation (None when empty).
 
-        Compaction or a namespace delete may move files under a reader; then it looks again.
+        view=False skips the view (for reads of meta.sqlite alone). Compaction or a namespace
+        delete may move files under a reader; then it looks again. A namespace of an older
+        layout is upgraded first (once, by whichever process opens it first).
         """
         check_namespace(namespace)
         for attempt in range(5):
@@ -788,12 +858,16 @@ class LocalIndex(VectorIndex):
                 with self._connection(folder) as conn:
                     conn.execute("BEGIN")
                     try:
-                        view = self._view(namespace, folder, conn)
+                        found = self._view(namespace, folder, conn) if view else None
                         yielded = True
-                        yield conn, view
+                        yield conn, found
                         return
                     finally:
                         conn.execute("COMMIT")
+            except _Outdated:
+                with self._writer(namespace, create=False):
+                    pass  # the writer lock upgrades the layout (LocalIndex._ensure_layout)
+                continue
             except (FileNotFoundError, sqlite3.DatabaseError) as exc:
                 if yielded:
                     raise
@@ -815,19 +889,25 @@ class LocalIndex(VectorIndex):
             if cached is not None and cached.key == key:
                 self._views.move_to_end(namespace)
                 return cached
+        version = layout.version(conn)
+        if version < layout.VERSION and not self._read_only:
+            raise _Outdated  # a read-only disk reads the old layout as it is (slower, unverified)
         slabs = conn.execute("SELECT slab, rows FROM slabs ORDER BY slab").fetchall()
-        rows = conn.execute("SELECT id, slab, row FROM vectors").fetchall()
-        used = {r[1] for r in rows}
-        blocks = [self._map(folder, s, n, live=s in used) for s, n in slabs]
-        offsets = {s: o for (s, _), o in zip(slabs, np.cumsum([0] + [n for _, n in slabs]).tolist())}
-        total = sum(n for _, n in slabs)
-        ids = np.full(total, None, dtype=object)
-        if rows:
-            pos = np.fromiter((offsets[r[1]] + r[2] for r in rows), dtype=np.int64, count=len(rows))
-            ids[pos] = [r[0] for r in rows]
-        live = np.not_equal(ids, None) if total else np.zeros(0, dtype=bool)
-        view = _View(key, blocks, {s: n for n, (s, _) in enumerate(slabs)}, ids, np.flatnonzero(~live), len(rows),
-                     folder=folder, namespace=namespace)
+        live = layout.live_mask(conn, slabs, version)
+        starts = np.cumsum([0] + [n for _, n in slabs], dtype=np.int64)[:-1]
+        blocks = [self._map(folder, s, n, live=bool(live[o : o + n].any())) for (s, n), o in zip(slabs, starts)]
+        live_count = int(live.sum())
+        ids = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+        if ids != live_count:
+            raise _meta_damaged(folder / "meta.sqlite", namespace,
+                                f"{ids} ids but {live_count} live rows: its dead-row bitmaps disagree with its ids")
+        view = _View(key, blocks, [s for s, _ in slabs], {s: n for n, (s, _) in enumerate(slabs)}, starts, live,
+                     np.flatnonzero(~live), live_count, folder, namespace)
+        if version >= layout.VERSION:  # segments checked before, in this process, are not read again
+            bad = layout.first_mismatch(layout.segments(conn), view.block_of, view.live_of,
+                                        self._verified.setdefault(str(folder), set()))
+            if bad is not None:
+                raise self._checksum_error(folder, namespace, bad)
         if self.metric == "euclidean":
             view.sqnorms = np.concatenate([np.einsum("ij,ij->i", b, b) for b in blocks]) if blocks else np.zeros(0)
         with self._lock:
@@ -849,12 +929,15 @@ class LocalIndex(VectorIndex):
                 cached = view.masks.get(fkey)
             if cached is not None:
                 return cached
-        if view.metadata is None:
-            view.metadata = {vid: json.loads(m) for vid, m in conn.execute("SELECT id, metadata FROM vectors")}
-        metadata = view.metadata
-        keep = np.zeros(len(view.ids), dtype=bool)
-        for pos, vid in enumerate(view.ids):
-            if vid is not None and matches(metadata[vid], flt):
+        if view.filter_rows is None:
+            positions, metadata = [], []
+            for slab, row, meta in conn.execute("SELECT slab, row, metadata FROM vectors"):
+                positions.append(int(view.starts[view.slab_pos[slab]]) + row)
+                metadata.append(json.loads(meta))
+            view.filter_rows = (np.asarray(positions, dtype=np.int64), metadata)
+        keep = np.zeros(len(view.live), dtype=bool)
+        for pos, meta in zip(*view.filter_rows):
+            if matches(meta, flt):
                 keep[pos] = True
         if fkey is not None:
             with self._lock:
@@ -893,10 +976,9 @@ class LocalIndex(VectorIndex):
             k = min(int(top_k), candidates)
             chosen = np.argpartition(-best, k - 1)[:k] if k < len(best) else np.arange(len(best))
             chosen = chosen[np.argsort(-best[chosen], kind="stable")]
-            chosen = [int(i) for i in chosen if view.ids[i] is not None and (keep is None or keep[i])][:k]
-            ids = [view.ids[i] for i in chosen]
-            metadata = view.metadata if view.metadata is not None else self._metadata(conn, ids)
-            return [Match(vid, float(scores[i]), metadata.get(vid, {})) for vid, i in zip(ids, chosen)]
+            chosen = [int(i) for i in chosen if view.live[i] and (keep is None or keep[i])][:k]
+            found = self._rows_at(conn, view, chosen)
+            return [Match(found[i][0], float(scores[i]), found[i][1]) for i in chosen]
 
     @staticmethod
     def _check_finite(view: _View, scores: np.ndarray) -> None:
@@ -920,7 +1002,7 @@ class LocalIndex(VectorIndex):
         if len(view.blocks) == 1:
             dots = view.blocks[0] @ q
         else:
-            dots = np.empty(len(view.ids), dtype=np.float32)
+            dots = np.empty(len(view.live), dtype=np.float32)
             start = 0
             for block in view.blocks:
                 np.dot(block, q, out=dots[start : start + len(block)])
@@ -930,14 +1012,28 @@ class LocalIndex(VectorIndex):
         return dots
 
     @staticmethod
-    def _metadata(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict]:
-        out = {}
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
-            for vid, meta in conn.execute(
-                f"SELECT id, metadata FROM vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk
-            ):
-                out[vid] = json.loads(meta)
+    def _rows_at(conn: sqlite3.Connection, view: _View, positions: Sequence[int]) -> dict[int, tuple[str, dict]]:
+        """position -> (id, metadata) of live rows, from the reader's snapshot (the place index)."""
+        by_slab: dict[int, dict[int, int]] = {}
+        where = np.asarray(positions, dtype=np.int64)
+        blocks = np.searchsorted(view.starts, where, side="right") - 1  # as _View.place, for all at once
+        for pos, block, row in zip(positions, blocks.tolist(), (where - view.starts[blocks]).tolist()):
+            by_slab.setdefault(view.slabs[block], {})[row] = pos
+        out: dict[int, tuple[str, dict]] = {}
+        for slab, rows in by_slab.items():
+            wanted = list(rows)
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for row, vid, meta in conn.execute(
+                    f"SELECT row, id, metadata FROM vectors WHERE slab=? AND row IN ({','.join('?' * len(chunk))})",
+                    [slab, *chunk],
+                ):
+                    out[rows[row]] = (vid, json.loads(meta))
+        missing = [pos for pos in positions if pos not in out]
+        if missing:
+            slab, row = view.place(missing[0])
+            raise _meta_damaged(view.folder / "meta.sqlite", view.namespace,
+                                f"row {row} of slab {slab} is marked live but no id points at it")
         return out
 
     def fetch(self, namespace: str, ids: Sequence[str]) -> dict[str, VectorRecord]:
@@ -1008,7 +1104,7 @@ class LocalIndex(VectorIndex):
             params += [prefix, prefix + "\U0010ffff"]  # ids are ASCII: this bounds every id starting with prefix
         sql += " ORDER BY id LIMIT ?"
         params.append(limit + 1)
-        with self._snapshot(namespace) as snap:
+        with self._snapshot(namespace, view=False) as snap:
             if snap is None:
                 return [], None
             ids = [r[0] for r in snap[0].execute(sql, params)]
