@@ -11,8 +11,10 @@ one chunk is split at token boundaries, so no chunk exceeds the model's limit.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
+
+from core.symbols import definitions, symbols_between
 
 CountTokens = Callable[[Sequence[str]], list[int]]
 TokenSpans = Callable[[str], list[tuple[int, int]]]
@@ -38,6 +40,8 @@ class Chunk:
     end_line: int  # 1-based, inclusive
     headings: tuple[str, ...] = field(default=())
     tokens: int = 0
+    #: Names defined in this chunk (functions, classes as `Class.method`, constants): core/symbols.py.
+    symbols: tuple[str, ...] = field(default=())
 
     def embedding_text(self) -> str:
         """What the model embeds: the heading trail gives a chunk its context.
@@ -163,7 +167,15 @@ def chunk_text(
         size += line.tokens
     if current:
         flush()
-    return chunks
+    return _with_symbols(chunks, text, path)
+
+
+def _with_symbols(chunks: list[Chunk], text: str, path: str) -> list[Chunk]:
+    """Each chunk with the names whose definition starts inside it."""
+    defs = definitions(text, path)
+    if not defs:
+        return chunks
+    return [replace(c, symbols=symbols_between(defs, c.start_line, c.end_line)) for c in chunks]
 
 
 def _split_long_lines(

@@ -173,6 +173,7 @@ class StoreIngest:
     # -- recovery -------------------------------------------------------------
     def recover(self) -> None:
         """Finish what a killed run left in the journal."""
+        self.index.ensure_lexical(self.name)  # a namespace from before the lexical index gets one
         unreferenced, referenced = self.mirror.unreferenced_pending(self.ns["id"])
         if unreferenced:
             self.progress(Progress(self.store.slug, "recover", 0, len(unreferenced),
@@ -357,6 +358,7 @@ class StoreIngest:
             "headings": " > ".join(chunk.headings),
             "content_hash": item.digest,
             "text": chunk.text,
+            "symbols": list(chunk.symbols),  # core/lexical.py indexes them; exact identifiers rank first
         }
 
     def _remove(self, paths: Iterable[str]) -> None:

@@ -22,12 +22,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
 import pathspec
 
 from core.embeddings.base import Embedder
 from core.errors import BackendError, LightfastError
+from core.fusion import contains_phrase, definition_rank, fuse, query_identifiers
 from core.mirror import Mirror
 from core.rerank import Reranker, ScoreFusionReranker
 from core.usage import metering
@@ -37,6 +38,8 @@ log = logging.getLogger("lightfast.search")
 
 MAX_QUERY_CHARS = 4000
 MAX_TOP_K = 100
+MODES = ("hybrid", "dense", "lexical")
+SearchMode = Literal["hybrid", "dense", "lexical"]
 EXIT_FLUSH_S = 10.0  # the longest interpreter exit waits for unwritten query-log rows
 
 
@@ -132,9 +135,13 @@ class SearchResult:
     embed_ms: float = 0.0
     #: What a face should tell the user about how the answer was made (e.g. a rerank fallback).
     notes: list[str] = field(default_factory=list)
+    #: How the hits were found: "hybrid", "dense" or "lexical" (core.search.MODES).
+    mode: str = "hybrid"
+    #: In hybrid mode, the weight the lexical side got for this query (core/fusion.py).
+    lexical_weight: float | None = None
 
 
-def validate_query(query: str, top_k: int) -> str:
+def validate_query(query: str, top_k: int, mode: str = "hybrid") -> str:
     query = (query or "").strip()
     if not query:
         raise LightfastError("the query is empty: give some words to search for")
@@ -144,7 +151,19 @@ def validate_query(query: str, top_k: int) -> str:
         )
     if not 1 <= top_k <= MAX_TOP_K:
         raise LightfastError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+    if mode not in MODES:
+        raise LightfastError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
     return query
+
+
+def _hit(ns: dict, match, score: float) -> Hit:
+    md = match.metadata
+    return Hit(
+        namespace=ns["namespace_name"], store=ns["store_slug"], path=str(md.get("path", "")),
+        start_line=int(md.get("start_line", 0)), end_line=int(md.get("end_line", 0)), score=float(score),
+        text=str(md.get("text", "")), vector_id=match.id, headings=str(md.get("headings", "")),
+        content_hash=str(md.get("content_hash", "")),
+    )
 
 
 def search_namespaces(
@@ -158,82 +177,123 @@ def search_namespaces(
     top_k: int = 10,
     path_glob: str | None = None,
     route: Callable[[dict], tuple[VectorIndex, str]] | None = None,
+    mode: str = "hybrid",
 ) -> SearchResult:
     """route maps a namespace record to the (index, namespace) to read; by default the
-    shared index and the record's namespace (the legacy layout routes elsewhere)."""
-    query = validate_query(query, top_k)
+    shared index and the record's namespace (the legacy layout routes elsewhere).
+
+    mode: "dense" (vectors), "lexical" (BM25 over identifier-aware terms, core/lexical.py) or
+    "hybrid" (both, fused by core/fusion.py; chunks defining a name the query asks for first).
+    """
+    query = validate_query(query, top_k, mode)
     names = [ns["namespace_name"] for ns in namespaces]
-    result = SearchResult(query, [], names)
+    result = SearchResult(query, [], names, mode=mode)
     if not namespaces:
         return result
-    started = time.perf_counter()
-    with metering() as search_usage:  # the query's embedding and the rerank, as billed
-        qvec = embedder.embed_query(query)
-    result.embed_ms = (time.perf_counter() - started) * 1000
     glob = pathspec.PathSpec.from_lines("gitignore", [path_glob]) if path_glob else None
     # Over-fetch when a glob will drop hits, or when a reranker re-orders candidates.
     fetch_k = min(max(top_k * (5 if glob else 2), 20), 1000)
-
     route = route or (lambda ns: (index, ns["namespace_name"]))
 
-    def one(ns: dict):
+    def timed(fn, ns: dict, arg):
         target, name = route(ns)
         with metering() as usage:  # this namespace's read units (in this worker thread)
             t0 = time.perf_counter()
-            matches = target.query(name, qvec, fetch_k)
+            matches = getattr(target, fn)(name, arg, fetch_k)
             ms = (time.perf_counter() - t0) * 1000
-        return ns, matches, ms, usage.read_units
+        return matches, ms, usage.read_units
 
-    candidates: list[Hit] = []
+    hits: dict[tuple[str, str], Hit] = {}
+    symbols: dict[tuple[str, str], list] = {}
+    dense_scores: dict[tuple[str, str], float] = {}
+    lexical_scores: dict[tuple[str, str], float] = {}
+    no_lexical: list[str] = []
     logs = []
-    with ThreadPoolExecutor(max_workers=min(8, len(namespaces))) as pool:
-        futures = [(ns, pool.submit(one, ns)) for ns in namespaces]
-        for ns, future in futures:
-            try:
-                _, matches, ms, read_units = future.result()
-            except Exception as exc:  # reported per namespace, never fails the whole search
-                result.failed[ns["namespace_name"]] = str(exc) or exc.__class__.__name__
+    sides = {"dense": {}, "lexical": {}}
+    with ThreadPoolExecutor(max_workers=min(8, 2 * len(namespaces))) as pool:
+        if mode != "dense":  # the word queries run while the query is embedded
+            sides["lexical"] = {ns["namespace_name"]: pool.submit(timed, "lexical_query", ns, query)
+                                for ns in namespaces}
+        with metering() as search_usage:  # the query's embedding and the rerank, as billed
+            if mode != "lexical":
+                started = time.perf_counter()
+                qvec = embedder.embed_query(query)
+                result.embed_ms = (time.perf_counter() - started) * 1000
+        if mode != "lexical":
+            sides["dense"] = {ns["namespace_name"]: pool.submit(timed, "query", ns, qvec) for ns in namespaces}
+        for ns in namespaces:
+            name = ns["namespace_name"]
+            try:  # a namespace that fails is reported, never fails the whole search
+                dense, dense_ms, dense_units = sides["dense"][name].result() if sides["dense"] else ([], 0.0, None)
+                lexical, lexical_ms, _ = sides["lexical"][name].result() if sides["lexical"] else ([], 0.0, None)
+            except Exception as exc:
+                result.failed[name] = str(exc) or exc.__class__.__name__
                 continue
-            result.latency_ms[ns["namespace_name"]] = ms
-            for m in matches:
-                md = m.metadata
-                path = str(md.get("path", ""))
-                if glob is not None and not glob.match_file(path):
+            if lexical is None:
+                if mode == "lexical":
+                    result.failed[name] = (f"namespace '{name}' has no lexical index (lexical search is local "
+                                           "only; a local store gets one at its next `lightfast ingest`)")
                     continue
-                candidates.append(
-                    Hit(
-                        namespace=ns["namespace_name"],
-                        store=ns["store_slug"],
-                        path=path,
-                        start_line=int(md.get("start_line", 0)),
-                        end_line=int(md.get("end_line", 0)),
-                        score=float(m.score),
-                        text=str(md.get("text", "")),
-                        vector_id=m.id,
-                        headings=str(md.get("headings", "")),
-                        content_hash=str(md.get("content_hash", "")),
-                    )
-                )
+                no_lexical.append(name)
+                lexical = []
+            ms = max(dense_ms, lexical_ms)  # the two ran side by side
+            result.latency_ms[name] = ms
+            for scores, matches in ((dense_scores, dense), (lexical_scores, lexical)):
+                for m in matches:
+                    if glob is not None and not glob.match_file(str(m.metadata.get("path", ""))):
+                        continue
+                    key = (name, m.id)
+                    scores[key] = float(m.score)
+                    hits.setdefault(key, _hit(ns, m, m.score))
+                    symbols.setdefault(key, m.metadata.get("symbols") or [])
             logs.append({
-                "namespace_id": ns["id"], "namespace_name": ns["namespace_name"],
+                "namespace_id": ns["id"], "namespace_name": name,
                 "environment": ns["environment"], "latency_ms": ms, "top_k": top_k,
-                "hits": len(matches), "read_units": read_units,
+                "hits": len(dense) + len(lexical), "read_units": dense_units,
             })
-    if candidates:
-        texts, scores = [h.text for h in candidates], [h.score for h in candidates]
+    if no_lexical:
+        result.notes.append(
+            f"no lexical index in {', '.join(no_lexical)} (lexical search is local only; a local store gets "
+            "one at its next `lightfast ingest`): those namespaces were searched by vectors alone")
+    scores = _fused(result, query, mode, dense_scores, lexical_scores, symbols,
+                    {k: h.text for k, h in hits.items()})
+    if scores:
+        keys = list(scores)
+        texts, values = [hits[k].text for k in keys], [scores[k] for k in keys]
         try:
             with metering() as rerank_usage:
-                order = reranker.rerank(query, texts, scores, top_k)
+                order = reranker.rerank(query, texts, values, top_k)
             search_usage.add("rerank_units", rerank_usage.rerank_units)
         except BackendError as exc:  # e.g. a rerank quota (trial keys: 10 calls a minute): the hits are here
-            order = ScoreFusionReranker().rerank(query, texts, scores, top_k)
-            note = f"rerank unavailable ({exc}); hits are merged by vector score instead"
+            order = ScoreFusionReranker().rerank(query, texts, values, top_k)
+            how = "vector score" if mode == "dense" or not lexical_scores else "fused score"
+            note = f"rerank unavailable ({exc}); hits are merged by {how} instead"
             result.notes.append(note)
             log.warning(note)
-        result.hits = [
-            Hit(**{**candidates[i].to_dict(), "score": float(score)}) for i, score in order
-        ]
+        result.hits = [Hit(**{**hits[keys[i]].to_dict(), "score": float(score)}) for i, score in order]
     if logs:  # one search's embedding and rerank go on its first row (sums stay right)
         logs[0].update(embed_tokens=search_usage.embed_tokens, rerank_units=search_usage.rerank_units)
     QUERY_LOG.submit(mirror, logs)  # written in the background, never on the hot path
     return result
+
+
+def _fused(result: SearchResult, query: str, mode: str, dense: dict, lexical: dict, symbols: dict,
+           texts: dict) -> dict:
+    """Each candidate's score in this mode. In hybrid and lexical modes exact evidence comes
+    first: chunks that define a name the query asks for, or hold its words verbatim."""
+    if mode == "dense":
+        return dense
+    if mode == "lexical":
+        scores = dict(lexical)
+    else:
+        scores, result.lexical_weight = fuse(query, dense, lexical)
+    if not scores:
+        return scores
+    wanted = query_identifiers(query)
+    span = max(scores.values()) - min(scores.values()) + 1.0
+    for key in scores:
+        rank = definition_rank(wanted, symbols.get(key, ())) if wanted else 0
+        rank += contains_phrase(query, texts[key])
+        if rank:
+            scores[key] += rank * span  # above every other candidate; the full name above a part
+    return scores

@@ -26,7 +26,7 @@ from core.profiles import index_chain
 from core.repo_paths import relative_in_root, resolve_in_root
 from core.rerank import Reranker
 from core.scan import FoundFile, Skipped, walk_repo
-from core.search import SearchResult, search_namespaces, validate_query
+from core.search import SearchMode, SearchResult, search_namespaces, validate_query
 from core.storage import storage_guard
 from core.tokens import current_grant
 from core.vectors.base import VectorBackend, VectorIndex
@@ -565,8 +565,10 @@ class Lightfast:
         scope: Scope = "store",
         top_k: int = 10,
         path_glob: str | None = None,
+        mode: SearchMode = "hybrid",
     ) -> SearchResult:
-        validate_query(query, top_k)
+        """mode: "hybrid" (vectors and words fused, names' definitions first), "dense" or "lexical"."""
+        validate_query(query, top_k, mode)
         records = self.namespace_records(scope, stores)
         usable, failed = [], {}
         for record in records:
@@ -586,7 +588,7 @@ class Lightfast:
             mirror=self.mirror, index=self.index, embedder=self.embedder, reranker=self.reranker,
             namespaces=usable, query=query, top_k=top_k, path_glob=path_glob,
             route=(lambda ns: (self.index_for(ns), ns["namespace_name"])) if self.config.use_shared_index
-            else self._legacy_route(),
+            else self._legacy_route(), mode=mode,
         )
         result.failed.update(failed)
         if self.backend.kind == "local" and self.config.use_shared_index:

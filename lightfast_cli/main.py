@@ -240,9 +240,11 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, since, 
 @click.option("--org", "scope", flag_value="organization", help="Search every store of this organization.")
 @click.option("-k", "--top-k", default=10, show_default=True, type=click.IntRange(1, 100), help="Hits to return.")
 @click.option("--path", "path_glob", default=None, help="Only hits whose path matches this glob, e.g. 'docs/**'.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True,
+              help="hybrid: meaning and exact words; dense: meaning only; lexical: words only.")
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
 @click.pass_context
-def search(ctx, query, stores, scope, top_k, path_glob, as_json) -> None:
+def search(ctx, query, stores, scope, top_k, path_glob, mode, as_json) -> None:
     """Search QUERY in this repo's stores (default), its workspace, or its organization.
 
     Example usage:
@@ -251,14 +253,16 @@ def search(ctx, query, stores, scope, top_k, path_glob, as_json) -> None:
         lightfast search "how does ingest survive a kill"
         lightfast search "retry policy" --store code -k 5 --path 'core/**'
         lightfast search "onboarding" --org --json
+        lightfast search ensure_namespace --mode lexical
     """
     from lightfast_cli.render import print_search
 
     service = open_service(ctx)
-    result = service.search(query, stores=stores or None, scope=scope or "store", top_k=top_k, path_glob=path_glob)
+    result = service.search(query, stores=stores or None, scope=scope or "store", top_k=top_k, path_glob=path_glob,
+                            mode=mode)
     if as_json:
         out().print_json(json.dumps({
-            "query": result.query, "namespaces": result.namespaces, "failed": result.failed,
+            "query": result.query, "mode": result.mode, "namespaces": result.namespaces, "failed": result.failed,
             "notes": result.notes, "hits": [h.to_dict() for h in result.hits],
         }))
     else:

@@ -210,10 +210,11 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False,
     )
 
     # -- search ------------------------------------------------------------------------------
-    def run_search(query, stores, scope, top_k, path_glob) -> SearchOutput:
+    def run_search(query, stores, scope, top_k, path_glob, mode) -> SearchOutput:
         svc = service()
         started = time.perf_counter()
-        result = svc.search(query, stores=stores or None, scope=scope, top_k=top_k, path_glob=path_glob or None)
+        result = svc.search(query, stores=stores or None, scope=scope, top_k=top_k, path_glob=path_glob or None,
+                            mode=mode)
         try:
             own = {r["namespace_name"]: r["store_slug"] for r in svc.namespace_records("store")}  # this repo's stores
             wanted = stores or [s.slug for s in svc.config.stores]
@@ -238,7 +239,8 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False,
         annotations=ToolAnnotations(title="Search the repo", read_only_hint=True, destructive_hint=False,
                                     idempotent_hint=True, open_world_hint=False),
         description=(
-            "Semantic search over this repository's indexed documents and code. scope 'store' (default) "
+            "Search over this repository's indexed documents and code, by meaning and exact words (mode "
+            "'hybrid', the default; 'dense' or 'lexical' for one side only). scope 'store' (default) "
             "searches the named stores, or every store of this lightfast.yml when none are named; "
             "'workspace' every store of the workspace; 'organization' every store of the organization. "
             "Returns hits with path, line range, score, a one-line snippet, the hit's id, and whether the "
@@ -259,12 +261,15 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False,
                                                     "'*.py'; empty for all.", max_length=500)] = "",
         max_chars: Annotated[int, Field(description="Cap on the text answer, in characters.",
                                         ge=500, le=MAX_CHARS)] = DEFAULT_MAX_CHARS,
+        mode: Annotated[Literal["hybrid", "dense", "lexical"],
+                        Field(description="hybrid: meaning and exact words, a name's definition first; "
+                                          "dense: meaning only; lexical: words only.")] = "hybrid",
     ) -> Annotated[CallToolResult, SearchOutput]:
         if not query.strip():
             raise ToolError("query is empty: give some words to search for")
         if any(not s.strip() for s in stores):
             raise ToolError("stores has an empty slug: name stores from lightfast.yml, or pass [] for all")
-        out = await call(run_search, query, stores, scope, top_k, path_glob)
+        out = await call(run_search, query, stores, scope, top_k, path_glob, mode)
         return _result(search_text(out, max_chars), out)
 
     # -- read_chunk ----------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from lightfast_cli.main import cli
 
 #: A placeholder's value in a synopsis, by the option before it (or by the placeholder itself).
 OPTION_VALUES = {"--store": "docs", "-s": "docs", "--wait": "1", "-k": "3", "--step-ms": "50", "--sample": "1",
-                 "--stores": "20", "--path": "docs/**", "--since": "HEAD", "--until": "HEAD", "--branch": "main"}
+                 "--stores": "20", "--path": "docs/**", "--since": "HEAD", "--until": "HEAD", "--branch": "main",
+                 "--mode": "lexical"}
 POSITIONAL_VALUES = {"QUERY": '"pelican lagoon"', "STORE": "scratch", "DIR": ".", "PATHS...": "docs",
                      '"SELECT ..."': '"SELECT namespace_name FROM namespaces"', "OWNER/NAME": "acme/docs"}
 

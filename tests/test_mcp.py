@@ -336,7 +336,7 @@ def test_argument_errors_list_the_accepted_arguments(client, ingested):
     assert "top_k must be a whole number from 1 to 50, not text" in text and "colour is not an argument" in text
     assert text.endswith("Accepted arguments: query (text, required), stores (list of text), scope (one of: "
                          "store, workspace, organization), top_k (whole number 1-50), path_glob (text), "
-                         "max_chars (whole number 500-60000).")
+                         "max_chars (whole number 500-60000), mode (one of: hybrid, dense, lexical).")
     ingest = text_of(client.call("ingest", {"full": "yes"}))
     assert "Accepted arguments: paths (list of text), store (text), full (true or false)." in ingest
     assert "none (call it with {})" in text_of(client.call("ingest_status", {"x": 1}))

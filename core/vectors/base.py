@@ -98,6 +98,15 @@ class VectorIndex(ABC):
     def fetch(self, namespace: str, ids: Sequence[str]) -> dict[str, VectorRecord]:
         """Records by id; missing ids are absent from the result."""
 
+    def lexical_query(self, namespace: str, text: str, top_k: int) -> list[Match] | None:
+        """Records matching the query's words (BM25), best first; None when this backend or
+        namespace has no lexical index (search then falls back to dense and says so)."""
+        return None
+
+    def ensure_lexical(self, namespace: str) -> bool:
+        """Build the namespace's lexical index if it lacks one; True if built (default: none to build)."""
+        return False
+
     def check_dimension(self, vector_dim: int, where: str) -> None:
         from core.errors import DimensionMismatchError
 

@@ -57,6 +57,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from core import lexical
 from core.errors import DimensionMismatchError, IndexDamagedError, LightfastError, NotFoundError
 from core.vectors.damage import meta_damaged as _meta_damaged
 from core.vectors.damage import read_index_json as _read_index_json
@@ -522,6 +523,7 @@ class LocalIndex(VectorIndex):
                 ("name", namespace), ("uid", uid), ("generation", "0"), ("next_slab", "1"), ("created_at", _now()),
             ])
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            lexical.ensure(conn)  # the word index from the start, its schema written before the rename
         finally:
             conn.close()  # closed before the rename, so no connection knows the tmp path
         _write_atomic(slot / "name", namespace)
@@ -608,6 +610,7 @@ class LocalIndex(VectorIndex):
         ids, matrix, metadata = self._prepare(namespace, records)
         if not ids:
             return 0
+        lexical_rows = lexical.rows((vid, json.loads(m)) for vid, m in zip(ids, metadata))
         with self._writer(namespace, create=True) as folder, self._connection(folder) as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             next_slab = int(meta["next_slab"])
@@ -638,6 +641,7 @@ class LocalIndex(VectorIndex):
                     "INSERT OR REPLACE INTO vectors (id, slab, row, metadata) VALUES (?, ?, ?, ?)",
                     zip(ids, placed_slab.tolist(), placed_row.tolist(), metadata),
                 )
+                self._write_lexical(conn, lexical_rows)
             self._maybe_compact(folder, conn)
         return len(ids)
 
@@ -675,7 +679,51 @@ class LocalIndex(VectorIndex):
                         chunk = ids[start : start + 500]
                         layout.retire(conn, chunk)
                         conn.execute(f"DELETE FROM vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+                    self._remove_lexical(conn, ids)
                 self._maybe_compact(folder, conn)
+
+    # -- the lexical index (core/lexical.py): rows written in the vectors' own transactions ---------
+    @staticmethod
+    def _write_lexical(conn: sqlite3.Connection, rows: list) -> None:
+        lexical.ensure(conn)  # a namespace from before the lexical index, or an older version: rebuild
+        lexical.write(conn, rows)
+
+    @staticmethod
+    def _remove_lexical(conn: sqlite3.Connection, ids: list[str]) -> None:
+        if lexical.current(conn):  # otherwise the next write rebuilds it from the vectors
+            lexical.remove(conn, ids)
+
+    def ensure_lexical(self, namespace: str) -> bool:
+        """Build the namespace's lexical index if it predates it; True if it was built."""
+        with self._writer(namespace, create=False) as folder:
+            if folder is None:
+                return False
+            with self._connection(folder) as conn:
+                if lexical.current(conn):
+                    return False
+                with self._write_transaction(conn):
+                    return lexical.ensure(conn)
+
+    def lexical_out_of_step(self, namespace: str) -> str | None:
+        """What disagrees between the namespace's lexical rows and its vectors (None: in step)."""
+        with self._snapshot(namespace) as snap:
+            return lexical.out_of_step(snap[0]) if snap is not None else None
+
+    def lexical_query(self, namespace: str, text: str, top_k: int) -> list[Match] | None:
+        """BM25 matches of the query's terms, best first; None when the namespace has no lexical
+        index yet (written by an older version: the next ingest builds it)."""
+        check_namespace(namespace)
+        if not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise LightfastError(f"lexical query of namespace '{namespace}': top_k must be at least 1, got {top_k!r}")
+        with self._snapshot(namespace) as snap:
+            if snap is None:
+                return []
+            conn = snap[0]
+            if not lexical.current(conn):
+                return None
+            found = lexical.search(conn, text, int(top_k))
+            metadata = lexical.metadata(conn, [vid for vid, _ in found])
+            return [Match(vid, score, metadata[vid]) for vid, score in found if vid in metadata]
 
     def delete_namespace(self, namespace: str) -> None:
         """Works also when the namespace's meta.sqlite is damaged: only its folder is needed."""
@@ -737,6 +785,8 @@ class LocalIndex(VectorIndex):
             conn.executemany("UPDATE vectors SET slab=?, row=? WHERE id=?", updates)
             conn.execute("UPDATE meta SET value=? WHERE key='next_slab'", (str(next_slab),))
             layout.rewrite(conn, new_segments)
+            if lexical.current(conn):
+                lexical.prune(conn)
         for path in folder.glob("slab-*.f32"):  # the old slabs and orphans of killed writers
             if _slab_number(path) not in new_slabs:
                 path.unlink(missing_ok=True)

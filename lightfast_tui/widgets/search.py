@@ -1,4 +1,4 @@
-"""The Search tab: a query, a scope switch, the hits, and a highlighted preview of the chunk.
+"""The Search tab: a query, a scope switch, a mode switch, the hits, and a highlighted preview.
 
 The search runs in a thread worker. The embedding model is warmed in the
 background the first time this pane gets the focus, so start-up never waits
@@ -25,6 +25,7 @@ from core.errors import LightfastError
 from lightfast_tui import widgets
 
 SCOPES = ("store", "workspace", "organization")
+MODES = (("hybrid", "hybrid"), ("dense", "dense"), ("lexical", "lexical"))  # core.search.MODES
 ALL = "__all__"
 HINT = "/ types a query · enter searches · on a hit: enter copies path:line, e opens $EDITOR"
 
@@ -115,6 +116,8 @@ class SearchPane(widgets.ReportsCrashes, Widget):
             yield Input(placeholder="query (enter searches, esc leaves)", id="search-input", compact=True)
             yield Select(scope_options(self.service.config.stores), value="store:" + ALL, allow_blank=False,
                          compact=True, id="search-scope")
+            yield Select(MODES, value="hybrid", allow_blank=False, compact=True, id="search-mode",
+                         tooltip="hybrid: meaning and exact words; dense: meaning only; lexical: words only")
         with Horizontal(id="search-body"):
             yield HitList(id="hits")
             with Vertical(id="preview-box"):
@@ -137,6 +140,16 @@ class SearchPane(widgets.ReportsCrashes, Widget):
 
     def set_scope(self, scope: str) -> None:
         self.query_one("#search-scope", Select).value = "store:" + ALL if scope == "store" else scope
+
+    @property
+    def mode(self) -> str:
+        return str(self.query_one("#search-mode", Select).value)
+
+    @on(Select.Changed, "#search-mode")
+    def _mode_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if self.query:  # compare the modes on the same query
+            self.search(self.query)
 
     # -- warming the model -----------------------------------------------------------------
     def on_descendant_focus(self) -> None:
@@ -165,12 +178,12 @@ class SearchPane(widgets.ReportsCrashes, Widget):
         stores = [store] if store else None
         self.query = query
         self.status(f"searching {store or ('all stores' if scope == 'store' else 'the ' + scope)}…")
-        self._search(query, scope, stores)
+        self._search(query, scope, stores, self.mode)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="search")
-    def _search(self, query: str, scope: str, stores: list[str] | None) -> None:
+    def _search(self, query: str, scope: str, stores: list[str] | None, mode: str) -> None:
         try:
-            result = self.service.search(query, scope=scope, stores=stores, top_k=self.top_k)
+            result = self.service.search(query, scope=scope, stores=stores, top_k=self.top_k, mode=mode)
         except LightfastError as exc:
             self.post_message(self.Failed("search", str(exc)))
             self.post_message(self.Results(None))
