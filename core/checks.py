@@ -10,6 +10,9 @@
 - ingests: the last run of each store of this organization that failed or was
   interrupted (a run still 'running' while no process holds the writer lock
   was killed);
+- mirror-index divergence: per namespace, the vectors the mirror lists against the
+  index's own count (core/doctor.py, counts only; `lightfast doctor` compares ids and
+  repairs). Pinecone's counts lag its writes, so right after an ingest it may differ;
 - the isolation canary (core/isolation.py), unless `check.canary` is off.
 
 Each check gives findings; one that crosses a threshold is an alert.
@@ -26,7 +29,7 @@ from core.errors import LockedError
 
 @dataclass
 class Finding:
-    check: str  # namespaces | latency | ingest | isolation
+    check: str  # namespaces | latency | ingest | divergence | isolation
     subject: str  # an index, a namespace, a store
     ok: bool
     message: str
@@ -157,6 +160,24 @@ def check_ingests(service) -> list[Finding]:
     return out
 
 
+def check_divergence(service) -> list[Finding]:
+    from core.doctor import check
+
+    report = check(service, by_id=False)
+    out = [Finding("divergence", what, False, f"{what}: {error} (run `lightfast doctor`)")
+           for what, error in (("mirror", report.mirror_error), ("index", report.index_error)) if error]
+    for ns in report.namespaces:
+        if not ns.ok:
+            out.append(Finding("divergence", ns.namespace, False,
+                               f"{ns.namespace}: {ns.describe()} (run `lightfast doctor`)",
+                               {"mirror_vectors": ns.mirror_vectors, "index_vectors": ns.index_vectors}))
+    if not out:
+        out.append(Finding("divergence", report.index, True,
+                           f"{len(report.namespaces)} namespaces: the index holds what the mirror lists (counts)",
+                           {"namespaces": len(report.namespaces)}))
+    return out
+
+
 def check_isolation(service) -> list[Finding]:
     from core.isolation import verify_isolation
 
@@ -182,6 +203,10 @@ def run_checks(service, *, canary: bool | None = None, with_backend: bool = True
     report.findings += check_namespaces(service, with_backend)
     report.findings += check_latency(service, now)
     report.findings += check_ingests(service)
+    if with_backend:
+        report.findings += check_divergence(service)
+    else:
+        report.skipped.append("divergence: --no-backend (the index is not asked)")
     run_canary = service.config.check.canary if canary is None else canary
     if run_canary and service.namespace_records("organization"):
         report.findings += check_isolation(service)

@@ -67,10 +67,24 @@ def run_cli(repo, monkeypatch, service, *args):
 def test_a_healthy_repo_passes_every_check_with_the_canary(service, repo, monkeypatch):
     report = service.check(now=NOW)
     assert report.ok, [f.message for f in report.alerts]
-    assert {f.check for f in report.findings} == {"namespaces", "ingest", "isolation"}
+    assert {f.check for f in report.findings} == {"namespaces", "ingest", "divergence", "isolation"}
     result = run_cli(repo, monkeypatch, service)
     assert result.exit_code == 0, result.output
     assert "0 alerts" in result.output and "isolation" in result.output
+
+
+def test_vectors_the_index_lost_are_a_divergence_alert(service, repo, monkeypatch):
+    """Issue 15's reproduction (an index whose files went) seen by the scheduler's check."""
+    record = service.namespace_records("store", ["docs"])[0]
+    service.index.delete_namespace(record["namespace_name"])
+    report = service.check(canary=False, now=NOW)
+    assert alerts(report) == {"divergence": [record["namespace_name"]]}
+    assert "index namespace missing" in report.alerts[0].message and "lightfast doctor" in report.alerts[0].message
+    result = run_cli(repo, monkeypatch, service, "--no-canary")
+    assert result.exit_code == 1 and "ALERT divergence" in result.output, result.output
+    assert run_cli(repo, monkeypatch, service, "--no-canary", "--no-backend").exit_code == 0
+    service.ingest()  # a plain ingest re-embeds what the index lost
+    assert service.check(canary=False, now=NOW).ok
 
 
 def test_namespace_usage_against_the_limit(service, repo, service_factory, monkeypatch):
@@ -147,11 +161,13 @@ def test_the_isolation_canary_catches_a_record_outside_its_namespace(service, re
     stray = np.ones(service.index.dimension, dtype=np.float32) / np.sqrt(service.index.dimension)
     service.index.upsert(code, [VectorRecord("stray-1", stray, {MARKER: docs, "text": "misfiled"})])
     report = service.check(now=NOW)
-    assert alerts(report) == {"isolation": ["lightfast-test-v1"]}
-    assert "belongs to " + docs in report.alerts[0].message
+    # The stray record is also a vector no document of that namespace lists.
+    assert alerts(report) == {"divergence": [code], "isolation": ["lightfast-test-v1"]}
+    assert "belongs to " + docs in next(f for f in report.alerts if f.check == "isolation").message
     result = run_cli(repo, monkeypatch, service)
     assert result.exit_code == 1 and "ALERT isolation" in result.output
-    assert service.check(canary=False, now=NOW).ok  # the canary off: that alert is not looked for
+    # The canary off: that alert is not looked for.
+    assert alerts(service.check(canary=False, now=NOW)) == {"divergence": [code]}
 
 
 def test_check_thresholds_are_strict_config(repo):

@@ -846,6 +846,7 @@ class LocalIndex(VectorIndex):
         layout is upgraded first (once, by whichever process opens it first).
         """
         check_namespace(namespace)
+        last: BaseException | None = None  # why the last attempt looked again: the error's cause
         for attempt in range(5):
             folder = self._incarnation(namespace)
             if folder is None:
@@ -875,9 +876,11 @@ class LocalIndex(VectorIndex):
                     if isinstance(exc, FileNotFoundError) and str(exc.filename or "").endswith(".f32"):
                         raise _rows_damaged(Path(exc.filename), namespace, "is missing") from None
                     raise
+                last = exc
                 self._drop(namespace, folder)  # moved under us: look again
                 time.sleep(0.002 * attempt)
-        raise LightfastError(f"namespace '{namespace}' of index '{self.name}' kept changing while being read")
+        raise LightfastError(f"namespace '{namespace}' of index '{self.name}' kept changing while being read"
+                             + (f" (last: {last.__class__.__name__}: {last})" if last else "")) from last
 
     def _view(self, namespace: str, folder: Path, conn: sqlite3.Connection) -> _View:
         meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('uid', 'generation', 'name')").fetchall())
