@@ -45,6 +45,7 @@ NAMESPACE_MISSING = "index namespace missing"
 DAMAGED = "damaged"
 NOT_IN_MIRROR = "not in mirror"
 STALE = "stale vectors"
+LEXICAL = "word index out of step"
 
 _BATCH = 500
 _DAMAGED_FILE = re.compile(r"^(.*?(?:meta\.sqlite|\.f32|index\.json|mirror\.sqlite)): ")
@@ -83,6 +84,8 @@ class NamespaceHealth:
             return f"not in mirror: the index holds {self.index_vectors:,} vectors, the mirror no documents"
         if self.state == STALE:
             return f"stale vectors: {self.stale:,} in the index that no document holds"
+        if self.state == LEXICAL:
+            return f"word index out of step with the vectors: {self.error}"
         return f"damaged: {self.error}"
 
     def remedy(self) -> str:
@@ -202,6 +205,10 @@ def _check_record(mirror: Mirror, index: VectorIndex | None, record: dict, store
         return NamespaceHealth(name, store, NOT_IN_MIRROR, 0, held)
     if stale:
         return NamespaceHealth(name, store, STALE, expected, held, stale=stale)
+    if by_id and index is not None and hasattr(index, "lexical_out_of_step"):
+        problem = index.lexical_out_of_step(name)  # the hybrid search's word rows (core/lexical.py)
+        if problem:
+            return NamespaceHealth(name, store, LEXICAL, expected, held, error=problem)
     return NamespaceHealth(name, store, HEALTHY, expected, held)
 
 
@@ -251,6 +258,9 @@ def repair(service: "Lightfast", on_lock_wait: Callable[[LockHolder], None] | No
                 notes.append(_restore_namespace(service, ns.store))
             elif ns.state == STALE:
                 notes.append(_delete_stale(service, ns))
+            elif ns.state == LEXICAL:
+                service.index.ensure_lexical(ns.namespace, rebuild=True)  # from the vectors' metadata
+                notes.append(f"{ns.namespace}: rebuilt its word index from the vectors' metadata")
     if reingest:  # outside the lock: ingest takes it itself
         report = service.ingest(reingest, on_lock_wait=on_lock_wait)
         for r in report.stores:

@@ -130,10 +130,10 @@ def current(conn: sqlite3.Connection) -> bool:
     return row is not None and row[0] == VERSION
 
 
-def ensure(conn: sqlite3.Connection) -> bool:
+def ensure(conn: sqlite3.Connection, rebuild: bool = False) -> bool:
     """Create or rebuild the lexical table from the vectors' metadata; True if it did.
-    Call inside the writer's transaction."""
-    if current(conn):
+    rebuild: even when it is current (rows out of step). Call inside the writer's transaction."""
+    if current(conn) and not rebuild:
         return False
     conn.execute("DROP TABLE IF EXISTS lexical")
     conn.execute("DROP TABLE IF EXISTS lexical_ids")

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_config, write_files
-from core.doctor import DAMAGED, HEALTHY, NAMESPACE_MISSING, NOT_IN_MIRROR, STALE, VECTORS_MISSING
+from core.doctor import DAMAGED, HEALTHY, LEXICAL, NAMESPACE_MISSING, NOT_IN_MIRROR, STALE, VECTORS_MISSING
 from core.errors import IndexDamagedError, MirrorDamagedError
 from core.vectors.base import VectorRecord
 from lightfast_cli.main import cli
@@ -213,6 +213,22 @@ def test_stale_vectors_are_reported_and_deleted(built):
     found = _docs(built.doctor())
     assert found.state == STALE and found.stale == 1
     assert built.doctor(repair=True).healthy and built.index.fetch(NS, ["stray:0:0"]) == {}
+
+
+def test_word_rows_out_of_step_are_reported_and_rebuilt(built):
+    """The hybrid search's lexical rows are checked beside the vectors (issue 17, point 4)."""
+    meta = built.index.namespace_folder(NS) / "meta.sqlite"
+    conn = sqlite3.connect(meta)
+    with conn:  # as a stray write outside Lightfast: falcon's word rows gone
+        conn.execute("DELETE FROM lexical_ids WHERE id IN (SELECT id FROM vectors "
+                     "WHERE json_extract(metadata, '$.path') = 'falcon.md')")
+    conn.close()
+    found = _docs(built.doctor())
+    assert found.state == LEXICAL and "1 vectors without lexical rows" in found.error
+    repaired = built.doctor(repair=True)
+    assert repaired.healthy and any("rebuilt its word index" in note for note in repaired.repairs)
+    hits = built.search("falcon", stores=["docs"], top_k=1, mode="lexical").hits
+    assert hits and hits[0].path == "falcon.md"
 
 
 def test_garbage_mid_file_in_the_mirror_is_found_by_the_doctor(built, lightfast_home, repo, service_factory):

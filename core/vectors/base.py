@@ -103,7 +103,7 @@ class VectorIndex(ABC):
         namespace has no lexical index (search then falls back to dense and says so)."""
         return None
 
-    def ensure_lexical(self, namespace: str) -> bool:
+    def ensure_lexical(self, namespace: str, rebuild: bool = False) -> bool:
         """Build the namespace's lexical index if it lacks one; True if built (default: none to build)."""
         return False
 

@@ -693,16 +693,17 @@ class LocalIndex(VectorIndex):
         if lexical.current(conn):  # otherwise the next write rebuilds it from the vectors
             lexical.remove(conn, ids)
 
-    def ensure_lexical(self, namespace: str) -> bool:
-        """Build the namespace's lexical index if it predates it; True if it was built."""
+    def ensure_lexical(self, namespace: str, rebuild: bool = False) -> bool:
+        """Build the namespace's lexical index if it predates it (rebuild: also when it is current
+        but out of step with the vectors, `lightfast doctor --repair`); True if it was built."""
         with self._writer(namespace, create=False) as folder:
             if folder is None:
                 return False
             with self._connection(folder) as conn:
-                if lexical.current(conn):
+                if lexical.current(conn) and not rebuild:
                     return False
                 with self._write_transaction(conn):
-                    return lexical.ensure(conn)
+                    return lexical.ensure(conn, rebuild)
 
     def lexical_out_of_step(self, namespace: str) -> str | None:
         """What disagrees between the namespace's lexical rows and its vectors (None: in step)."""
