@@ -479,10 +479,6 @@ class Mirror:
             conn.execute("DELETE FROM documents WHERE namespace_id=?", (namespace_id,))
             conn.execute("DELETE FROM pending_vectors WHERE namespace_id=?", (namespace_id,))
 
-    def touch_namespace(self, namespace_id: str) -> None:
-        with self.write() as conn:
-            conn.execute("UPDATE namespaces SET updated_at=? WHERE id=?", (utcnow(), namespace_id))
-
     # -- documents and vector entries ---------------------------------------
     def documents(self, namespace_id: str) -> dict[str, dict]:
         return {

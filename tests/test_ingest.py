@@ -1,7 +1,7 @@
 """Ingest and search through the service, on a real mirror and local index.
 
-The deterministic HashEmbedder stands in for the model here (plumbing);
-tests/test_e2e.py runs the same flows with the real model.
+The deterministic HashEmbedder stands in for the model here (plumbing); the flows with the
+real model run in tests/test_cli.py, tests/test_mcp.py and tests/test_hybrid.py.
 """
 
 from __future__ import annotations
