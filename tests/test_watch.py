@@ -164,16 +164,17 @@ def test_changes_no_store_sees_cause_no_ingest(watching, repo):
 
 
 def test_a_gitignore_edit_resyncs(watching, repo):
-    service, watcher, _ = watching
+    service, watcher, recorder = watching
     write_files(repo, {"drafts/plan.md": "# Plan\n\ndraft\n"})
     wait_for(lambda: "drafts/plan.md" in docs_of(service), what="draft indexed")
     write_files(repo, {".gitignore": "build/\n*.log.md\ndrafts/\n"})
     wait_for(lambda: "drafts/plan.md" not in docs_of(service), what="ignored draft removed")
+    settle(service, repo, recorder)  # the mirror drops the row before the index deletes: wait for the batch
     assert_consistent(service)
 
 
 def test_a_config_edit_adds_a_store(watching, repo):
-    service, watcher, _ = watching
+    service, watcher, recorder = watching
     reloaded = []
     watcher.on_reload = reloaded.append
     write_files(repo, {"scripts/run.sh": "echo pelican\n"})
@@ -186,6 +187,7 @@ def test_a_config_edit_adds_a_store(watching, repo):
 
     write_files(repo, {"scripts/deploy.sh": "echo albatross\n"})  # the new configuration is watched
     wait_for(lambda: "scripts/deploy.sh" in docs_of(watcher.service, "shell"), what="new store watched")
+    settle(watcher.service, repo, recorder)  # the mirror row comes before the run's last steps
     assert_consistent(watcher.service)
 
 
