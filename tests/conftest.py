@@ -127,3 +127,18 @@ def service_factory(lightfast_home, hash_embedder):
         return Lightfast(load_config(config_path), lightfast_home, embedder=embedder or hash_embedder)
 
     return build
+
+
+# A docs store of ten bird pages, ingested: the data dir the damage and doctor tests break.
+BIRDS = ["falcon", "heron", "owl", "pelican", "sparrow", "crow", "eagle", "wren", "robin", "finch"]
+BIRD_FILES = {f"{b}.md": f"# {b}\nabout the {b}, a bird that nests near the lake\n" for b in BIRDS}
+BIRDS_NS = "org_acme:ws_platform:store_docs"
+
+
+@pytest.fixture
+def built(repo, service_factory):
+    write_files(repo, BIRD_FILES)
+    service = service_factory(repo)
+    service.ingest(stores=["docs"])
+    assert service.search("about the falcon", stores=["docs"], top_k=1).hits[0].path == "falcon.md"
+    return service

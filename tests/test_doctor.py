@@ -15,24 +15,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from conftest import BIRD_FILES as FILES
+from conftest import BIRDS_NS as NS
 from conftest import make_config, write_files
 from core.doctor import DAMAGED, HEALTHY, LEXICAL, NAMESPACE_MISSING, NOT_IN_MIRROR, STALE, VECTORS_MISSING
 from core.errors import IndexDamagedError, MirrorDamagedError
 from core.vectors.base import VectorRecord
 from lightfast_cli.main import cli
 
-BIRDS = ["falcon", "heron", "owl", "pelican", "sparrow", "crow", "eagle", "wren", "robin", "finch"]
-FILES = {f"{b}.md": f"# {b}\nabout the {b}, a bird that nests near the lake\n" for b in BIRDS}
-NS = "org_acme:ws_platform:store_docs"
 
-
-@pytest.fixture
-def built(repo, service_factory):
-    write_files(repo, FILES)
-    service = service_factory(repo)
-    service.ingest(stores=["docs"])
-    assert service.search("about the falcon", stores=["docs"], top_k=1).hits[0].path == "falcon.md"
-    return service
 
 
 def _fresh(service_factory, repo):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import write_files
+from conftest import TEST_PROFILE, write_files
 from core.config import load_config
 from core.errors import ConfigError, NamespaceLimitError
 from core.service import Lightfast
@@ -20,15 +20,7 @@ from lightfast_cli.main import cli
 
 PRIMARY, OVERFLOW = "lightfast-test-v1", "lightfast-test-b"
 
-PROFILES = """
-indexes:
-  test:
-    backend: local
-    name: lightfast-test-v1
-    embedding_provider: local
-    embedding_model: hash-test
-    dimension: 64
-  test-b:
+PROFILES = TEST_PROFILE + """  test-b:
     backend: local
     name: lightfast-test-b
     embedding_provider: local
