@@ -673,6 +673,22 @@ class Lightfast:
                 f"(`lightfast ingest --store {store_slug}`, environment '{self.environment}')")
         return record
 
+    def store_status(self) -> list[dict]:
+        """Each store of this lightfast.yml, in its order: store, namespace (None before its first
+        ingest), documents, vectors, last_ingest, last_ingest_status (from the mirror)."""
+        own = {r["id"] for r in self.namespace_records("store")}
+        rows = {r["store_slug"]: r for r in self.namespaces(with_backend=False) if r.get("id") in own}
+        out = []
+        for store in self.config.stores:
+            r = rows.get(store.slug)
+            out.append({
+                "store": store.slug, "namespace": r["namespace_name"] if r else None,
+                "documents": r["documents"] if r else 0, "vectors": r["vectors"] if r else 0,
+                "last_ingest": r.get("last_ingest") if r else None,
+                "last_ingest_status": r.get("last_ingest_status") if r else None,
+            })
+        return out
+
     def plan(self, stores: Iterable[str] | None = None, *, full: bool = False,
              force: bool | None = None) -> "IngestPlan":
         """What an ingest would embed, skip and remove, and its cost (core.plan); embeds nothing."""

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.cost import PRICES_AS_OF, Prices, Workload
+# `X as X`: an explicit re-export (PEP 484), for ruff and type checkers alike.
+from core.cost import PRICES_AS_OF as PRICES_AS_OF
+from core.cost import Prices as Prices
+from core.cost import Workload as Workload
 
 if TYPE_CHECKING:
-    from core.ingest import Progress, StoreReport
-    from core.search import Hit, SearchResult
-    from core.service import IngestReport, StatsReport
-    from core.stats import QueryResult
-
+    from core.ingest import Progress as Progress
+    from core.ingest import StoreReport as StoreReport
+    from core.search import Hit as Hit
+    from core.search import SearchResult as SearchResult
+    from core.service import IngestReport as IngestReport
+    from core.service import StatsReport as StatsReport
+    from core.stats import QueryResult as QueryResult
