@@ -58,7 +58,10 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from core import lexical
-from core.errors import DimensionMismatchError, IndexDamagedError, LightfastError, NotFoundError
+from core.errors import (
+    ConcurrentChangeError, DeletionProtectedError, DimensionMismatchError, IndexDamagedError, InvalidArgumentError,
+    MetricMismatchError, NamespaceFolderError, NotFoundError,
+)
 from core.vectors.damage import meta_damaged as _meta_damaged
 from core.vectors.damage import read_index_json as _read_index_json
 from core.vectors.damage import rows_damaged as _rows_damaged
@@ -110,19 +113,19 @@ def check_namespace(namespace: Any) -> None:
         except UnicodeEncodeError:
             ok = False
     if not ok:
-        raise LightfastError(f"invalid namespace {namespace!r}: 1 to {MAX_NAMESPACE} characters, no NUL")
+        raise InvalidArgumentError(f"invalid namespace {namespace!r}: 1 to {MAX_NAMESPACE} characters, no NUL")
 
 
 def _check_id(namespace: str, vid: Any) -> None:
     if not isinstance(vid, str) or not 1 <= len(vid) <= MAX_ID or not vid.isascii() or "\0" in vid:
-        raise LightfastError(
+        raise InvalidArgumentError(
             f"invalid vector id {vid!r} in namespace '{namespace}': 1 to {MAX_ID} ASCII characters, no NUL"
         )
 
 
 def _check_index_name(name: Any) -> None:
     if not isinstance(name, str) or not _INDEX_NAME.fullmatch(name):
-        raise LightfastError(
+        raise InvalidArgumentError(
             f"invalid index name {name!r}: 1 to 45 lowercase letters, digits or '-', "
             "starting and ending with a letter or digit (Pinecone's rule)"
         )
@@ -132,7 +135,7 @@ def _inside(base: Path, path: Path, what: str) -> Path:
     """path, refused unless it resolves (symlinks followed) to a place under base."""
     resolved_base = base.resolve()
     if not path.resolve().is_relative_to(resolved_base):
-        raise LightfastError(
+        raise NamespaceFolderError(
             f"{what} {path} resolves to {path.resolve()}, outside {resolved_base}; "
             "a symlink there points out of the data dir: remove it"
         )
@@ -192,9 +195,9 @@ class LocalBackend(VectorBackend):
 
     def create_index(self, spec: IndexSpec) -> None:
         if spec.metric not in METRICS:
-            raise LightfastError(f"index '{spec.name}': unknown metric {spec.metric!r}; use one of {', '.join(METRICS)}")
+            raise InvalidArgumentError(f"index '{spec.name}': unknown metric {spec.metric!r}; use one of {', '.join(METRICS)}")
         if not isinstance(spec.dimension, int) or spec.dimension < 1:
-            raise LightfastError(f"index '{spec.name}': dimension must be a positive integer, got {spec.dimension!r}")
+            raise InvalidArgumentError(f"index '{spec.name}': dimension must be a positive integer, got {spec.dimension!r}")
         folder = self._folder(spec.name)
         (folder / "ns").mkdir(parents=True, exist_ok=True)
         meta = {
@@ -225,7 +228,7 @@ class LocalBackend(VectorBackend):
                     f"but the profile asks for {spec.dimension}"
                 )
             if meta.get("metric", "cosine") != spec.metric:
-                raise LightfastError(
+                raise MetricMismatchError(
                     f"index '{spec.name}' exists with metric {meta.get('metric')!r}, but the profile asks "
                     f"for {spec.metric!r}; a metric cannot change, create a new index"
                 )
@@ -246,7 +249,7 @@ class LocalBackend(VectorBackend):
         except FileNotFoundError:
             return
         if meta.get("deletion_protection"):
-            raise LightfastError(
+            raise DeletionProtectedError(
                 f"index '{name}' has deletion protection on; turn it off in its profile before deleting it"
             )
         trash = self.root / ".trash"
@@ -361,7 +364,7 @@ class LocalIndex(VectorIndex):
         except (FileNotFoundError, NotADirectoryError):
             return None
         if len(found) > 1:
-            raise LightfastError(f"namespace folder {slot} holds {len(found)} incarnations; expected one")
+            raise NamespaceFolderError(f"namespace folder {slot} holds {len(found)} incarnations; expected one")
         return slot / found[0] if found else None
 
     def namespace_folder(self, namespace: str) -> Path | None:
@@ -538,13 +541,13 @@ class LocalIndex(VectorIndex):
         except (OSError, UnicodeDecodeError):
             name = None if slot.name.startswith("~") else urllib.parse.unquote(slot.name)
         if name != namespace:
-            raise LightfastError(f"namespace folder {slot.name} of index '{self.name}' belongs to {name!r}, not {namespace!r}")
+            raise NamespaceFolderError(f"namespace folder {slot.name} of index '{self.name}' belongs to {name!r}, not {namespace!r}")
 
     def _check_owner(self, folder: Path, namespace: str) -> None:
         with self._connection(folder) as conn:
             row = conn.execute("SELECT value FROM meta WHERE key='name'").fetchone()
         if row is None or row[0] != namespace:
-            raise LightfastError(
+            raise NamespaceFolderError(
                 f"namespace folder {folder.parent.name} of index '{self.name}' belongs to "
                 f"{row[0] if row else '?'!r}, not {namespace!r}"
             )
@@ -586,20 +589,20 @@ class LocalIndex(VectorIndex):
             try:
                 values = np.asarray(record.values, dtype=np.float32)
             except (TypeError, ValueError) as exc:
-                raise LightfastError(f"{where}: values are not numbers ({exc})") from None
+                raise InvalidArgumentError(f"{where}: values are not numbers ({exc})") from None
             if values.ndim != 1:
-                raise LightfastError(f"{where}: values must be one vector, got shape {values.shape}")
+                raise InvalidArgumentError(f"{where}: values must be one vector, got shape {values.shape}")
             self.check_dimension(values.shape[0], where)
             with np.errstate(over="ignore"):
                 matrix[row] = values
             if not np.isfinite(matrix[row]).all():
-                raise LightfastError(f"{where}: values must be finite float32 numbers (no NaN or infinity)")
+                raise InvalidArgumentError(f"{where}: values must be finite float32 numbers (no NaN or infinity)")
             if not isinstance(record.metadata, dict):
-                raise LightfastError(f"{where}: metadata must be a JSON object, got {type(record.metadata).__name__}")
+                raise InvalidArgumentError(f"{where}: metadata must be a JSON object, got {type(record.metadata).__name__}")
             try:
                 metadata.append(json.dumps(record.metadata, ensure_ascii=False, allow_nan=False))
             except (TypeError, ValueError) as exc:
-                raise LightfastError(f"{where}: metadata is not JSON-serialisable ({exc})") from None
+                raise InvalidArgumentError(f"{where}: metadata is not JSON-serialisable ({exc})") from None
         if self.metric == "cosine":
             norms = np.linalg.norm(matrix, axis=1, keepdims=True)
             matrix /= np.where(norms == 0, 1, norms)
@@ -667,7 +670,7 @@ class LocalIndex(VectorIndex):
         ids = list(dict.fromkeys(ids))
         for vid in ids:
             if not isinstance(vid, str):
-                raise LightfastError(f"delete from namespace '{namespace}': id {vid!r} is not a string")
+                raise InvalidArgumentError(f"delete from namespace '{namespace}': id {vid!r} is not a string")
         if not ids:
             return
         with self._writer(namespace, create=False) as folder:
@@ -715,7 +718,7 @@ class LocalIndex(VectorIndex):
         index yet (written by an older version: the next ingest builds it)."""
         check_namespace(namespace)
         if not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise LightfastError(f"lexical query of namespace '{namespace}': top_k must be at least 1, got {top_k!r}")
+            raise InvalidArgumentError(f"lexical query of namespace '{namespace}': top_k must be at least 1, got {top_k!r}")
         with self._snapshot(namespace) as snap:
             if snap is None:
                 return []
@@ -880,13 +883,13 @@ class LocalIndex(VectorIndex):
                 last = exc
                 self._drop(namespace, folder)  # moved under us: look again
                 time.sleep(0.002 * attempt)
-        raise LightfastError(f"namespace '{namespace}' of index '{self.name}' kept changing while being read"
-                             + (f" (last: {last.__class__.__name__}: {last})" if last else "")) from last
+        raise ConcurrentChangeError(f"namespace '{namespace}' of index '{self.name}' kept changing while being read"
+                                    + (f" (last: {last.__class__.__name__}: {last})" if last else "")) from last
 
     def _view(self, namespace: str, folder: Path, conn: sqlite3.Connection) -> _View:
         meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('uid', 'generation', 'name')").fetchall())
         if meta.get("name") != namespace:
-            raise LightfastError(f"namespace folder {folder} belongs to {meta.get('name')!r}, not {namespace!r}")
+            raise NamespaceFolderError(f"namespace folder {folder} belongs to {meta.get('name')!r}, not {namespace!r}")
         key = (meta["uid"], int(meta["generation"]))
         with self._lock:
             cached = self._views.get(namespace)
@@ -923,7 +926,7 @@ class LocalIndex(VectorIndex):
     def _keep_mask(self, view: _View, conn: sqlite3.Connection, flt: dict[str, Any]) -> np.ndarray:
         """Rows that pass a metadata filter, cached per view and filter."""
         if not isinstance(flt, dict):
-            raise LightfastError(f"a filter must be an object like {{'path': 'a.md'}}, got {flt!r}")
+            raise InvalidArgumentError(f"a filter must be an object like {{'path': 'a.md'}}, got {flt!r}")
         try:
             fkey = json.dumps(flt, sort_keys=True)
         except (TypeError, ValueError):
@@ -955,9 +958,9 @@ class LocalIndex(VectorIndex):
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.check_dimension(q.shape[0], f"query of namespace '{namespace}'")
         if not np.isfinite(q).all():
-            raise LightfastError(f"query of namespace '{namespace}': the vector must be finite (no NaN or infinity)")
+            raise InvalidArgumentError(f"query of namespace '{namespace}': the vector must be finite (no NaN or infinity)")
         if not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise LightfastError(f"query of namespace '{namespace}': top_k must be at least 1, got {top_k!r}")
+            raise InvalidArgumentError(f"query of namespace '{namespace}': top_k must be at least 1, got {top_k!r}")
         if self.metric == "cosine":
             norm = np.linalg.norm(q)
             q = q / norm if norm else q
@@ -1101,7 +1104,7 @@ class LocalIndex(VectorIndex):
                  pagination_token: str | None = None) -> tuple[list[str], str | None]:
         check_namespace(namespace)
         if not isinstance(limit, int) or limit < 1:
-            raise LightfastError(f"list_ids of namespace '{namespace}': limit must be at least 1, got {limit!r}")
+            raise InvalidArgumentError(f"list_ids of namespace '{namespace}': limit must be at least 1, got {limit!r}")
         sql, params = "SELECT id FROM vectors WHERE id > ?", [pagination_token or ""]
         if prefix:
             sql += " AND id >= ? AND id < ?"
