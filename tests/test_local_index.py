@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 
 import core.vectors.local as local
+from core.vectors import compaction
+from core.vectors import slabs as slab_files
 from core.errors import DimensionMismatchError, IndexDamagedError, LightfastError, NotFoundError
 from core.vectors.base import IndexSpec, VectorRecord
 from core.vectors.local import LocalBackend, LocalIndex, encode_namespace
@@ -129,8 +131,8 @@ def test_upsert_replaces_and_new_values_win(index):
 
 @pytest.mark.parametrize("metric", ["cosine", "dotproduct", "euclidean"])
 def test_results_stay_exact_through_deletes_and_compaction(backend, metric, monkeypatch):
-    monkeypatch.setattr(local, "SLAB_ROWS", 300)  # several slabs, and slabs that fill up
-    monkeypatch.setattr(local, "COMPACT_MIN_DEAD", 200)
+    monkeypatch.setattr(slab_files, "SLAB_ROWS", 300)  # several slabs, and slabs that fill up
+    monkeypatch.setattr(compaction, "COMPACT_MIN_DEAD", 200)
     index = backend.ensure_index(IndexSpec(f"exact-{metric}", DIM, metric=metric))
     rng = np.random.default_rng(2)
     truth: dict[str, np.ndarray] = {}
@@ -170,7 +172,7 @@ def check_exact(index, metric, truth, rng):
 
 
 def test_automatic_compaction_bounds_dead_rows(index, monkeypatch):
-    monkeypatch.setattr(local, "COMPACT_MIN_DEAD", 100)
+    monkeypatch.setattr(compaction, "COMPACT_MIN_DEAD", 100)
     rng = np.random.default_rng(3)
     for _ in range(10):  # every round rewrites the same 100 ids
         index.upsert(NS, [VectorRecord(f"k{i}", v) for i, v in enumerate(unit(rng, 100))])
@@ -607,7 +609,7 @@ def test_each_segment_is_checked_once_per_process(index, monkeypatch):
 
 
 def test_compaction_rewrites_checksums_and_never_launders_damage(index, monkeypatch):
-    monkeypatch.setattr(local, "COMPACT_MIN_DEAD", 10**9)  # only explicit compactions here
+    monkeypatch.setattr(compaction, "COMPACT_MIN_DEAD", 10**9)  # only explicit compactions here
     monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 20)  # each upsert below its own segment
     rng = np.random.default_rng(22)
     vectors = unit(rng, 60)
@@ -732,9 +734,10 @@ HOLD = textwrap.dedent("""
     from pathlib import Path
     import core.vectors.layout as layout
     import core.vectors.local as local
+    import core.vectors.slabs as slabs
     from core.vectors.base import IndexSpec, VectorRecord
     root, where, action, slab_rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    local.SLAB_ROWS = slab_rows
+    slabs.SLAB_ROWS = slab_rows
     index = local.LocalBackend(Path(root)).ensure_index(IndexSpec("test-v1", {dim}))
 
     def hold(real):
