@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import core.vectors.local as local
-from core.vectors import compaction
-from core.vectors import slabs as slab_files
 from core.errors import DimensionMismatchError, IndexDamagedError, LightfastError, NotFoundError
-from core.vectors.base import IndexSpec, VectorRecord
+from core.vectors import compaction, layout
+from core.vectors import slabs as slab_files
+from core.vectors.base import IndexSpec, NamespaceStats, VectorRecord
 from core.vectors.local import LocalBackend, LocalIndex, encode_namespace
 
 DIM = 16
@@ -258,7 +257,7 @@ def test_namespace_names_any_characters_and_long(index):
     slots = [encode_namespace(n) for n in names]
     assert len(set(s.lower() for s in slots)) == len(names)  # distinct even on case-insensitive disks
     assert all(len(s) <= 200 and "/" not in s and not s.startswith(".") for s in slots)
-    assert index.list_namespaces(prefix="x" * 511) == [local.NamespaceStats(n, 1) for n in sorted(names[-2:])]
+    assert index.list_namespaces(prefix="x" * 511) == [NamespaceStats(n, 1) for n in sorted(names[-2:])]
 
 
 # -- errors ------------------------------------------------------------------------------------------
@@ -592,13 +591,13 @@ def test_deletes_in_any_order_keep_every_dead_row(index):
 
 
 def test_each_segment_is_checked_once_per_process(index, monkeypatch):
-    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
+    monkeypatch.setattr(layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
     rng = np.random.default_rng(21)
     for b in range(3):
         index.upsert(NS, [VectorRecord(f"b{b}-{i}", v) for i, v in enumerate(unit(rng, 10))])
     checked: list[int] = []
-    real = local.layout.checksum
-    monkeypatch.setattr(local.layout, "checksum", lambda block: checked.append(len(block)) or real(block))
+    real = layout.checksum
+    monkeypatch.setattr(layout, "checksum", lambda block: checked.append(len(block)) or real(block))
     reader = LocalIndex(index.folder)
     reader.query(NS, unit(rng)[0], 5)
     assert checked == [10, 10, 10]  # every segment, at open
@@ -610,7 +609,7 @@ def test_each_segment_is_checked_once_per_process(index, monkeypatch):
 
 def test_compaction_rewrites_checksums_and_never_launders_damage(index, monkeypatch):
     monkeypatch.setattr(compaction, "COMPACT_MIN_DEAD", 10**9)  # only explicit compactions here
-    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 20)  # each upsert below its own segment
+    monkeypatch.setattr(layout, "SEGMENT_ROWS", 20)  # each upsert below its own segment
     rng = np.random.default_rng(22)
     vectors = unit(rng, 60)
     for b in range(3):
@@ -639,7 +638,7 @@ def test_compaction_rewrites_checksums_and_never_launders_damage(index, monkeypa
 
 
 def test_damage_in_rows_nobody_points_at_is_ignored(index, monkeypatch):
-    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
+    monkeypatch.setattr(layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
     rng = np.random.default_rng(23)
     vectors = unit(rng, 20)
     index.upsert(NS, [VectorRecord(f"d{i}", vectors[i]) for i in range(10)])
@@ -671,7 +670,7 @@ def test_rewriting_every_id_recovers_even_in_the_process_that_trusted_the_damage
 
 
 def test_small_upserts_grow_one_segment_whose_every_part_is_checked(index, monkeypatch):
-    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 64)
+    monkeypatch.setattr(layout, "SEGMENT_ROWS", 64)
     rng = np.random.default_rng(26)
     vectors = unit(rng, 150)
     for i in range(150):  # one vector per upsert, as a watcher might write
