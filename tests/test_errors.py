@@ -4,7 +4,6 @@ in core/errors.py, and catches only the errors it means to handle."""
 from __future__ import annotations
 
 import ast
-import inspect
 from pathlib import Path
 
 import pytest
@@ -51,11 +50,15 @@ def test_every_error_says_in_one_line_what_it_is_for():
         assert isinstance(cls.exit_code, int) and cls.exit_code >= 1, cls.__name__
 
 
-def test_storage_error_keeps_its_exit_code_and_old_import():
-    from core.storage import StorageError
+def test_a_full_disk_is_a_storage_error_from_core_errors(tmp_path):
+    import errno
 
-    assert StorageError is core.errors.StorageError and StorageError.exit_code == 8
-    assert inspect.getmodule(StorageError) is core.errors
+    from core.storage import storage_guard
+
+    with pytest.raises(core.errors.StorageError, match="No space left on device.*nothing committed was lost") as info:
+        with storage_guard(tmp_path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert info.value.exit_code == 8
 
 
 @pytest.fixture
