@@ -170,6 +170,22 @@ def check_exact(index, metric, truth, rng):
         assert np.allclose([h.score for h in hits], scores[order[:10]], rtol=1e-4, atol=1e-4)
 
 
+def test_calls_with_more_ids_than_one_sqlite_statement_takes(index, monkeypatch):
+    """fetch, query hits, delete and the dead-row bitmaps look ids up 500 at a time (core/vectors/sql.py)."""
+    monkeypatch.setattr(compaction, "COMPACT_MIN_DEAD", 10**9)  # dead rows stay: the bitmaps must mark them
+    rng = np.random.default_rng(31)
+    vectors = unit(rng, 1234)
+    ids = [f"m{i:04}" for i in range(1234)]
+    index.upsert(NS, [VectorRecord(vid, v, {"i": i}) for i, (vid, v) in enumerate(zip(ids, vectors))])
+    fetched = index.fetch(NS, ids)
+    assert list(fetched) == ids and all(np.allclose(fetched[v].values, vectors[i], atol=1e-6) for i, v in enumerate(ids))
+    assert sorted(h.id for h in index.query(NS, vectors[0], 2000)) == ids
+    index.delete(NS, ids[:1100])
+    kept = ids[1100:]
+    assert index.namespace_stats(NS).vector_count == 134 and index.fetch(NS, ids).keys() == set(kept)
+    assert sorted(h.id for h in LocalIndex(index.folder).query(NS, vectors[0], 2000)) == kept  # a new reader: bitmaps
+
+
 def test_automatic_compaction_bounds_dead_rows(index, monkeypatch):
     monkeypatch.setattr(compaction, "COMPACT_MIN_DEAD", 100)
     rng = np.random.default_rng(3)

@@ -39,7 +39,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from core.vectors.sql import rows_in
+from core.vectors.sql import execute_in
 
 VERSION = 2  # PRAGMA user_version of a namespace's meta.sqlite with this layout
 SEGMENT_ROWS = 4_096  # a segment grows by appends up to this (6 MB of 384-d rows, ~2 ms of crc32)
@@ -85,7 +85,7 @@ def record(conn: sqlite3.Connection, appended: Iterable[Appended], read: Callabl
 def retire(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
     """Mark the rows these ids point at now as dead; call before their `vectors` rows change."""
     places: dict[int, list[int]] = {}
-    for slab, row in rows_in(conn, "SELECT slab, row FROM vectors WHERE id IN ({marks})", ids):
+    for slab, row in execute_in(conn, "SELECT slab, row FROM vectors WHERE id IN ({marks})", ids):
         places.setdefault(slab, []).append(row)
     for slab, rows in places.items():
         found = conn.execute("SELECT bits FROM dead_rows WHERE slab=?", (slab,)).fetchone()

@@ -34,7 +34,7 @@ from core.vectors.base import Match, NamespaceStats, VectorIndex, VectorRecord
 from core.vectors.damage import meta_damaged, read_index_json, rows_damaged
 from core.vectors.pool import ConnectionPool
 from core.vectors.scan import View, build_view, checksum_error, keep_mask
-from core.vectors.sql import rows_in
+from core.vectors.sql import execute_in
 from core.vectors.validate import check_namespace, encode_namespace, inside, prepare
 from core.vectors.writer import check_name_file, create_incarnation, find_incarnation, slot_lock, write_transaction
 
@@ -237,7 +237,7 @@ class LocalIndex(VectorIndex):
             with self._connection(folder) as conn:
                 with write_transaction(conn):
                     layout.retire(conn, ids)  # before their rows go
-                    rows_in(conn, "DELETE FROM vectors WHERE id IN ({marks})", ids)
+                    execute_in(conn, "DELETE FROM vectors WHERE id IN ({marks})", ids)
                     self._remove_lexical(conn, ids)
                 self._maybe_compact(folder, conn)
 
@@ -385,7 +385,8 @@ class LocalIndex(VectorIndex):
                 self._views.popitem(last=False)
         return view
 
-    def query(self, namespace: str, vector: np.ndarray, top_k: int, filter: dict[str, Any] | None = None) -> list[Match]:
+    def query(self, namespace: str, vector: np.ndarray, top_k: int,
+              filter: dict[str, Any] | None = None) -> list[Match]:
         check_namespace(namespace)
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.check_dimension(q.shape[0], f"query of namespace '{namespace}'")
@@ -423,7 +424,7 @@ class LocalIndex(VectorIndex):
             conn, view = snap
             out: dict[str, VectorRecord] = {}
             sql = "SELECT id, slab, row, metadata FROM vectors WHERE id IN ({marks})"
-            for vid, slab, row, meta in rows_in(conn, sql, wanted):
+            for vid, slab, row, meta in execute_in(conn, sql, wanted):
                 values = np.array(view.blocks[view.slab_pos[slab]][row], dtype=np.float32)
                 if not np.isfinite(values).all():
                     raise rows_damaged(slabs.slab_path(view.folder, slab), namespace,

@@ -22,7 +22,7 @@ from core.vectors import layout
 from core.vectors.damage import meta_damaged, rows_damaged
 from core.vectors.filters import matches
 from core.vectors.slabs import slab_path
-from core.vectors.sql import rows_in
+from core.vectors.sql import execute_in
 
 _MASKS = 16  # filter masks cached per view
 
@@ -187,8 +187,8 @@ def rows_at(conn: sqlite3.Connection, view: View, positions: Sequence[int]) -> d
         by_slab.setdefault(view.slabs[block], {})[row] = pos
     out: dict[int, tuple[str, dict]] = {}
     for slab, rows in by_slab.items():
-        for row, vid, meta in rows_in(conn, "SELECT row, id, metadata FROM vectors WHERE slab=? AND row IN ({marks})",
-                                      list(rows), [slab]):
+        sql = "SELECT row, id, metadata FROM vectors WHERE slab=? AND row IN ({marks})"
+        for row, vid, meta in execute_in(conn, sql, list(rows), [slab]):
             out[rows[row]] = (vid, json.loads(meta))
     missing = [pos for pos in positions if pos not in out]
     if missing:

@@ -9,9 +9,9 @@ from typing import Any, Sequence
 CHUNK = 500
 
 
-def rows_in(conn: sqlite3.Connection, sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> list[tuple]:
-    """Every row of sql run once per chunk of values. sql holds `{marks}` where the IN list
-    goes, after the placeholders of params (the same for each chunk)."""
+def execute_in(conn: sqlite3.Connection, sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> list[tuple]:
+    """sql run once per chunk of values, and the rows it returned. sql holds `{marks}` where
+    the IN list goes, after the placeholders of params (the same for each chunk)."""
     out: list[tuple] = []
     for start in range(0, len(values), CHUNK):
         chunk = list(values[start : start + CHUNK])
