@@ -27,7 +27,7 @@ from typing import Callable, Literal
 import pathspec
 
 from core.embeddings.base import Embedder
-from core.errors import BackendError, LightfastError
+from core.errors import BackendError, InvalidQueryError
 from core.fusion import contains_phrase, definition_rank, fuse, query_identifiers
 from core.mirror import Mirror
 from core.rerank import Reranker, ScoreFusionReranker
@@ -132,7 +132,6 @@ class SearchResult:
     namespaces: list[str]
     failed: dict[str, str] = field(default_factory=dict)  # namespace -> error
     latency_ms: dict[str, float] = field(default_factory=dict)
-    embed_ms: float = 0.0
     #: What a face should tell the user about how the answer was made (e.g. a rerank fallback).
     notes: list[str] = field(default_factory=list)
     #: How the hits were found: "hybrid", "dense" or "lexical" (core.search.MODES).
@@ -144,15 +143,15 @@ class SearchResult:
 def validate_query(query: str, top_k: int, mode: str = "hybrid") -> str:
     query = (query or "").strip()
     if not query:
-        raise LightfastError("the query is empty: give some words to search for")
+        raise InvalidQueryError("the query is empty: give some words to search for")
     if len(query) > MAX_QUERY_CHARS:
-        raise LightfastError(
+        raise InvalidQueryError(
             f"the query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}: shorten it"
         )
     if not 1 <= top_k <= MAX_TOP_K:
-        raise LightfastError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+        raise InvalidQueryError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
     if mode not in MODES:
-        raise LightfastError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        raise InvalidQueryError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
     return query
 
 
@@ -217,9 +216,7 @@ def search_namespaces(
                                 for ns in namespaces}
         with metering() as search_usage:  # the query's embedding and the rerank, as billed
             if mode != "lexical":
-                started = time.perf_counter()
                 qvec = embedder.embed_query(query)
-                result.embed_ms = (time.perf_counter() - started) * 1000
         if mode != "lexical":
             sides["dense"] = {ns["namespace_name"]: pool.submit(timed, "query", ns, qvec) for ns in namespaces}
         for ns in namespaces:

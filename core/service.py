@@ -581,7 +581,7 @@ class Lightfast:
             try:
                 check_model(record, self.profile)
                 usable.append(record)
-            except Exception as exc:
+            except DimensionMismatchError as exc:  # built with another model: skipped, and said why
                 failed[record["namespace_name"]] = str(exc)
         if not records:
             raise NotFoundError(

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from core.errors import LightfastError, LockedError
+from core.errors import LightfastError, LockedError, WatchError
 from core.ingest import content_hash
 from core.scan import (DEFAULT_IGNORED_DIRS, FoundFile, StoreMatcher, Unusable, _GitIgnores, escape_path,
                        own_output_files, read_found, repo_file, walk_dirs)
@@ -192,7 +192,7 @@ class Watcher:
         except OSError as exc:  # a vanished root, an unreadable directory...
             message = f"cannot watch {root}: {exc.strerror or exc}"
             self._failed(message)
-            raise LightfastError(message) from exc
+            raise WatchError(message) from exc
         finally:
             self._set(status="stopped")
 

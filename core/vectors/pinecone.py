@@ -41,7 +41,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from core.errors import BackendError, DimensionMismatchError, LightfastError, NotFoundError
+from core.errors import (
+    BackendError, CredentialsMissingError, DimensionMismatchError, InvalidArgumentError, NotFoundError,
+)
 from core.retry import DEFAULT_TIMEOUT_S, RetryPolicy, default_timeout
 from core.usage import record, reported
 from core.vectors.base import IndexSpec, Match, NamespaceStats, VectorBackend, VectorIndex, VectorRecord
@@ -74,7 +76,7 @@ def check_namespace(namespace: str) -> None:
     if not isinstance(namespace, str) or not 0 < len(namespace) <= MAX_NAMESPACE \
             or "\0" in namespace or not namespace.isascii():
         shown = repr(namespace[:80]) + ("..." if isinstance(namespace, str) and len(namespace) > 80 else "")
-        raise LightfastError(
+        raise InvalidArgumentError(
             f"namespace {shown} breaks Pinecone's limit: 1 to {MAX_NAMESPACE} ASCII characters, no NUL"
         )
 
@@ -82,7 +84,7 @@ def check_namespace(namespace: str) -> None:
 def check_id(namespace: str, vid: str) -> None:
     if not isinstance(vid, str) or not 0 < len(vid) <= MAX_ID or "\0" in vid or not vid.isascii():
         shown = repr(vid[:80]) + ("..." if isinstance(vid, str) and len(vid) > 80 else "")
-        raise LightfastError(
+        raise InvalidArgumentError(
             f"vector id {shown} in namespace '{namespace}' breaks Pinecone's limit: "
             f"1 to {MAX_ID} ASCII characters, no NUL"
         )
@@ -100,8 +102,8 @@ def check_flat(metadata: dict[str, Any], where: str = "a record") -> None:
                 isinstance(value, list) and all(isinstance(v, str) for v in value)):
             continue
         kind = "null" if value is None else type(value).__name__
-        raise LightfastError(f"metadata field '{key}' of {where} is {kind}: Pinecone takes only strings, "
-                             "numbers, booleans and lists of strings")
+        raise InvalidArgumentError(f"metadata field '{key}' of {where} is {kind}: Pinecone takes only strings, "
+                                   "numbers, booleans and lists of strings")
 
 
 def fit_metadata(metadata: dict[str, Any], where: str = "a record") -> dict[str, Any]:
@@ -114,7 +116,7 @@ def fit_metadata(metadata: dict[str, Any], where: str = "a record") -> dict[str,
     rest = {k: v for k, v in metadata.items() if k not in ("text", "text_truncated")}
     room = MAX_METADATA_BYTES - _json_size({**rest, "text": "", "text_truncated": True})
     if room <= 0 or not text:
-        raise LightfastError(
+        raise InvalidArgumentError(
             f"metadata of {where} is {size:,} bytes: over Pinecone's 40 KB limit even without its text"
         )
     cut = text.encode()[:room].decode(errors="ignore")
@@ -180,7 +182,7 @@ class PineconeBackend(VectorBackend):
         from pinecone._internal.config import RetryConfig
 
         if not api_key:
-            raise LightfastError("a Pinecone API key is needed (set PINECONE_API_KEY)")
+            raise CredentialsMissingError("a Pinecone API key is needed (set PINECONE_API_KEY)")
         self.timeout = timeout if timeout is not None else default_timeout()
         self.ready_timeout = ready_timeout
         #: progress while waiting (an index initializing); default: a warning on stderr's logger
@@ -328,7 +330,7 @@ class PineconeIndex(VectorIndex):
             values = np.asarray(r.values, dtype=np.float32).reshape(-1)
             self.check_dimension(values.shape[0], f"upsert into '{namespace}'")
             if not np.isfinite(values).all():
-                raise LightfastError(f"vector '{r.id}' for namespace '{namespace}' has NaN or infinite values")
+                raise InvalidArgumentError(f"vector '{r.id}' for namespace '{namespace}' has NaN or infinite values")
             item = {"id": r.id, "values": values.tolist()}
             metadata = fit_metadata(dict(r.metadata), f"record '{r.id}' in namespace '{namespace}'")
             if metadata:
@@ -344,7 +346,7 @@ class PineconeIndex(VectorIndex):
     def query(self, namespace, vector, top_k, filter=None) -> list[Match]:
         check_namespace(namespace)
         if not 1 <= int(top_k) <= MAX_TOP_K:
-            raise LightfastError(f"top_k must be between 1 and {MAX_TOP_K:,} (got {top_k})")
+            raise InvalidArgumentError(f"top_k must be between 1 and {MAX_TOP_K:,} (got {top_k})")
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.check_dimension(q.shape[0], f"query of '{namespace}'")
         kwargs: dict[str, Any] = {"vector": q.tolist(), "top_k": int(top_k), "namespace": namespace,
@@ -409,7 +411,7 @@ class PineconeIndex(VectorIndex):
     def list_ids(self, namespace, prefix=None, limit=100, pagination_token=None):
         check_namespace(namespace)
         if int(limit) < 1:
-            raise LightfastError(f"list_ids limit must be at least 1 (got {limit})")
+            raise InvalidArgumentError(f"list_ids limit must be at least 1 (got {limit})")
         kwargs: dict[str, Any] = {"namespace": namespace, "limit": min(int(limit), 100)}
         if prefix:
             kwargs["prefix"] = prefix
