@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
 from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
-from core.errors import DimensionMismatchError, LightfastError, NoNamespaceError, NotFoundError, ScopeError
+from core.errors import DimensionMismatchError, InvalidArgumentError, LightfastError, NoNamespaceError, NotFoundError, ScopeError
 from core.guards import check_ingest
 from core.ingest import ProgressCallback, StoreReport, ingest_store
 from core.locks import LockHolder, file_lock
@@ -862,7 +862,7 @@ def create_config(directory: Path, *, target: Path | None = None, organization: 
 
     target = target or directory / CONFIG_FILENAME
     if target.exists() and not force:
-        raise LightfastError(f"{target} already exists; pass --force to overwrite it")
+        raise InvalidArgumentError(f"{target} already exists; pass --force to overwrite it")
     directory.mkdir(parents=True, exist_ok=True)
     text = default_config_text(organization or "local", workspace or directory.name or "main", DEFAULT_STORES)
     target.write_text(text, encoding="utf-8")

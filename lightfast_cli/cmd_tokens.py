@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from core.errors import ConfigError, LightfastError
+from core.errors import ConfigError, InvalidArgumentError
 from lightfast_cli.consoles import err, out
 from lightfast_cli.layout import print_rows
 
@@ -32,7 +32,7 @@ def _organization(ctx: click.Context, given: str | None) -> str:
     try:
         return Lightfast.config_organization(Path(named) if named else None)
     except ConfigError as exc:
-        raise LightfastError(f"give --organization, or run where a lightfast.yml is found ({exc})") from None
+        raise InvalidArgumentError(f"give --organization, or run where a lightfast.yml is found ({exc})") from None
 
 
 @click.group()

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from core.errors import LightfastError
+from core.errors import InvalidArgumentError, LightfastError
 from lightfast_cli.consoles import err, out
 
 
@@ -118,7 +118,7 @@ def init(ctx, organization: str | None, workspace: str | None, force: bool, dire
     obj = ctx.find_root().obj or {}
     named = None if obj.get("config_from_env") else obj.get("config")
     if named and directory is not None:
-        raise LightfastError("give either DIRECTORY or --config, not both")
+        raise InvalidArgumentError("give either DIRECTORY or --config, not both")
     target = Path(named).expanduser().resolve() if named else None
     directory = target.parent if target else (directory or Path(".")).resolve()
     target = create_config(directory, target=target, organization=organization, workspace=workspace, force=force)
@@ -166,9 +166,9 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, since, 
         lightfast ingest --since v1.2.0 --until HEAD --json
     """
     if until and not since:
-        raise LightfastError("--until needs --since (the range's start), e.g. --since v1.2.0 --until HEAD")
+        raise InvalidArgumentError("--until needs --since (the range's start), e.g. --since v1.2.0 --until HEAD")
     if since and (paths or plan_only):
-        raise LightfastError("--since chooses the files itself: give it without PATHS or --plan")
+        raise InvalidArgumentError("--since chooses the files itself: give it without PATHS or --plan")
     service = open_service(ctx)
     if plan_only:
         from lightfast_cli.render import print_plan

@@ -17,9 +17,14 @@ CORE = Path(__file__).parents[1] / "core"
 ERRORS = {name for name, obj in vars(core.errors).items() if isinstance(obj, type) and issubclass(obj, Exception)}
 
 
+def _modules(*packages: str):
+    for package in packages:
+        for path in sorted((CORE.parent / package).rglob("*.py")):
+            yield path.relative_to(CORE.parent), ast.parse(path.read_text(), str(path))
+
+
 def _core_modules():
-    for path in sorted(CORE.rglob("*.py")):
-        yield path.relative_to(CORE.parent), ast.parse(path.read_text(), str(path))
+    return _modules("core")
 
 
 def _name(node: ast.AST | None) -> str | None:
@@ -28,8 +33,9 @@ def _name(node: ast.AST | None) -> str | None:
     return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
 
 
-def test_core_never_raises_the_bare_base_class():
-    bare = [f"{path}:{node.lineno}" for path, tree in _core_modules() for node in ast.walk(tree)
+def test_neither_core_nor_a_face_raises_the_bare_base_class():
+    bare = [f"{path}:{node.lineno}" for path, tree in _modules("core", "lightfast_cli", "lightfast_tui", "mcp_server")
+            for node in ast.walk(tree)
             if isinstance(node, ast.Raise) and _name(node.exc) == "LightfastError"]
     assert bare == []
 
