@@ -27,7 +27,7 @@ from typing import Callable, Literal
 import pathspec
 
 from core.embeddings.base import Embedder
-from core.errors import BackendError, InvalidQueryError
+from core.errors import BackendError, InvalidQueryError, LightfastError
 from core.fusion import contains_phrase, definition_rank, fuse, query_identifiers
 from core.mirror import Mirror
 from core.rerank import Reranker, ScoreFusionReranker
@@ -224,7 +224,7 @@ def search_namespaces(
             try:  # a namespace that fails is reported, never fails the whole search
                 dense, dense_ms, dense_units = sides["dense"][name].result() if sides["dense"] else ([], 0.0, None)
                 lexical, lexical_ms, _ = sides["lexical"][name].result() if sides["lexical"] else ([], 0.0, None)
-            except Exception as exc:
+            except (LightfastError, sqlite3.Error, OSError) as exc:  # a bug of ours is not a namespace failure
                 result.failed[name] = str(exc) or exc.__class__.__name__
                 continue
             if lexical is None:

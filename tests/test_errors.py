@@ -96,3 +96,27 @@ def test_search_lets_our_own_bug_through_instead_of_reporting_it_as_a_namespace_
     monkeypatch.setattr(core.service, "check_model", buggy)
     with pytest.raises(TypeError, match="a bug in check_model"):
         two_stores.search("falcon", scope="workspace", top_k=3)
+
+
+def test_a_failing_namespace_is_reported_but_a_bug_in_its_query_is_not_hidden(two_stores, monkeypatch):
+    from core.errors import BackendError
+    from core.vectors.local_index import LocalIndex
+
+    real = LocalIndex.query
+    calls = []
+
+    def first_fails(self, namespace, *args, **kwargs):
+        calls.append(namespace)
+        if len(calls) == 1:
+            raise failure
+        return real(self, namespace, *args, **kwargs)
+
+    monkeypatch.setattr(LocalIndex, "query", first_fails)
+    failure = BackendError("the index went away")
+    result = two_stores.search("falcon", scope="workspace", top_k=3, mode="dense")
+    assert list(result.failed.values()) == ["the index went away"] and result.hits
+
+    calls.clear()
+    failure = TypeError("a bug in the query path")
+    with pytest.raises(TypeError, match="a bug in the query path"):
+        two_stores.search("falcon", scope="workspace", top_k=3, mode="dense")
