@@ -57,14 +57,12 @@ from core.errors import (
 )
 from core.vectors import slabs
 from core.vectors.base import IndexSpec, VectorBackend
-from core.vectors.damage import read_index_json
+from core.vectors.damage import METRICS, read_index_json
 from core.vectors.local_index import LocalIndex
 from core.vectors.validate import check_index_name, encode_namespace, inside
 from core.vectors.writer import now
 
 __all__ = ["METRICS", "LocalBackend", "LocalIndex", "encode_namespace"]
-
-METRICS = ("cosine", "dotproduct", "euclidean")
 
 
 # -- the backend -------------------------------------------------------------------------------------
