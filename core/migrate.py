@@ -35,7 +35,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from core.errors import LightfastError, NamingError
 from core.mirror import utcnow
 from core.namespaces import index_spec, namespace_id
 from core.naming import check_collisions, namespace_name
-from core.vectors.base import IndexSpec, Match, NamespaceStats, VectorIndex, VectorRecord
+from core.vectors.base import Match, NamespaceStats, VectorIndex
 
 LEGACY_NAMESPACE = "__default__"  # the one namespace a legacy per-store index uses
 SAFETY_DAYS = 7
@@ -137,16 +137,13 @@ class Migration:
 
     # -- the legacy side ----------------------------------------------------------
     def legacy_stores(self) -> list[dict]:
-        return self.mirror.rows(
-            "SELECT * FROM stores WHERE organization_id=? ORDER BY workspace_id, slug",
-            (self.service.config.organization,),
-        )
+        return self.mirror.legacy_stores(self.service.config.organization)
 
     def legacy_index(self, store: dict) -> VectorIndex:
         return self.backend.index(store["index_name"])
 
     def state(self) -> dict[str, dict]:
-        return {r["store_id"]: r for r in self.mirror.rows("SELECT * FROM migration_stores")}
+        return self.mirror.migration_state()
 
     def active(self) -> bool:
         return any(r["status"] != "cutover" for r in self.state().values())
@@ -184,50 +181,27 @@ class Migration:
         profile, env = self.service.profile, self.service.environment
         self.backend.ensure_index(index_spec(profile, env))
         done = self.state()
-        created = 0
-        with self.mirror.write() as conn:
-            for s in stores:
-                if s["id"] in done:
-                    continue
-                if s["embedding_dim"] != profile.dimension or s["embedding_model"] != profile.embedding_model:
-                    raise LightfastError(
-                        f"legacy store {s['workspace_id']}/{s['slug']} holds {s['embedding_model']} "
-                        f"({s['embedding_dim']}-d) vectors but profile '{env}' is {profile.embedding_model} "
-                        f"({profile.dimension}-d): choose a matching profile to migrate into"
-                    )
-                ns_id = namespace_id(env, s["organization_id"], s["workspace_id"], s["slug"])
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO namespaces (id, organization_id, workspace_id, store_slug, "
-                    "namespace_name, environment, index_name, index_profile, chunk_max_tokens, chunk_overlap, "
-                    "embedding_provider, embedding_model, embedding_dim, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ns_id, s["organization_id"], s["workspace_id"], s["slug"],
-                     namespace_name(s["organization_id"], s["workspace_id"], s["slug"]), env, profile.name, env,
-                     s["chunk_max_tokens"], s["chunk_overlap"], profile.embedding_provider,
-                     profile.embedding_model, profile.dimension, s["created_at"], utcnow()),
+        rows: dict[str, dict] = {}  # legacy store id -> its namespaces row
+        for s in stores:
+            if s["id"] in done:
+                continue
+            if s["embedding_dim"] != profile.dimension or s["embedding_model"] != profile.embedding_model:
+                raise LightfastError(
+                    f"legacy store {s['workspace_id']}/{s['slug']} holds {s['embedding_model']} "
+                    f"({s['embedding_dim']}-d) vectors but profile '{env}' is {profile.embedding_model} "
+                    f"({profile.dimension}-d): choose a matching profile to migrate into"
                 )
-                fresh = cur.rowcount == 1
-                if fresh:  # re-point the store's documents and vector entries
-                    for doc in conn.execute("SELECT * FROM store_documents WHERE store_id=?", (s["id"],)).fetchall():
-                        new_id = conn.execute(
-                            "INSERT INTO documents (namespace_id, path, content_hash, size, mtime_ns, "
-                            "chunk_count, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (ns_id, doc["path"], doc["content_hash"], doc["size"], doc["mtime_ns"],
-                             doc["chunk_count"], doc["ingested_at"]),
-                        ).lastrowid
-                        conn.execute(
-                            "INSERT INTO vector_entries (namespace_id, vector_id, document_id, environment, "
-                            "chunk_index, start_line, end_line) SELECT ?, vector_id, ?, ?, chunk_index, "
-                            "start_line, end_line FROM store_vector_entries WHERE document_id=?",
-                            (ns_id, new_id, env, doc["id"]),
-                        )
-                conn.execute(
-                    "INSERT INTO migration_stores (store_id, namespace_id, namespace_created, status, updated_at) "
-                    "VALUES (?, ?, ?, 'registered', ?)",
-                    (s["id"], ns_id, int(fresh), utcnow()),
-                )
-                created += 1
-        return created
+            rows[s["id"]] = {
+                "id": namespace_id(env, s["organization_id"], s["workspace_id"], s["slug"]),
+                "organization_id": s["organization_id"], "workspace_id": s["workspace_id"],
+                "store_slug": s["slug"],
+                "namespace_name": namespace_name(s["organization_id"], s["workspace_id"], s["slug"]),
+                "environment": env, "index_name": profile.name, "index_profile": env,
+                "chunk_max_tokens": s["chunk_max_tokens"], "chunk_overlap": s["chunk_overlap"],
+                "embedding_provider": profile.embedding_provider, "embedding_model": profile.embedding_model,
+                "embedding_dim": profile.dimension, "created_at": s["created_at"], "updated_at": utcnow(),
+            }
+        return self.mirror.register_legacy_stores(rows)
 
     # -- copy ----------------------------------------------------------------------------
     def run(self, cancelled: Callable[[], bool] | None = None) -> dict[str, int]:
@@ -245,7 +219,7 @@ class Migration:
 
     def _copy(self, store: dict, row: dict, shared: VectorIndex, cancelled) -> int:
         legacy = self.legacy_index(store)
-        target = self.mirror.namespace_by_id(row["namespace_id"])["namespace_name"]
+        target = self.mirror.namespace_by_id(row["namespace_id"]).namespace_name
         total = legacy.namespace_stats(LEGACY_NAMESPACE).vector_count
         token, done, copied = row["last_id"], row["copied"], 0
         self._checkpoint(store["id"], "copying", token, done)
@@ -268,11 +242,7 @@ class Migration:
         return copied
 
     def _checkpoint(self, store_id: str, status: str, last_id: str | None, copied: int) -> None:
-        with self.mirror.write() as conn:
-            conn.execute(
-                "UPDATE migration_stores SET status=?, last_id=?, copied=?, updated_at=? WHERE store_id=?",
-                (status, last_id, copied, utcnow(), store_id),
-            )
+        self.mirror.checkpoint_migration(store_id, status, last_id, copied)
 
     # -- verify --------------------------------------------------------------------------
     def verify(self, sample: int = 50, seed: int | None = None) -> list[StoreCheck]:
@@ -282,7 +252,7 @@ class Migration:
         checks = []
         for store_id, row in sorted(self.state().items()):
             legacy = self.legacy_index(stores[store_id])
-            target = self.mirror.namespace_by_id(row["namespace_id"])["namespace_name"]
+            target = self.mirror.namespace_by_id(row["namespace_id"]).namespace_name
             check = StoreCheck(store_id, legacy.namespace_stats(LEGACY_NAMESPACE).vector_count,
                                shared.namespace_stats(target).vector_count, 0)
             ids = _all_ids(legacy, LEGACY_NAMESPACE)
@@ -314,10 +284,7 @@ class Migration:
                 f"and `lightfast migrate verify` ({len(pending)} store(s) not verified)"
             )
         now = now or datetime.now(timezone.utc)
-        with self.mirror.write() as conn:
-            conn.execute("UPDATE migration_stores SET status='cutover', updated_at=?", (utcnow(),))
-            conn.execute("UPDATE stores SET deprecated_at=? WHERE deprecated_at IS NULL AND id IN "
-                         "(SELECT store_id FROM migration_stores)", (now.isoformat(),))
+        self.mirror.cut_over_migration(now.isoformat())
         set_use_shared_index(self.service.config.source_path, True)
         deleted = []
         if delete_legacy:
@@ -335,11 +302,10 @@ class Migration:
         for row in self.state().values():
             record = self.mirror.namespace_by_id(row["namespace_id"])
             if row["namespace_created"] and record is not None:
-                shared.delete_namespace(record["namespace_name"])
-                self.mirror.delete_namespace_record(record["id"])
+                shared.delete_namespace(record.namespace_name)
+                self.mirror.delete_namespace_record(record.id)
                 removed += 1
-        with self.mirror.write() as conn:
-            conn.execute("DELETE FROM migration_stores")
+        self.mirror.clear_migration_state()
         set_use_shared_index(self.service.config.source_path, False)
         return removed
 
@@ -364,11 +330,9 @@ class Migration:
             if until > now:
                 report.waiting.append(f"{store['index_name']} (until {until:%Y-%m-%d %H:%M} UTC)")
                 continue
-            with self.mirror.write() as conn:
-                report.vector_rows += conn.execute(
-                    "DELETE FROM store_vector_entries WHERE store_id=?", (store["id"],)).rowcount
-                report.document_rows += conn.execute(
-                    "DELETE FROM store_documents WHERE store_id=?", (store["id"],)).rowcount
+            vector_rows, document_rows = self.mirror.drop_legacy_rows(store["id"])
+            report.vector_rows += vector_rows
+            report.document_rows += document_rows
             exists = self.backend.index_exists(store["index_name"])
             if exists and not delete_indexes:
                 report.indexes_kept.append(store["index_name"])
@@ -376,9 +340,7 @@ class Migration:
             if exists:
                 self.backend.delete_index(store["index_name"])
                 report.indexes_deleted.append(store["index_name"])
-            with self.mirror.write() as conn:  # the index is gone: nothing left to remember it by
-                conn.execute("DELETE FROM migration_stores WHERE store_id=?", (store["id"],))
-                conn.execute("DELETE FROM stores WHERE id=?", (store["id"],))
+            self.mirror.forget_legacy_store(store["id"])  # the index is gone: nothing left to remember it by
             report.stores_removed += 1
         return report
 
@@ -424,14 +386,14 @@ def reconcile(service) -> tuple[int, list[Drift]]:
     drifts: list[Drift] = []
     records = service.namespace_records("organization")
     for record in records:
-        ours = service.mirror.vector_ids(record["id"])
-        theirs = set(_all_ids(service.index_for(record), record["namespace_name"]))
+        ours = service.mirror.vector_ids(record.id)
+        theirs = set(_all_ids(service.index_for(record), record.namespace_name))
         if ours != theirs:
-            drifts.append(Drift(record["namespace_name"], record["index_name"], len(ours), len(theirs),
+            drifts.append(Drift(record.namespace_name, record.index_name, len(ours), len(theirs),
                                 sorted(ours - theirs), sorted(theirs - ours)))
-    orphans = [r for r in service.namespaces() if r.get("only_in") == "index"]
+    orphans = [r for r in service.namespaces() if r.only_in == "index"]
     for row in orphans:
-        drifts.append(Drift(row["namespace_name"], row["index_name"], 0, row["index_vectors"] or 0,
+        drifts.append(Drift(row.namespace_name, row.index_name, 0, row.index_vectors or 0,
                             unrecorded=True))
     return len(records) + len(orphans), drifts
 
@@ -443,36 +405,3 @@ def _all_ids(index: VectorIndex, namespace: str) -> list[str]:
         ids.extend(page)
         if not token:
             return ids
-
-
-def create_legacy_store(service, workspace: str, slug: str, records: Sequence[VectorRecord],
-                        documents: Iterable[dict] = ()) -> dict:
-    """Write one store in the old layout (its own index + a `stores` row): for tests and benches
-    that stand in for an existing one-index-per-store deployment."""
-    profile = service.profile
-    name = legacy_index_name(workspace, slug)
-    index = service.backend.ensure_index(IndexSpec(name, profile.dimension, profile.metric,
-                                                   tags={"platform": "lightfast", "layout": "legacy"}))
-    now = utcnow()
-    row = {"id": f"store_{workspace}_{slug}", "organization_id": service.config.organization,
-           "workspace_id": workspace, "slug": slug, "index_name": name,
-           "embedding_model": profile.embedding_model, "embedding_dim": profile.dimension,
-           "chunk_max_tokens": 256, "chunk_overlap": 32, "created_at": now, "updated_at": now}
-    with service.mirror.write() as conn:
-        conn.execute(f"INSERT INTO stores ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                     tuple(row.values()))
-        for doc in documents:
-            doc_id = conn.execute(
-                "INSERT INTO store_documents (store_id, path, content_hash, size, mtime_ns, chunk_count, "
-                "ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (row["id"], doc["path"], doc["content_hash"], doc["size"], doc["mtime_ns"],
-                 len(doc["vector_ids"]), now),
-            ).lastrowid
-            conn.executemany(
-                "INSERT INTO store_vector_entries (store_id, index_name, vector_id, document_id, "
-                "chunk_index, start_line, end_line) VALUES (?, ?, ?, ?, ?, 1, 1)",
-                [(row["id"], name, vid, doc_id, i) for i, vid in enumerate(doc["vector_ids"])],
-            )
-    for start in range(0, len(records), 1000):
-        index.upsert(LEGACY_NAMESPACE, records[start:start + 1000])
-    return row

@@ -14,7 +14,8 @@ import pytest
 from conftest import make_config, write_files
 from core.config import load_config
 from core.errors import LightfastError
-from core.migrate import LEGACY_NAMESPACE, Migration, create_legacy_store, legacy_index_name
+from core.migrate import LEGACY_NAMESPACE, Migration, legacy_index_name
+from legacy_layout import create_legacy_store
 from core.vectors.base import VectorRecord
 
 

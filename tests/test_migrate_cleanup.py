@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from conftest import write_files
 from core.errors import LightfastError
-from core.migrate import Migration, create_legacy_store, reconcile
+from core.migrate import Migration, reconcile
+from legacy_layout import create_legacy_store
 from core.vectors.base import VectorRecord
 from lightfast_cli.main import cli
 from test_migrate import legacy_records
@@ -111,7 +112,7 @@ def test_reconcile_finds_drift_on_either_side_and_exits_1(repo, service_factory)
 
     docs, code = "org_acme:ws_platform:store_docs", "org_acme:ws_platform:store_code"
     index = service.index
-    gone = sorted(service.mirror.vector_ids(service.ensure_namespace("docs")["id"]))[0]
+    gone = sorted(service.mirror.vector_ids(service.ensure_namespace("docs").id))[0]
     index.delete(docs, [gone])  # the mirror says it is there
     stray = legacy_records(9, 2, dim=64)
     index.upsert(code, stray[:1])  # the mirror knows nothing of it
