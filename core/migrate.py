@@ -43,6 +43,7 @@ from core.errors import LightfastError, NamingError
 from core.mirror import utcnow
 from core.namespaces import index_spec, namespace_id
 from core.naming import check_collisions, namespace_name
+from core.records import LegacyStore, MigrationStore
 from core.vectors.base import Match, NamespaceStats, VectorIndex
 
 LEGACY_NAMESPACE = "__default__"  # the one namespace a legacy per-store index uses
@@ -136,40 +137,40 @@ class Migration:
         self.progress = progress or (lambda store, done, total: None)
 
     # -- the legacy side ----------------------------------------------------------
-    def legacy_stores(self) -> list[dict]:
+    def legacy_stores(self) -> list[LegacyStore]:
         return self.mirror.legacy_stores(self.service.config.organization)
 
-    def legacy_index(self, store: dict) -> VectorIndex:
-        return self.backend.index(store["index_name"])
+    def legacy_index(self, store: LegacyStore) -> VectorIndex:
+        return self.backend.index(store.index_name)
 
-    def state(self) -> dict[str, dict]:
+    def state(self) -> dict[str, MigrationStore]:
         return self.mirror.migration_state()
 
     def active(self) -> bool:
-        return any(r["status"] != "cutover" for r in self.state().values())
+        return any(r.status != "cutover" for r in self.state().values())
 
     # -- plan ----------------------------------------------------------------------------
     def plan(self) -> list[dict]:
-        stores = self.legacy_stores()
-        names: dict[str, list[dict]] = {}
+        stores, state = self.legacy_stores(), self.state()
+        names: dict[str, list[LegacyStore]] = {}
         rows = []
         for s in stores:
             try:
-                name = namespace_name(s["organization_id"], s["workspace_id"], s["slug"])
+                name = namespace_name(s.organization_id, s.workspace_id, s.slug)
             except NamingError as exc:
                 name, error = None, str(exc)
             else:
                 error = None
                 names.setdefault(name, []).append(s)
-            exists = self.backend.index_exists(s["index_name"])
+            exists = self.backend.index_exists(s.index_name)
             count = self.legacy_index(s).namespace_stats(LEGACY_NAMESPACE).vector_count if exists else 0
-            rows.append({"store_id": s["id"], "workspace": s["workspace_id"], "store": s["slug"],
-                         "legacy_index": s["index_name"], "legacy_index_exists": exists,
+            rows.append({"store_id": s.id, "workspace": s.workspace_id, "store": s.slug,
+                         "legacy_index": s.index_name, "legacy_index_exists": exists,
                          "vectors": count, "namespace": name, "error": error,
-                         "status": self.state().get(s["id"], {}).get("status", "not started")})
+                         "status": state[s.id].status if s.id in state else "not started"})
         for row in rows:
             if row["namespace"] and len(names[row["namespace"]]) > 1:
-                others = [f"{o['workspace_id']}/{o['slug']}" for o in names[row["namespace"]]]
+                others = [f"{o.workspace_id}/{o.slug}" for o in names[row["namespace"]]]
                 row["error"] = f"namespace collision with {', '.join(others)}"
         return rows
 
@@ -177,52 +178,52 @@ class Migration:
     def register(self) -> int:
         """Namespace records for every legacy store, documents re-pointed; one transaction."""
         stores = self.legacy_stores()
-        check_collisions((s["organization_id"], s["workspace_id"], s["slug"]) for s in stores)
+        check_collisions((s.organization_id, s.workspace_id, s.slug) for s in stores)
         profile, env = self.service.profile, self.service.environment
         self.backend.ensure_index(index_spec(profile, env))
         done = self.state()
         rows: dict[str, dict] = {}  # legacy store id -> its namespaces row
         for s in stores:
-            if s["id"] in done:
+            if s.id in done:
                 continue
-            if s["embedding_dim"] != profile.dimension or s["embedding_model"] != profile.embedding_model:
+            if s.embedding_dim != profile.dimension or s.embedding_model != profile.embedding_model:
                 raise LightfastError(
-                    f"legacy store {s['workspace_id']}/{s['slug']} holds {s['embedding_model']} "
-                    f"({s['embedding_dim']}-d) vectors but profile '{env}' is {profile.embedding_model} "
+                    f"legacy store {s.workspace_id}/{s.slug} holds {s.embedding_model} "
+                    f"({s.embedding_dim}-d) vectors but profile '{env}' is {profile.embedding_model} "
                     f"({profile.dimension}-d): choose a matching profile to migrate into"
                 )
-            rows[s["id"]] = {
-                "id": namespace_id(env, s["organization_id"], s["workspace_id"], s["slug"]),
-                "organization_id": s["organization_id"], "workspace_id": s["workspace_id"],
-                "store_slug": s["slug"],
-                "namespace_name": namespace_name(s["organization_id"], s["workspace_id"], s["slug"]),
+            rows[s.id] = {
+                "id": namespace_id(env, s.organization_id, s.workspace_id, s.slug),
+                "organization_id": s.organization_id, "workspace_id": s.workspace_id,
+                "store_slug": s.slug,
+                "namespace_name": namespace_name(s.organization_id, s.workspace_id, s.slug),
                 "environment": env, "index_name": profile.name, "index_profile": env,
-                "chunk_max_tokens": s["chunk_max_tokens"], "chunk_overlap": s["chunk_overlap"],
+                "chunk_max_tokens": s.chunk_max_tokens, "chunk_overlap": s.chunk_overlap,
                 "embedding_provider": profile.embedding_provider, "embedding_model": profile.embedding_model,
-                "embedding_dim": profile.dimension, "created_at": s["created_at"], "updated_at": utcnow(),
+                "embedding_dim": profile.dimension, "created_at": s.created_at, "updated_at": utcnow(),
             }
         return self.mirror.register_legacy_stores(rows)
 
     # -- copy ----------------------------------------------------------------------------
     def run(self, cancelled: Callable[[], bool] | None = None) -> dict[str, int]:
         self.register()
-        stores = {s["id"]: s for s in self.legacy_stores()}
+        stores = {s.id: s for s in self.legacy_stores()}
         shared = self.service.index
         copied = 0
         for store_id, row in self.state().items():
-            if row["status"] not in ("registered", "copying"):
+            if row.status not in ("registered", "copying"):
                 continue
             copied += self._copy(stores[store_id], row, shared, cancelled)
             if cancelled and cancelled():
                 break
         return {"stores": len(stores), "vectors_copied": copied}
 
-    def _copy(self, store: dict, row: dict, shared: VectorIndex, cancelled) -> int:
+    def _copy(self, store: LegacyStore, row: MigrationStore, shared: VectorIndex, cancelled) -> int:
         legacy = self.legacy_index(store)
-        target = self.mirror.namespace_by_id(row["namespace_id"]).namespace_name
+        target = self.mirror.namespace_by_id(row.namespace_id).namespace_name
         total = legacy.namespace_stats(LEGACY_NAMESPACE).vector_count
-        token, done, copied = row["last_id"], row["copied"], 0
-        self._checkpoint(store["id"], "copying", token, done)
+        token, done, copied = row.last_id, row.copied, 0
+        self._checkpoint(store.id, "copying", token, done)
         while not (cancelled and cancelled()):
             started = time.perf_counter()
             ids, next_token = legacy.list_ids(LEGACY_NAMESPACE, limit=self.batch_size, pagination_token=token)
@@ -232,10 +233,10 @@ class Migration:
                 done += len(ids)
                 copied += len(ids)
                 token = next_token or ids[-1]
-                self._checkpoint(store["id"], "copying", token, done)
-                self.progress(store["slug"], done, total)
+                self._checkpoint(store.id, "copying", token, done)
+                self.progress(store.slug, done, total)
             if not next_token:
-                self._checkpoint(store["id"], "copied", token, done)
+                self._checkpoint(store.id, "copied", token, done)
                 break
             if self.max_batches_per_s:
                 time.sleep(max(0.0, 1 / self.max_batches_per_s - (time.perf_counter() - started)))
@@ -247,12 +248,12 @@ class Migration:
     # -- verify --------------------------------------------------------------------------
     def verify(self, sample: int = 50, seed: int | None = None) -> list[StoreCheck]:
         rng = random.Random(seed)
-        stores = {s["id"]: s for s in self.legacy_stores()}
+        stores = {s.id: s for s in self.legacy_stores()}
         shared = self.service.index
         checks = []
         for store_id, row in sorted(self.state().items()):
             legacy = self.legacy_index(stores[store_id])
-            target = self.mirror.namespace_by_id(row["namespace_id"]).namespace_name
+            target = self.mirror.namespace_by_id(row.namespace_id).namespace_name
             check = StoreCheck(store_id, legacy.namespace_stats(LEGACY_NAMESPACE).vector_count,
                                shared.namespace_stats(target).vector_count, 0)
             ids = _all_ids(legacy, LEGACY_NAMESPACE)
@@ -268,8 +269,8 @@ class Migration:
                     check.mismatches.append(f"{vid}: values differ")
                 elif a.metadata != b.metadata:
                     check.mismatches.append(f"{vid}: metadata differs")
-            if check.ok and row["status"] == "copied":
-                self._checkpoint(store_id, "verified", row["last_id"], row["copied"])
+            if check.ok and row.status == "copied":
+                self._checkpoint(store_id, "verified", row.last_id, row.copied)
             checks.append(check)
         return checks
 
@@ -277,7 +278,7 @@ class Migration:
     def cutover(self, delete_legacy: bool = False, safety_days: int = SAFETY_DAYS, now: datetime | None = None) -> list[str]:
         """Flag on, dual-write off, legacy marked deprecated; returns legacy indexes deleted."""
         state = self.state()
-        pending = [sid for sid, r in state.items() if r["status"] not in ("verified", "cutover")]
+        pending = [sid for sid, r in state.items() if r.status not in ("verified", "cutover")]
         if not state or pending:
             raise LightfastError(
                 "cutover needs every store copied and verified first; run `lightfast migrate run` "
@@ -289,10 +290,10 @@ class Migration:
         deleted = []
         if delete_legacy:
             for s in self.legacy_stores():
-                aged = s["deprecated_at"] and datetime.fromisoformat(s["deprecated_at"]) <= now - timedelta(days=safety_days)
-                if aged and self.backend.index_exists(s["index_name"]):
-                    self.backend.delete_index(s["index_name"])
-                    deleted.append(s["index_name"])
+                aged = s.deprecated_at and datetime.fromisoformat(s.deprecated_at) <= now - timedelta(days=safety_days)
+                if aged and self.backend.index_exists(s.index_name):
+                    self.backend.delete_index(s.index_name)
+                    deleted.append(s.index_name)
         return deleted
 
     def rollback(self) -> int:
@@ -300,8 +301,8 @@ class Migration:
         removed = 0
         shared = self.service.index
         for row in self.state().values():
-            record = self.mirror.namespace_by_id(row["namespace_id"])
-            if row["namespace_created"] and record is not None:
+            record = self.mirror.namespace_by_id(row.namespace_id)
+            if row.namespace_created and record is not None:
                 shared.delete_namespace(record.namespace_name)
                 self.mirror.delete_namespace_record(record.id)
                 removed += 1
@@ -316,7 +317,7 @@ class Migration:
         """Drop the legacy rows of cut-over stores past the safety window; with delete_indexes,
         also delete their legacy indexes (and then their `stores` rows). A re-run converges."""
         state = self.state()
-        if any(r["status"] != "cutover" for r in state.values()):
+        if any(r.status != "cutover" for r in state.values()):
             raise LightfastError(
                 "cleanup comes after cutover: run `lightfast migrate verify` and `lightfast migrate "
                 "cutover` first (or `lightfast migrate rollback` to abandon the migration)"
@@ -324,23 +325,23 @@ class Migration:
         now = now or datetime.now(timezone.utc)
         report = CleanupReport()
         for store in self.legacy_stores():
-            if store["id"] not in state:
+            if store.id not in state:
                 continue
-            until = datetime.fromisoformat(store["deprecated_at"]) + timedelta(days=safety_days)
+            until = datetime.fromisoformat(store.deprecated_at) + timedelta(days=safety_days)
             if until > now:
-                report.waiting.append(f"{store['index_name']} (until {until:%Y-%m-%d %H:%M} UTC)")
+                report.waiting.append(f"{store.index_name} (until {until:%Y-%m-%d %H:%M} UTC)")
                 continue
-            vector_rows, document_rows = self.mirror.drop_legacy_rows(store["id"])
+            vector_rows, document_rows = self.mirror.drop_legacy_rows(store.id)
             report.vector_rows += vector_rows
             report.document_rows += document_rows
-            exists = self.backend.index_exists(store["index_name"])
+            exists = self.backend.index_exists(store.index_name)
             if exists and not delete_indexes:
-                report.indexes_kept.append(store["index_name"])
+                report.indexes_kept.append(store.index_name)
                 continue
             if exists:
-                self.backend.delete_index(store["index_name"])
-                report.indexes_deleted.append(store["index_name"])
-            self.mirror.forget_legacy_store(store["id"])  # the index is gone: nothing left to remember it by
+                self.backend.delete_index(store.index_name)
+                report.indexes_deleted.append(store.index_name)
+            self.mirror.forget_legacy_store(store.id)  # the index is gone: nothing left to remember it by
             report.stores_removed += 1
         return report
 

@@ -146,3 +146,42 @@ class ConnectedRepository:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class LegacyStore:
+    """One row of the mirror's `stores` (m004): a store of the old layout, its own index per store."""
+
+    id: str
+    organization_id: str
+    workspace_id: str
+    slug: str
+    index_name: str
+    embedding_model: str
+    embedding_dim: int
+    chunk_max_tokens: int
+    chunk_overlap: int
+    created_at: str
+    updated_at: str
+    deprecated_at: str | None  # set at cutover; the safety window counts from here
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "LegacyStore":
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class MigrationStore:
+    """One row of the mirror's `migration_stores` (m004): where a legacy store's migration stands."""
+
+    store_id: str
+    namespace_id: str
+    namespace_created: bool  # the migration made the namespace record (rollback removes it)
+    status: str  # registered | copying | copied | verified | cutover
+    copied: int
+    last_id: str | None  # checkpoint: ids are copied in sorted order
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "MigrationStore":
+        return cls(**{f.name: row[f.name] for f in fields(cls)} | {"namespace_created": bool(row["namespace_created"])})

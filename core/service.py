@@ -338,8 +338,7 @@ class Lightfast:
         """The design's read flag off: read each store's own legacy index."""
         from core.migrate import LEGACY_NAMESPACE
 
-        legacy = {(s["workspace_id"], s["slug"]): s["index_name"]
-                  for s in self.mirror.legacy_stores(self.config.organization)}
+        legacy = {(s.workspace_id, s.slug): s.index_name for s in self.mirror.legacy_stores(self.config.organization)}
 
         def route(ns: NamespaceRecord):
             name = legacy.get((ns.workspace_id, ns.store_slug))

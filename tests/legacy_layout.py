@@ -7,12 +7,13 @@ from typing import Iterable, Sequence
 
 from core.migrate import LEGACY_NAMESPACE, legacy_index_name
 from core.mirror import utcnow
+from core.records import LegacyStore
 from core.vectors.base import IndexSpec, VectorRecord
 
 
 def create_legacy_store(service, workspace: str, slug: str, records: Sequence[VectorRecord],
-                        documents: Iterable[dict] = ()) -> dict:
-    """documents: {path, content_hash, size, mtime_ns, vector_ids}; returns the `stores` row."""
+                        documents: Iterable[dict] = ()) -> LegacyStore:
+    """documents: {path, content_hash, size, mtime_ns, vector_ids}; returns the store as the mirror reads it."""
     profile = service.profile
     name = legacy_index_name(workspace, slug)
     index = service.backend.ensure_index(IndexSpec(name, profile.dimension, profile.metric,
@@ -37,4 +38,4 @@ def create_legacy_store(service, workspace: str, slug: str, records: Sequence[Ve
                 for i, vid in enumerate(doc["vector_ids"]))
     for start in range(0, len(records), 1000):
         index.upsert(LEGACY_NAMESPACE, records[start:start + 1000])
-    return row
+    return next(s for s in service.mirror.legacy_stores(row["organization_id"]) if s.id == row["id"])

@@ -59,13 +59,13 @@ def test_cleanup_waits_for_the_window_then_drops_rows_and_deletes_indexes_only_w
 
     after = migration.cleanup(now=cut + timedelta(days=8))  # no confirmation: rows only
     assert (after.document_rows, after.vector_rows, after.stores_removed) == (12, 72, 0)
-    assert sorted(after.indexes_kept) == sorted(s["index_name"] for s in stores)
-    assert all(service.backend.index_exists(s["index_name"]) for s in stores)
+    assert sorted(after.indexes_kept) == sorted(s.index_name for s in stores)
+    assert all(service.backend.index_exists(s.index_name) for s in stores)
     assert count(service, "store_documents") == 0 and count(service, "stores") == 6  # each still names its index
 
     confirmed = migration.cleanup(delete_indexes=True, now=cut + timedelta(days=8))
-    assert sorted(confirmed.indexes_deleted) == sorted(s["index_name"] for s in stores)
-    assert not any(service.backend.index_exists(s["index_name"]) for s in stores)
+    assert sorted(confirmed.indexes_deleted) == sorted(s.index_name for s in stores)
+    assert not any(service.backend.index_exists(s.index_name) for s in stores)
     assert count(service, "stores") == 0 and count(service, "migration_stores") == 0
     # The shared side is whole, and a re-run converges on nothing to do.
     assert count(service, "vector_entries") == 72
@@ -94,10 +94,10 @@ def test_the_cli_keeps_indexes_without_yes(migrated, repo):
     assert kept.exit_code == 0, kept.output
     assert "dropped 12 legacy document rows and 72 legacy vector rows" in kept.output
     assert kept.output.count("pass --yes to delete it") == 6
-    assert all(service.backend.index_exists(s["index_name"]) for s in stores)
+    assert all(service.backend.index_exists(s.index_name) for s in stores)
     deleted = run_cli(config, "cleanup", "--safety-days", "0", "--yes", "--json")
     assert deleted.exit_code == 0, deleted.output
-    assert sorted(json.loads(deleted.stdout)["indexes_deleted"]) == sorted(s["index_name"] for s in stores)
+    assert sorted(json.loads(deleted.stdout)["indexes_deleted"]) == sorted(s.index_name for s in stores)
     assert run_cli(config, "cleanup").output.startswith("nothing to clean up")
 
 

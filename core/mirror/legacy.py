@@ -9,17 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from core.mirror.connection import MirrorConnection, utcnow
+from core.records import LegacyStore, MigrationStore
 
 
 class LegacyLayout(MirrorConnection):
-    def legacy_stores(self, organization: str) -> list[dict[str, Any]]:
+    def legacy_stores(self, organization: str) -> list[LegacyStore]:
         """The organization's `stores` rows (the design's old schema)."""
-        return self.rows("SELECT * FROM stores WHERE organization_id=? ORDER BY workspace_id, slug",
-                         (organization,))
+        return [LegacyStore.from_row(r) for r in self.rows(
+            "SELECT * FROM stores WHERE organization_id=? ORDER BY workspace_id, slug", (organization,))]
 
-    def migration_state(self) -> dict[str, dict[str, Any]]:
-        """store id -> its migration_stores row."""
-        return {r["store_id"]: r for r in self.rows("SELECT * FROM migration_stores")}
+    def migration_state(self) -> dict[str, MigrationStore]:
+        """store id -> where its migration stands."""
+        return {r["store_id"]: MigrationStore.from_row(r) for r in self.rows("SELECT * FROM migration_stores")}
 
     def dual_write_targets(self) -> dict[str, str]:
         """Shared namespace name -> its store's legacy index, for stores not cut over yet
