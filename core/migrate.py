@@ -60,6 +60,21 @@ def legacy_index_name(workspace: str, store: str) -> str:
 
 
 @dataclass
+class StorePlan:
+    """One legacy store in `migrate plan`: its index and vector count, the namespace it maps to."""
+
+    store_id: str
+    workspace: str
+    store: str
+    legacy_index: str
+    legacy_index_exists: bool
+    vectors: int
+    namespace: str | None  # None: the store's name cannot become a namespace (error says why)
+    error: str | None
+    status: str  # the migration's status for it, or "not started"
+
+
+@dataclass
 class StoreCheck:
     store_id: str
     legacy_vectors: int
@@ -150,7 +165,7 @@ class Migration:
         return any(r.status != "cutover" for r in self.state().values())
 
     # -- plan ----------------------------------------------------------------------------
-    def plan(self) -> list[dict]:
+    def plan(self) -> list[StorePlan]:
         stores, state = self.legacy_stores(), self.state()
         names: dict[str, list[LegacyStore]] = {}
         rows = []
@@ -164,14 +179,12 @@ class Migration:
                 names.setdefault(name, []).append(s)
             exists = self.backend.index_exists(s.index_name)
             count = self.legacy_index(s).namespace_stats(LEGACY_NAMESPACE).vector_count if exists else 0
-            rows.append({"store_id": s.id, "workspace": s.workspace_id, "store": s.slug,
-                         "legacy_index": s.index_name, "legacy_index_exists": exists,
-                         "vectors": count, "namespace": name, "error": error,
-                         "status": state[s.id].status if s.id in state else "not started"})
+            rows.append(StorePlan(s.id, s.workspace_id, s.slug, s.index_name, exists, count, name, error,
+                                  state[s.id].status if s.id in state else "not started"))
         for row in rows:
-            if row["namespace"] and len(names[row["namespace"]]) > 1:
-                others = [f"{o.workspace_id}/{o.slug}" for o in names[row["namespace"]]]
-                row["error"] = f"namespace collision with {', '.join(others)}"
+            if row.namespace and len(names[row.namespace]) > 1:
+                others = [f"{o.workspace_id}/{o.slug}" for o in names[row.namespace]]
+                row.error = f"namespace collision with {', '.join(others)}"
         return rows
 
     # -- registry (0010) -----------------------------------------------------------------

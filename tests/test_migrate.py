@@ -59,9 +59,9 @@ def test_plan_lists_stores_namespaces_and_counts(legacy):
     service, stores = legacy
     plan = Migration(service).plan()
     assert len(plan) == 50
-    first = next(p for p in plan if p["store"] == "store0")
-    assert first["namespace"] == "org_acme:ws_ws0:store_store0"
-    assert first["vectors"] == 30 and first["legacy_index"] == "ws0-store0" and first["error"] is None
+    first = next(p for p in plan if p.store == "store0")
+    assert first.namespace == "org_acme:ws_ws0:store_store0"
+    assert first.vectors == 30 and first.legacy_index == "ws0-store0" and first.error is None
 
 
 def test_migrate_50_stores_and_verify_equality(legacy):

@@ -134,3 +134,18 @@ def test_reconcile_finds_drift_on_either_side_and_exits_1(repo, service_factory)
     service.ingest()
     _, left = reconcile(service)
     assert [d.namespace for d in left] == ["org_acme:ws_platform:store_ghost"]
+
+
+def test_the_cli_plan_lists_each_legacy_store(repo, service_factory):
+    """`migrate plan` reads the typed plan rows: the table and --json name each store, its index and count."""
+    service = service_factory(repo)
+    create_legacy_store(service, "ws0", "store0", legacy_records(0, 5))
+    create_legacy_store(service, "ws1", "store1", legacy_records(1, 7))
+    table = run_cli(repo / "lightfast.yml", "plan")
+    assert table.exit_code == 0, table.output
+    assert "ws1-store1" in table.output and "2 stores, 12 vectors" in table.output
+    data = json.loads(run_cli(repo / "lightfast.yml", "plan", "--json").stdout)
+    assert data["vectors"] == 12 and [s["legacy_index"] for s in data["stores"]] == ["ws0-store0", "ws1-store1"]
+    assert data["stores"][0] == {"store_id": "store_ws0_store0", "workspace": "ws0", "store": "store0",
+                                 "legacy_index": "ws0-store0", "legacy_index_exists": True, "vectors": 5,
+                                 "namespace": "org_acme:ws_ws0:store_store0", "error": None, "status": "not started"}
