@@ -11,7 +11,7 @@ from rich.markup import escape
 from lightfast_cli.layout import print_rows
 
 if TYPE_CHECKING:
-    from core.service import NamespaceStatus
+    from core.types import NamespaceStatus
 
 
 def print_ingest_report(console: Console, report) -> None:
@@ -116,17 +116,7 @@ def print_namespaces(console: Console, rows: list[NamespaceStatus]) -> None:
 
 def status_dict(service) -> dict:
     c, p = service.config, service.profile
-    own = {r.id for r in service.namespace_records("store")}
-    rows = {r.record.store_slug: r for r in service.namespaces(with_backend=False) if r.record and r.record.id in own}
-    stores = []
-    for store in c.stores:
-        r = rows.get(store.slug)
-        stores.append({
-            "store": store.slug, "namespace": r.namespace_name if r else None,
-            "documents": r.documents if r else 0, "vectors": r.vectors if r else 0,
-            "last_ingest": r.last_ingest if r else None,
-            "last_ingest_status": r.last_ingest_status if r else None,
-        })
+    stores = service.store_status()
     return {
         "config": str(c.source_path), "repo_root": str(c.root_path), "data_dir": str(service.home),
         "organization": c.organization, "workspace": c.workspace, "environment": service.environment,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
-    from core.service import IngestRun, NamespaceStatus
+    from core.types import IngestRun, NamespaceStatus
 
 SNIPPET_CHARS = 400
 

@@ -40,7 +40,7 @@ from mcp_server.format import (
 from mcp_server.progress import ProgressRelay
 
 if TYPE_CHECKING:
-    from core.service import NamespaceStatus
+    from core.types import NamespaceStatus
 
 log = logging.getLogger("lightfast.mcp")
 
