@@ -48,12 +48,12 @@ def chunk_texts(service) -> list[str]:
     for record in service.namespace_records("store"):
         ids, token = [], None
         while True:
-            page, token = service.index.list_ids(record["namespace_name"], limit=1000, pagination_token=token)
+            page, token = service.index.list_ids(record.namespace_name, limit=1000, pagination_token=token)
             ids.extend(page)
             if not token:
                 break
         for start in range(0, len(ids), 1000):
-            fetched = service.index.fetch(record["namespace_name"], ids[start:start + 1000])
+            fetched = service.index.fetch(record.namespace_name, ids[start:start + 1000])
             texts.extend(
                 Chunk(0, r.metadata["text"], 0, 0, tuple(filter(None, r.metadata["headings"].split(" > "))))
                 .embedding_text()

@@ -89,7 +89,7 @@ def main() -> None:
     report = service.ingest()
     engine = service.embedder.engine
     record = service.namespace_records("store")[0]
-    vectors = fill(service, record["namespace_name"], args.vectors)
+    vectors = fill(service, record.namespace_name, args.vectors)
     # The in-process reference opens the store afresh, as the server process does.
     reference = Lightfast(load_config(config), home)
     reference.search("warm-up", top_k=args.top_k)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import local_config, write_results
+from _common import ROOT, local_config, write_results
+
+sys.path.insert(0, str(ROOT / "tests"))  # the legacy layout is test scaffolding (tests/legacy_layout.py)
 
 
 def main() -> None:
@@ -32,7 +35,8 @@ def main() -> None:
     config = local_config(repo, '  - slug: docs\n    include: ["**/*.md"]\n')
 
     from core.config import load_config
-    from core.migrate import Migration, create_legacy_store
+    from core.migrate import Migration
+    from legacy_layout import create_legacy_store
     from core.service import Lightfast
     from core.vectors.base import VectorRecord
 

@@ -150,7 +150,7 @@ def ingest(name: str, repo: Path) -> dict:
     seconds = time.perf_counter() - t0
     totals = report.totals()
     log(f"{name}: {totals}")
-    chunks = sum(service.index.namespace_stats(r["namespace_name"]).vector_count
+    chunks = sum(service.index.namespace_stats(r.namespace_name).vector_count
                  for r in service.namespace_records("store"))  # this corpus's own namespace
     return {"service": service, "chunks": chunks, "embedded_now": totals["chunks_embedded"],
             "ingest_s": round(seconds, 1)}

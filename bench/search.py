@@ -77,6 +77,7 @@ def main() -> None:
     config_path = local_config(repo, '  - slug: docs\n    include: ["**/*.md"]\n')
 
     from core.config import load_config
+    from core.records import NamespaceRecord
     from core.search import flush_query_log, search_namespaces
     from core.service import Lightfast
 
@@ -90,7 +91,11 @@ def main() -> None:
         fill(index, ns, n, seed=n)
         qvecs = random_unit(reps, index.dimension, seed=7)
         index.query(ns, qvecs[0], 10)  # warm the namespace cache
-        record = {"id": None, "namespace_name": ns, "store_slug": f"n{n}", "environment": "local"}
+        record = NamespaceRecord(  # not in the mirror (id None: the query log's namespace_id stays NULL)
+            id=None, organization_id="bench", workspace_id="main", store_slug=f"n{n}", namespace_name=ns,
+            environment="local", index_name=index.name, index_profile="local", chunk_max_tokens=256,
+            chunk_overlap=32, embedding_provider="local", embedding_model="", embedding_dim=index.dimension,
+            created_at="", updated_at="")
         runs: dict[str, list[tuple[float, float]]] = {k: [] for k in
                                                       ("query_only", "embed_and_query", "search", "search_log_flushed")}
         for i, q in enumerate(qvecs):

@@ -61,7 +61,7 @@ def main() -> None:
             raise SystemExit(watcher.state.last_error)
         time.sleep(0.05)
     catch_up = time.perf_counter() - t0
-    documents = service.mirror.counts(service.namespace_records("store")[0]["id"])["documents"]
+    documents = service.mirror.counts(service.namespace_records("store")[0].id).documents
 
     target = repo / "docs" / "bench-note.md"
     animals = ["aardvark", "bison", "caracal", "dingo", "echidna", "fossa", "gharial", "hoatzin", "ibex", "jerboa"]

@@ -104,7 +104,7 @@ def main() -> None:
         digest = hashlib.sha256((dev / last).read_bytes()).hexdigest()
         for service in (reference, hooked):
             record = service.namespace_records("store", ["docs"])[0]
-            assert service.mirror.documents(record["id"])[last]["content_hash"] == digest
+            assert service.mirror.documents(record.id)[last]["content_hash"] == digest
     ref_median = statistics.median(r["reference_s"] for r in rounds)
     hook_median = statistics.median(r["webhook_s"] for r in rounds)
     write_results("webhook", {

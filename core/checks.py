@@ -64,7 +64,7 @@ def check_namespaces(service, with_backend: bool) -> list[Finding]:
     threshold = limits.alert_threshold * limits.namespace_limit
     counts: dict[str, int] = {}
     for record in service.mirror.namespaces(service.environment):
-        counts[record["index_name"]] = counts.get(record["index_name"], 0) + 1
+        counts[record.index_name] = counts.get(record.index_name, 0) + 1
     index_name = service.profile.name
     listed = None
     if with_backend and service.backend.index_exists(index_name):
@@ -141,20 +141,20 @@ def check_ingests(service) -> list[Finding]:
         writer_running = True
     out = []
     for record in service.namespace_records("organization"):
-        last = service.mirror.last_ingest(record["id"])
+        last = service.mirror.last_ingest(record.id)
         if last is None:
             continue
-        status = last["status"]
+        status = last.status
         if status == "running" and not writer_running:
             status = "interrupted"  # no process holds the lock: the run died
-        subject = f"{record['workspace_id']}/{record['store_slug']}"
-        figures = {"run": last["id"], "status": status, "started_at": last["started_at"],
-                   "finished_at": last["finished_at"], "error": last["error"]}
+        subject = f"{record.workspace_id}/{record.store_slug}"
+        figures = {"run": last.id, "status": status, "started_at": last.started_at,
+                   "finished_at": last.finished_at, "error": last.error}
         if status in ("failed", "interrupted"):
-            why = f": {last['error']}" if last["error"] else ""
+            why = f": {last.error}" if last.error else ""
             out.append(Finding("ingest", subject, False,
-                               f"store {subject}: the last ingest (run {last['id']}, started "
-                               f"{last['started_at'][:19]}) {status}{why}; run `lightfast ingest` again", figures))
+                               f"store {subject}: the last ingest (run {last.id}, started "
+                               f"{last.started_at[:19]}) {status}{why}; run `lightfast ingest` again", figures))
         else:
             out.append(Finding("ingest", subject, True, f"store {subject}: last ingest {status}", figures))
     return out

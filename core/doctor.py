@@ -34,6 +34,7 @@ from core.mirror import Mirror, mirror_damaged, move_aside
 from core.naming import namespace_name
 from core.namespaces import index_spec
 from core.paths import mirror_path
+from core.records import NamespaceRecord
 from core.vectors.base import VectorIndex
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def check(service: "Lightfast", *, by_id: bool = True, own_only: bool = False) -
             if problem:
                 raise mirror_damaged(mirror.path, problem)
         records = [r for r in mirror.namespaces(environment=service.environment)
-                   if r["index_name"] == service.profile.name]
+                   if r.index_name == service.profile.name]
     except MirrorDamagedError as exc:
         report.mirror_error = str(exc)
         return report
@@ -155,12 +156,12 @@ def check(service: "Lightfast", *, by_id: bool = True, own_only: bool = False) -
     own = {s.slug for s in c.stores}
     seen = set()
     for record in records:
-        mine = (record["organization_id"], record["workspace_id"]) == (c.organization, c.workspace) \
-            and record["store_slug"] in own
+        mine = (record.organization_id, record.workspace_id) == (c.organization, c.workspace) \
+            and record.store_slug in own
         if own_only and not mine:
             continue
-        seen.add(record["store_slug"] if mine else None)
-        report.namespaces.append(_check_record(mirror, index, record, record["store_slug"] if mine else None,
+        seen.add(record.store_slug if mine else None)
+        report.namespaces.append(_check_record(mirror, index, record, record.store_slug if mine else None,
                                                report.by_id))
     for store in c.stores:  # held by the index, unknown to the mirror (a rebuilt mirror)
         if store.slug in seen or index is None:
@@ -181,12 +182,12 @@ def _damaged(name: str, store: str | None, expected: int, exc: IndexDamagedError
     return NamespaceHealth(name, store, DAMAGED, expected, file=found.group(1) if found else None, error=str(exc))
 
 
-def _check_record(mirror: Mirror, index: VectorIndex | None, record: dict, store: str | None,
+def _check_record(mirror: Mirror, index: VectorIndex | None, record: NamespaceRecord, store: str | None,
                   by_id: bool) -> NamespaceHealth:
-    name = record["namespace_name"]
-    ids = mirror.vector_ids(record["id"]) if by_id else set()
-    expected = len(ids) if by_id else mirror.counts(record["id"])["vectors"]
-    journalled = sum(len(part) for part in mirror.unreferenced_pending(record["id"]))
+    name = record.namespace_name
+    ids = mirror.vector_ids(record.id) if by_id else set()
+    expected = len(ids) if by_id else mirror.counts(record.id).vectors
+    journalled = sum(len(part) for part in mirror.unreferenced_pending(record.id))
     if index is None:
         held, present = 0, 0
     else:
@@ -286,19 +287,19 @@ def _restore_namespace(service: "Lightfast", store: str) -> str:
     an unchanged one keeps its vectors."""
     record = service.ensure_namespace(store)
     docs, vectors, leftovers = restore_documents(service.mirror, service.index, record)
-    return (f"{record['namespace_name']}: rebuilt {docs:,} documents ({vectors:,} vectors) from the index's "
+    return (f"{record.namespace_name}: rebuilt {docs:,} documents ({vectors:,} vectors) from the index's "
             f"metadata" + (f"; {leftovers:,} vectors of older versions will be deleted by the next ingest"
                            if leftovers else ""))
 
 
-def restore_documents(mirror: Mirror, index: VectorIndex, record: dict) -> tuple[int, int, int]:
+def restore_documents(mirror: Mirror, index: VectorIndex, record: NamespaceRecord) -> tuple[int, int, int]:
     """Fill a record's documents from its vectors' metadata; returns (documents, vectors, leftovers).
 
     Where a path has vectors of several contents (a run killed between upsert and delete),
     the content with the most chunks wins; the others are journalled for the next ingest
     to delete. Vectors without our metadata are left alone (the check counts them stale).
     """
-    name = record["namespace_name"]
+    name = record.namespace_name
     by_path: dict[str, dict[str, list[dict]]] = {}
     ids = _all_ids(index, name)
     for start in range(0, len(ids), _BATCH):
@@ -323,7 +324,7 @@ def restore_documents(mirror: Mirror, index: VectorIndex, record: dict) -> tuple
         part = docs[start : start + _BATCH]
         mirror.replace_documents(record, part, {d["path"]: entries[d["path"]] for d in part})
     if leftovers:
-        mirror.set_pending(record["id"], leftovers)
+        mirror.set_pending(record.id, leftovers)
     return len(docs), sum(len(e) for e in entries.values()), len(leftovers)
 
 
@@ -352,7 +353,7 @@ def _move_namespace_aside(service: "Lightfast", ns: NamespaceHealth, stamp: str)
     record = service.mirror.get_namespace(service.environment, service.config.organization,
                                           service.config.workspace, ns.store)
     if record is not None:
-        service.mirror.clear_documents(record["id"])
+        service.mirror.clear_documents(record.id)
     return f"{ns.namespace}: {kept}emptied it for a fresh ingest"
 
 
@@ -368,8 +369,8 @@ def _delete_stale(service: "Lightfast", ns: NamespaceHealth) -> str:
                                           service.config.workspace, ns.store)
     keep: set[str] = set()
     if record is not None:
-        keep = service.mirror.vector_ids(record["id"])
-        for journalled in service.mirror.unreferenced_pending(record["id"]):
+        keep = service.mirror.vector_ids(record.id)
+        for journalled in service.mirror.unreferenced_pending(record.id):
             keep.update(journalled)  # a killed run's: the next ingest's recovery settles them
     stale = [vid for vid in _all_ids(service.index, ns.namespace) if vid not in keep]
     service.index.delete(ns.namespace, stale)

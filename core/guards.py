@@ -73,7 +73,7 @@ def removal_refusal(
         return None
     unreadable = [item.path.rstrip("/") for item in found
                   if isinstance(item, Skipped) and item.reason.startswith(UNREADABLE_DIR)]
-    known = mirror.documents(record["id"])
+    known = mirror.documents(record.id)
     gone = would_remove(store, known, found, only_paths)
     hidden = [p for p in gone if any(p.startswith(d + "/") for d in unreadable)]
     if hidden:

@@ -35,6 +35,7 @@ from core.config import StoreConfig
 from core.embeddings.base import Embedder
 from core.mirror import Mirror
 from core.pipeline import WriteBehind
+from core.records import NamespaceRecord
 from core.scan import FoundFile, Skipped, StoreMatcher, Unusable, read_found
 from core.vectors.base import VectorIndex, VectorRecord
 
@@ -102,14 +103,14 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def paths_missing_vectors(mirror: Mirror, index: VectorIndex, namespace: dict) -> set[str]:
+def paths_missing_vectors(mirror: Mirror, index: VectorIndex, namespace: NamespaceRecord) -> set[str]:
     """Paths of documents some of whose vectors the index lacks (its files deleted or lost).
 
     One count first; ids are listed only when the counts differ. Only for an index whose
     counts are exact at once (the local one): Pinecone's lag behind its writes.
     """
-    name = namespace["namespace_name"]
-    expected = mirror.counts(namespace["id"])["vectors"]
+    name = namespace.namespace_name
+    expected = mirror.counts(namespace.id).vectors
     if index.namespace_stats(name).vector_count == expected:
         return set()
     held: set[str] = set()
@@ -119,7 +120,7 @@ def paths_missing_vectors(mirror: Mirror, index: VectorIndex, namespace: dict) -
         held.update(ids)
         if token is None:
             break
-    return {path for vid, path in mirror.vector_paths(namespace["id"]).items() if vid not in held}
+    return {path for vid, path in mirror.vector_paths(namespace.id).items() if vid not in held}
 
 
 def vector_id(path: str, digest: str, chunk_index: int) -> str:
@@ -151,7 +152,7 @@ class StoreIngest:
         mirror: Mirror,
         index: VectorIndex,
         embedder: Embedder,
-        namespace: dict,
+        namespace: NamespaceRecord,
         store: StoreConfig,
         progress: ProgressCallback | None = None,
         cancelled: Callable[[], bool] | None = None,
@@ -160,7 +161,7 @@ class StoreIngest:
         self.index = index
         self.embedder = embedder
         self.ns = namespace
-        self.name = namespace["namespace_name"]
+        self.name = namespace.namespace_name
         self.store = store
         self.progress = progress or (lambda p: None)
         self.cancelled = cancelled or (lambda: False)
@@ -174,14 +175,14 @@ class StoreIngest:
     def recover(self) -> None:
         """Finish what a killed run left in the journal."""
         self.index.ensure_lexical(self.name)  # a namespace from before the lexical index gets one
-        unreferenced, referenced = self.mirror.unreferenced_pending(self.ns["id"])
+        unreferenced, referenced = self.mirror.unreferenced_pending(self.ns.id)
         if unreferenced:
             self.progress(Progress(self.store.slug, "recover", 0, len(unreferenced),
                                    "removing vectors of an interrupted run"))
             self.index.delete(self.name, unreferenced)
             self.report.vectors_deleted += len(unreferenced)
         if unreferenced or referenced:
-            self.mirror.clear_pending(self.ns["id"], unreferenced + referenced)
+            self.mirror.clear_pending(self.ns.id, unreferenced + referenced)
 
     # -- main loop ------------------------------------------------------------
     def run(
@@ -197,7 +198,7 @@ class StoreIngest:
         # Documents whose vectors the index lost count as changed, so a plain ingest repairs them.
         missing = paths_missing_vectors(self.mirror, self.index, self.ns) if check_index and not full else set()
         matcher = StoreMatcher(self.store.include, self.store.exclude)
-        known = self.mirror.documents(self.ns["id"])
+        known = self.mirror.documents(self.ns.id)
         files: list[FoundFile] = []
         present: set[str] = set()
         def selected(path: str) -> bool:  # a given path also selects what lies below it
@@ -285,7 +286,7 @@ class StoreIngest:
         digest = content_hash(data)
         if doc is not None and doc["content_hash"] == digest and not full:
             # Touched, not changed: remember the new stat so the fast path works next time.
-            self.mirror.update_stat(self.ns["id"], file.path, file.size, file.mtime_ns)
+            self.mirror.update_stat(self.ns.id, file.path, file.size, file.mtime_ns)
             self.report.unchanged += 1
             return _UNCHANGED
         chunks = chunk_text(
@@ -318,7 +319,7 @@ class StoreIngest:
     def _store(self, batch: list[_Pending], records_meta: list, vectors: np.ndarray) -> None:
         """Write one embedded batch (on the writer thread): steps 1-4 of the protocol above."""
         ids = [vid for vid, _, _ in records_meta]
-        self.mirror.set_pending(self.ns["id"], ids)  # 1. journal
+        self.mirror.set_pending(self.ns.id, ids)  # 1. journal
         records = [
             VectorRecord(vid, np.asarray(vec, dtype=np.float32), self._metadata(item, chunk))
             for (vid, item, chunk), vec in zip(records_meta, vectors)
@@ -341,7 +342,7 @@ class StoreIngest:
         if stale:
             self.index.delete(self.name, stale)  # 4. delete what the documents no longer hold
             self.report.vectors_deleted += len(stale)
-        self.mirror.clear_pending(self.ns["id"], ids + stale)
+        self.mirror.clear_pending(self.ns.id, ids + stale)
         for item in batch:
             if item.is_new:
                 self.report.added += 1
@@ -364,10 +365,10 @@ class StoreIngest:
     def _remove(self, paths: Iterable[str]) -> None:
         paths = sorted(set(paths))
         self.progress(Progress(self.store.slug, "delete", 0, len(paths), "removing deleted files"))
-        ids = self.mirror.remove_documents(self.ns["id"], paths)
+        ids = self.mirror.remove_documents(self.ns.id, paths)
         if ids:
             self.index.delete(self.name, ids)
-        self.mirror.clear_pending(self.ns["id"], ids)
+        self.mirror.clear_pending(self.ns.id, ids)
         self.report.removed += len(paths)
         self.report.vectors_deleted += len(ids)
 
@@ -382,7 +383,7 @@ def ingest_store(
     mirror: Mirror,
     index: VectorIndex,
     embedder: Embedder,
-    namespace: dict,
+    namespace: NamespaceRecord,
     store: StoreConfig,
     found: Sequence[FoundFile | Skipped],
     *,

@@ -44,7 +44,7 @@ def verify_isolation(service, sample: int | None = None, seed: int | None = None
                      wait: float | None = None) -> IsolationReport:
     """Check every (or `sample`) namespace of this organization; `wait` is how long a canary may
     take to become visible (default: 30 s on Pinecone, 0 locally)."""
-    records = {r["namespace_name"]: r for r in service.namespace_records("organization")}
+    records = {r.namespace_name: r for r in service.namespace_records("organization")}
     names = sorted(records)
     rng = random.Random(seed)
     if sample is not None and sample < len(names):

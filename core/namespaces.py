@@ -15,6 +15,7 @@ from core.config import IndexProfile, LimitsConfig, StoreConfig
 from core.errors import DimensionMismatchError, NamespaceLimitError, NamingError
 from core.mirror import Mirror
 from core.naming import namespace_name
+from core.records import NamespaceRecord
 from core.vectors.base import IndexSpec, VectorBackend
 
 
@@ -34,14 +35,14 @@ def index_spec(profile: IndexProfile, environment: str) -> IndexSpec:
     )
 
 
-def check_model(record: dict, profile: IndexProfile) -> None:
+def check_model(record: NamespaceRecord, profile: IndexProfile) -> None:
     """A namespace is searched and written only with the model it was built with."""
-    if (record["embedding_model"], record["embedding_dim"]) != (profile.embedding_model, profile.dimension):
+    if (record.embedding_model, record.embedding_dim) != (profile.embedding_model, profile.dimension):
         raise DimensionMismatchError(
-            f"namespace '{record['namespace_name']}' was built with {record['embedding_model']} "
-            f"({record['embedding_dim']}-d) but profile '{record['environment']}' embeds with "
+            f"namespace '{record.namespace_name}' was built with {record.embedding_model} "
+            f"({record.embedding_dim}-d) but profile '{record.environment}' embeds with "
             f"{profile.embedding_model} ({profile.dimension}-d); remove the store's namespace "
-            f"(`lightfast namespaces delete {record['store_slug']}`) and ingest again"
+            f"(`lightfast namespaces delete {record.store_slug}`) and ingest again"
         )
 
 
@@ -90,7 +91,7 @@ def ensure_namespace(
     *,
     chain: Sequence[tuple[str, IndexProfile]] | None = None,
     limits: LimitsConfig | None = None,
-) -> dict:
+) -> NamespaceRecord:
     """The store's record, made on first use. chain and limits (both or neither) route a new
     namespace to an overflow index; without them it goes to profile's index."""
     existing = mirror.get_namespace(environment, organization, workspace, store.slug)
@@ -120,7 +121,7 @@ def ensure_namespace(
     }
     stored, _created = mirror.insert_namespace(record)
     ours = (organization, workspace, store.slug)
-    theirs = (stored["organization_id"], stored["workspace_id"], stored["store_slug"])
+    theirs = (stored.organization_id, stored.workspace_id, stored.store_slug)
     if theirs != ours:
         raise NamingError(
             f"store {ours} sanitizes to namespace '{name}', which store {theirs} already uses in "

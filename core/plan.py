@@ -62,7 +62,7 @@ def plan_ingest(service, stores=None, full: bool = False, force: bool | None = N
         store = service.config.store(slug)
         record = service.mirror.get_namespace(
             service.environment, service.config.organization, service.config.workspace, slug)
-        known = service.mirror.documents(record["id"]) if record else {}
+        known = service.mirror.documents(record.id) if record else {}
         matcher = StoreMatcher(store.include, store.exclude)
         plan = StorePlan(slug)
         plan.removed = len(would_remove(store, known, found))

@@ -30,6 +30,7 @@ from core.embeddings.base import Embedder
 from core.errors import BackendError, InvalidQueryError, LightfastError
 from core.fusion import contains_phrase, definition_rank, fuse, query_identifiers
 from core.mirror import Mirror
+from core.records import NamespaceRecord
 from core.rerank import Reranker, ScoreFusionReranker
 from core.usage import metering
 from core.vectors.base import VectorIndex
@@ -155,10 +156,10 @@ def validate_query(query: str, top_k: int, mode: str = "hybrid") -> str:
     return query
 
 
-def _hit(ns: dict, match, score: float) -> Hit:
+def _hit(ns: NamespaceRecord, match, score: float) -> Hit:
     md = match.metadata
     return Hit(
-        namespace=ns["namespace_name"], store=ns["store_slug"], path=str(md.get("path", "")),
+        namespace=ns.namespace_name, store=ns.store_slug, path=str(md.get("path", "")),
         start_line=int(md.get("start_line", 0)), end_line=int(md.get("end_line", 0)), score=float(score),
         text=str(md.get("text", "")), vector_id=match.id, headings=str(md.get("headings", "")),
         content_hash=str(md.get("content_hash", "")),
@@ -171,7 +172,7 @@ def search_namespaces(
     index: VectorIndex,
     embedder: Embedder,
     reranker: Reranker,
-    namespaces: list[dict],
+    namespaces: list[NamespaceRecord],
     query: str,
     top_k: int = 10,
     path_glob: str | None = None,
@@ -186,16 +187,16 @@ def search_namespaces(
     mode: "dense" (vectors), "lexical" (BM25 over identifier-aware terms, core/lexical.py) or
     "hybrid" (both, fused by core/fusion.py; chunks defining a name the query asks for first).
     """
-    names = [ns["namespace_name"] for ns in namespaces]
+    names = [ns.namespace_name for ns in namespaces]
     result = SearchResult(query, [], names, mode=mode)
     if not namespaces:
         return result
     glob = pathspec.PathSpec.from_lines("gitignore", [path_glob]) if path_glob else None
     # Over-fetch when a glob will drop hits, or when a reranker re-orders candidates.
     fetch_k = min(max(top_k * (5 if glob else 2), 20), 1000)
-    route = route or (lambda ns: (index, ns["namespace_name"]))
+    route = route or (lambda ns: (index, ns.namespace_name))
 
-    def timed(fn, ns: dict, arg):
+    def timed(fn, ns: NamespaceRecord, arg):
         target, name = route(ns)
         with metering() as usage:  # this namespace's read units (in this worker thread)
             t0 = time.perf_counter()
@@ -212,15 +213,15 @@ def search_namespaces(
     sides = {"dense": {}, "lexical": {}}
     with ThreadPoolExecutor(max_workers=min(8, 2 * len(namespaces))) as pool:
         if mode != "dense":  # the word queries run while the query is embedded
-            sides["lexical"] = {ns["namespace_name"]: pool.submit(timed, "lexical_query", ns, query)
+            sides["lexical"] = {ns.namespace_name: pool.submit(timed, "lexical_query", ns, query)
                                 for ns in namespaces}
         with metering() as search_usage:  # the query's embedding and the rerank, as billed
             if mode != "lexical":
                 qvec = embedder.embed_query(query)
         if mode != "lexical":
-            sides["dense"] = {ns["namespace_name"]: pool.submit(timed, "query", ns, qvec) for ns in namespaces}
+            sides["dense"] = {ns.namespace_name: pool.submit(timed, "query", ns, qvec) for ns in namespaces}
         for ns in namespaces:
-            name = ns["namespace_name"]
+            name = ns.namespace_name
             try:  # a namespace that fails is reported, never fails the whole search
                 dense, dense_ms, dense_units = sides["dense"][name].result() if sides["dense"] else ([], 0.0, None)
                 lexical, lexical_ms, _ = sides["lexical"][name].result() if sides["lexical"] else ([], 0.0, None)
@@ -245,8 +246,8 @@ def search_namespaces(
                     hits.setdefault(key, _hit(ns, m, m.score))
                     symbols.setdefault(key, m.metadata.get("symbols") or [])
             logs.append({
-                "namespace_id": ns["id"], "namespace_name": name,
-                "environment": ns["environment"], "latency_ms": ms, "top_k": top_k,
+                "namespace_id": ns.id, "namespace_name": name,
+                "environment": ns.environment, "latency_ms": ms, "top_k": top_k,
                 "hits": len(dense) + len(lexical), "read_units": dense_units,
             })
     if no_lexical:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
@@ -24,6 +24,7 @@ from core.mirror import Mirror
 from core.namespaces import check_model, ensure_namespace, index_spec
 from core.paths import data_dir, locks_dir, mirror_path
 from core.profiles import index_chain
+from core.records import ConnectedRepository, IngestRun, NamespaceRecord, NamespaceStatus
 from core.repo_paths import relative_in_root, resolve_in_root
 from core.rerank import Reranker
 from core.scan import FoundFile, Skipped, walk_repo
@@ -122,10 +123,14 @@ class Lightfast:
     def index(self) -> VectorIndex:
         return self._built("_index", lambda: self.backend.ensure_index(index_spec(self.profile, self.environment)))
 
-    def index_for(self, record: dict) -> VectorIndex:
+    def index_for(self, record: NamespaceRecord) -> VectorIndex:
         """The index that holds this namespace record: the environment's, or the overflow index
         it was routed to (its index_profile); every read, write and delete goes through here."""
-        name = record.get("index_profile") or record["environment"]
+        return self._profile_index(record.index_profile or record.environment, record)
+
+    def _profile_index(self, name: str, record: NamespaceRecord | None = None) -> VectorIndex:
+        """The index of profile name: the environment's, or an overflow profile's (record: the
+        namespace to name when lightfast.yml no longer routes to that profile)."""
         if name == self.environment:
             return self.index
         with self._lock:
@@ -134,9 +139,10 @@ class Lightfast:
                 if name not in profiles:
                     from core.errors import ConfigError
 
+                    held = f"namespace '{record.namespace_name}' lives in index '{record.index_name}'" \
+                        if record else "an index"
                     raise ConfigError(
-                        f"namespace '{record['namespace_name']}' lives in index '{record['index_name']}' "
-                        f"(profile '{name}'), which lightfast.yml no longer routes to: list '{name}' under "
+                        f"{held} (profile '{name}'), which lightfast.yml no longer routes to: list '{name}' under "
                         f"`limits.overflow.{self.environment}` again"
                     )
                 self._overflow[name] = self.backend.ensure_index(index_spec(profiles[name], self.environment))
@@ -168,7 +174,7 @@ class Lightfast:
         return self.config.root_path
 
     # -- namespaces ----------------------------------------------------------------
-    def ensure_namespace(self, store_slug: str) -> dict:
+    def ensure_namespace(self, store_slug: str) -> NamespaceRecord:
         store = self.config.store(store_slug)
         return ensure_namespace(
             self.mirror, self.backend, self.profile, self.environment,
@@ -196,7 +202,8 @@ class Lightfast:
         grant = current_grant()
         return grant is None or grant.allows_workspace(workspace)
 
-    def namespace_records(self, scope: Scope = "workspace", stores: Iterable[str] | None = None) -> list[dict]:
+    def namespace_records(self, scope: Scope = "workspace",
+                          stores: Iterable[str] | None = None) -> list[NamespaceRecord]:
         """Records this configuration may see: the design's access check lives here.
 
         store: the given (or all configured) stores of this workspace;
@@ -219,7 +226,7 @@ class Lightfast:
             return self.mirror.namespaces(self.environment, c.organization, c.workspace)
         if scope == "organization":
             return [r for r in self.mirror.namespaces(self.environment, c.organization)
-                    if self._visible(r["workspace_id"])]
+                    if self._visible(r.workspace_id)]
         raise ScopeError(f"unknown scope '{scope}': use store, workspace or organization")
 
     def _listed(self, prefix: str) -> dict[tuple[str, str], int]:
@@ -228,12 +235,12 @@ class Lightfast:
         found: dict[tuple[str, str], int] = {}
         for name, profile in index_chain(self.config):
             if self.backend.index_exists(profile.name):
-                index = self.index_for({"index_profile": name, "environment": self.environment})
+                index = self._profile_index(name)
                 for s in index.list_namespaces(prefix):
                     found[(profile.name, s.namespace)] = s.vector_count
         return found
 
-    def namespaces(self, with_backend: bool = True) -> list[dict]:
+    def namespaces(self, with_backend: bool = True) -> list[NamespaceStatus]:
         """Mirror records of this environment and organization, with counts.
 
         with_backend adds the index's own vector count (from the index the record names) and
@@ -243,31 +250,22 @@ class Lightfast:
         listed = self._listed(self._org_prefix()) if with_backend else {}
         out = []
         for r in records:
-            counts = self.mirror.counts(r["id"])
-            last = self.mirror.last_ingest(r["id"])
-            out.append({
-                **r,
-                "documents": counts["documents"],
-                "vectors": counts["vectors"],
-                "index_vectors": listed.get((r["index_name"], r["namespace_name"])) if with_backend else None,
-                "last_ingest": last["finished_at"] if last else None,
-                "last_ingest_status": last["status"] if last else None,
-                "only_in": None,
-            })
+            last = self.mirror.last_ingest(r.id)
+            row = NamespaceStatus.of(r, self.mirror.counts(r.id), last.finished_at if last else None,
+                                     last.status if last else None)
+            if with_backend:
+                key = (r.index_name, r.namespace_name)
+                row = replace(row, index_vectors=listed.get(key),
+                              only_in="mirror" if row.vectors and key not in listed else None)
+            out.append(row)
         if with_backend:
-            known = {(r["index_name"], r["namespace_name"]) for r in records}
-            for (index_name, name), count in sorted(listed.items()):
-                if (index_name, name) not in known and self._visible_name(name):
-                    out.append({"namespace_name": name, "environment": self.environment,
-                                "index_name": index_name, "index_vectors": count,
-                                "vectors": None, "documents": None, "only_in": "index"})
-            for row in out:
-                if row.get("only_in") is None and row["vectors"] and \
-                        (row["index_name"], row["namespace_name"]) not in listed:
-                    row["only_in"] = "mirror"
+            known = {(r.index_name, r.namespace_name) for r in records}
+            out += [NamespaceStatus(name, self.environment, index_name, index_vectors=count, only_in="index")
+                    for (index_name, name), count in sorted(listed.items())
+                    if (index_name, name) not in known and self._visible_name(name)]
         return out
 
-    def browse_namespaces(self, with_backend: bool = True) -> list[dict]:
+    def browse_namespaces(self, with_backend: bool = True) -> list[NamespaceStatus]:
         """Every record of this machine's mirror, all environments and organizations, with counts.
 
         For a person browsing their own data dir (the TUI). Only this
@@ -275,20 +273,20 @@ class Lightfast:
         environments may need keys this session does not have.
         """
         rows = self.mirror.namespace_summaries()
-        listed = self._listed("org_") if with_backend else {}
+        if not with_backend:
+            return rows
+        listed = self._listed("org_")
+        out = []
         for row in rows:
-            here = row["environment"] == self.environment
-            key = (row["index_name"], row["namespace_name"])
-            row["index_vectors"] = listed.get(key) if here and with_backend else None
-            row["only_in"] = "mirror" if here and with_backend and row["vectors"] and key not in listed else None
-        if with_backend:
-            known = {(r["index_name"], r["namespace_name"]) for r in rows if r["environment"] == self.environment}
-            rows += [{"id": None, "namespace_name": name, "environment": self.environment,
-                      "organization_id": None, "workspace_id": None, "store_slug": None,
-                      "index_name": index_name, "index_vectors": count, "vectors": None,
-                      "documents": None, "only_in": "index"}
-                     for (index_name, name), count in sorted(listed.items()) if (index_name, name) not in known]
-        return rows
+            key = (row.index_name, row.namespace_name)
+            if row.environment == self.environment:
+                row = replace(row, index_vectors=listed.get(key),
+                              only_in="mirror" if row.vectors and key not in listed else None)
+            out.append(row)
+        known = {(r.index_name, r.namespace_name) for r in rows if r.environment == self.environment}
+        out += [NamespaceStatus(name, self.environment, index_name, index_vectors=count, only_in="index")
+                for (index_name, name), count in sorted(listed.items()) if (index_name, name) not in known]
+        return out
 
     def delete_namespace_by_id(self, record_id: str, remove_record: bool = False) -> int:
         """Delete exactly this record's vectors (and optionally the record); returns vectors deleted.
@@ -299,10 +297,10 @@ class Lightfast:
         record = self.mirror.namespace_by_id(record_id)
         if record is None:
             raise NotFoundError(f"no namespace record with id '{record_id}' (deleted meanwhile?)")
-        if record["environment"] != self.environment:
+        if record.environment != self.environment:
             raise ScopeError(
-                f"{record['namespace_name']} lives in environment '{record['environment']}', this "
-                f"configuration uses '{self.environment}': set `environment: {record['environment']}` "
+                f"{record.namespace_name} lives in environment '{record.environment}', this "
+                f"configuration uses '{self.environment}': set `environment: {record.environment}` "
                 "in lightfast.yml to delete it"
             )
         return self._delete_record(record, remove_record)
@@ -330,17 +328,15 @@ class Lightfast:
         self.check_access(write=True)
         return self._delete_record(self.store_namespace(store_slug), remove_record, lock_wait, on_lock_wait)
 
-    def _delete_record(self, record: dict, remove_record: bool, lock_wait: float | None = None,
+    def _delete_record(self, record: NamespaceRecord, remove_record: bool, lock_wait: float | None = None,
                        on_lock_wait: Callable[[LockHolder], None] | None = None) -> int:
         with storage_guard(self.home), self._writer_lock(lock_wait, on_lock_wait):
-            count = self.mirror.counts(record["id"])["vectors"]
-            self.index_for(record).delete_namespace(record["namespace_name"])
+            count = self.mirror.counts(record.id).vectors
+            self.index_for(record).delete_namespace(record.namespace_name)
             if remove_record:
-                self.mirror.delete_namespace_record(record["id"])
+                self.mirror.delete_namespace_record(record.id)
             else:
-                with self.mirror.write() as conn:
-                    conn.execute("DELETE FROM documents WHERE namespace_id=?", (record["id"],))
-                    conn.execute("DELETE FROM pending_vectors WHERE namespace_id=?", (record["id"],))
+                self.mirror.clear_documents(record.id)
         return count
 
     # -- the legacy layout during a migration -------------------------------------------
@@ -348,33 +344,26 @@ class Lightfast:
         """The design's read flag off: read each store's own legacy index."""
         from core.migrate import LEGACY_NAMESPACE
 
-        legacy = {
-            (r["workspace_id"], r["slug"]): r["index_name"]
-            for r in self.mirror.rows("SELECT * FROM stores WHERE organization_id=?", (self.config.organization,))
-        }
+        legacy = {(s.workspace_id, s.slug): s.index_name for s in self.mirror.legacy_stores(self.config.organization)}
 
-        def route(ns: dict):
-            name = legacy.get((ns["workspace_id"], ns["store_slug"]))
+        def route(ns: NamespaceRecord):
+            name = legacy.get((ns.workspace_id, ns.store_slug))
             if name is None:  # a store that never had a legacy index
-                return self.index_for(ns), ns["namespace_name"]
+                return self.index_for(ns), ns.namespace_name
             return self.backend.index(name), LEGACY_NAMESPACE
 
         return route
 
-    def _write_index(self, record: dict) -> VectorIndex:
+    def _write_index(self, record: NamespaceRecord) -> VectorIndex:
         """The record's shared index, written together with its legacy index while a migration is
         under way."""
-        rows = self.mirror.rows(
-            "SELECT n.namespace_name, s.index_name FROM migration_stores m "
-            "JOIN stores s ON s.id = m.store_id JOIN namespaces n ON n.id = m.namespace_id "
-            "WHERE m.status != 'cutover'"
-        )
-        if not rows:
+        targets = self.mirror.dual_write_targets()
+        if not targets:
             return self.index_for(record)
         from core.migrate import DualWriteIndex
 
         return DualWriteIndex(self.index_for(record),
-                              {r["namespace_name"]: self.backend.index(r["index_name"]) for r in rows})
+                              {name: self.backend.index(index) for name, index in targets.items()})
 
     # -- ingest ----------------------------------------------------------------------
     def _writer_lock(self, wait: float | None = None, on_wait: Callable[[LockHolder], None] | None = None):
@@ -479,7 +468,8 @@ class Lightfast:
         return run_checks(self, canary=canary, with_backend=with_backend, now=now)
 
     # -- push-triggered ingest (core/webhook.py) ---------------------------------------
-    def connect_repository(self, full_name: str, branch: str | None = None, clone_url: str | None = None) -> dict:
+    def connect_repository(self, full_name: str, branch: str | None = None,
+                           clone_url: str | None = None) -> ConnectedRepository:
         """Record this repo root's git clone as GitHub's full_name for the webhook (branch: the
         checked-out one; clone_url: remote origin's, credentials stripped). Its HEAD counts as
         ingested, the first time: run `lightfast ingest` before connecting."""
@@ -489,10 +479,10 @@ class Lightfast:
             raise ScopeError("connect needs a lightfast.yml on disk (the webhook opens it for each push)")
         row = connect_record(self.root, Path(self.config.source_path).resolve(), full_name, branch, clone_url)
         stored = self.mirror.connect_repository(row)
-        self.mirror.set_repository_sha_if_unset(stored["id"], row["head"])
-        return self.mirror.connected_repository(stored["full_name"]) or stored
+        self.mirror.set_repository_sha_if_unset(stored.id, row["head"])
+        return self.mirror.connected_repository(stored.full_name) or stored
 
-    def connected_repositories(self) -> list[dict]:
+    def connected_repositories(self) -> list[ConnectedRepository]:
         return self.mirror.connected_repositories()
 
     def webhook_server(self, secret: bytes, host: str = "127.0.0.1", port: int | None = None,
@@ -542,12 +532,12 @@ class Lightfast:
         report.seconds = time.perf_counter() - started
         return report
 
-    def last_ingest_runs(self) -> list[dict]:
+    def last_ingest_runs(self) -> list[IngestRun]:
         """The last recorded ingest run of each of this configuration's stores (from the mirror,
         whichever process ran it): store_slug, status, started_at, finished_at, counts, error."""
         runs = []
         for record in self.namespace_records("store"):
-            last = self.mirror.last_ingest(record["id"])
+            last = self.mirror.last_ingest(record.id)
             if last:
                 runs.append(last)
         return runs
@@ -558,7 +548,7 @@ class Lightfast:
         wanted = set(paths)
         held: set[str] = set()
         for record in self.namespace_records("store", stores):
-            for doc in self.mirror.documents(record["id"]):
+            for doc in self.mirror.documents(record.id):
                 held.update(p for p in wanted if doc == p or doc.startswith(p.rstrip("/") + "/"))
         return held
 
@@ -582,7 +572,7 @@ class Lightfast:
                 check_model(record, self.profile)
                 usable.append(record)
             except DimensionMismatchError as exc:  # built with another model: skipped, and said why
-                failed[record["namespace_name"]] = str(exc)
+                failed[record.namespace_name] = str(exc)
         if not records:
             raise NotFoundError(
                 "nothing to search: no store of this workspace has been ingested in environment "
@@ -593,7 +583,7 @@ class Lightfast:
         result = search_namespaces(
             mirror=self.mirror, index=self.index, embedder=self.embedder, reranker=self.reranker,
             namespaces=usable, query=query, top_k=top_k, path_glob=path_glob,
-            route=(lambda ns: (self.index_for(ns), ns["namespace_name"])) if self.config.use_shared_index
+            route=(lambda ns: (self.index_for(ns), ns.namespace_name)) if self.config.use_shared_index
             else self._legacy_route(), mode=mode,
         )
         result.failed.update(failed)
@@ -601,17 +591,17 @@ class Lightfast:
             self._flag_lost_vectors(result, usable)
         return result
 
-    def _flag_lost_vectors(self, result: SearchResult, records: list[dict]) -> None:
+    def _flag_lost_vectors(self, result: SearchResult, records: list[NamespaceRecord]) -> None:
         """A namespace the mirror says holds vectors but that gave no hit: compare counts, so an
         index whose files were lost is an error, never a silent "no hits" (counts are exact and
         cheap on the local index; namespaces that gave hits are not asked)."""
         shown = {h.namespace for h in result.hits}
         c = self.config
         for record in records:
-            name = record["namespace_name"]
+            name = record.namespace_name
             if name in shown or name in result.failed:
                 continue
-            expected = self.mirror.counts(record["id"])["vectors"]
+            expected = self.mirror.counts(record.id).vectors
             if not expected:
                 continue
             try:
@@ -619,9 +609,9 @@ class Lightfast:
             except LightfastError as exc:
                 result.failed[name] = str(exc)
                 continue
-            here = (record["organization_id"], record["workspace_id"]) == (c.organization, c.workspace)
-            fix = f"`lightfast ingest --store {record['store_slug']}`" if here else \
-                f"`lightfast ingest` in the repo of store '{record['store_slug']}'"
+            here = (record.organization_id, record.workspace_id) == (c.organization, c.workspace)
+            fix = f"`lightfast ingest --store {record.store_slug}`" if here else \
+                f"`lightfast ingest` in the repo of store '{record.store_slug}'"
             if held == 0:
                 result.failed[name] = (f"the index holds none of the {expected:,} vectors the mirror lists for "
                                        f"namespace '{name}' (its files were deleted or lost); recover with {fix}")
@@ -633,15 +623,15 @@ class Lightfast:
         """A hit's chunk with up to radius neighbours either side, read from the index."""
         records = self.namespace_records("organization")
         if namespace:
-            records = [r for r in records if r["namespace_name"] == namespace]
+            records = [r for r in records if r.namespace_name == namespace]
             if not records:
                 raise NotFoundError(f"no chunk with id '{vector_id}': namespace '{namespace}' is not one of "
                                     f"this organization's namespaces in environment '{self.environment}'")
         for record in records:
-            entries = self.mirror.chunk_neighbours(record["id"], vector_id, radius)
+            entries = self.mirror.chunk_neighbours(record.id, vector_id, radius)
             if not entries:
                 continue
-            fetched = self.index_for(record).fetch(record["namespace_name"], [e["vector_id"] for e in entries])
+            fetched = self.index_for(record).fetch(record.namespace_name, [e["vector_id"] for e in entries])
             chunks = []
             for e in entries:
                 rec = fetched.get(e["vector_id"])
@@ -650,7 +640,7 @@ class Lightfast:
                     "start_line": e["start_line"], "end_line": e["end_line"],
                     "text": rec.metadata.get("text", "") if rec else "",
                 })
-            return {"namespace": record["namespace_name"], "store": record["store_slug"],
+            return {"namespace": record.namespace_name, "store": record.store_slug,
                     "path": entries[0]["path"], "chunks": chunks}
         where = f"namespace '{namespace}'" if namespace else "this organization's namespaces"
         raise NotFoundError(f"no chunk with id '{vector_id}' in {where}")
@@ -660,7 +650,7 @@ class Lightfast:
     # (import-linter, pyproject.toml): each face operation that once reached into core is here.
     # Static methods need no lightfast.yml (tokens, prices, a data dir without a config).
 
-    def store_namespace(self, store_slug: str) -> dict:
+    def store_namespace(self, store_slug: str) -> NamespaceRecord:
         """The namespace record of one store of this lightfast.yml in this environment; ConfigError
         for an unknown slug, NoNamespaceError when it was never ingested here."""
         self.check_access()
@@ -676,16 +666,16 @@ class Lightfast:
     def store_status(self) -> list[dict]:
         """Each store of this lightfast.yml, in its order: store, namespace (None before its first
         ingest), documents, vectors, last_ingest, last_ingest_status (from the mirror)."""
-        own = {r["id"] for r in self.namespace_records("store")}
-        rows = {r["store_slug"]: r for r in self.namespaces(with_backend=False) if r.get("id") in own}
+        own = {r.id for r in self.namespace_records("store")}
+        rows = {r.record.store_slug: r for r in self.namespaces(with_backend=False) if r.record and r.record.id in own}
         out = []
         for store in self.config.stores:
             r = rows.get(store.slug)
             out.append({
-                "store": store.slug, "namespace": r["namespace_name"] if r else None,
-                "documents": r["documents"] if r else 0, "vectors": r["vectors"] if r else 0,
-                "last_ingest": r.get("last_ingest") if r else None,
-                "last_ingest_status": r.get("last_ingest_status") if r else None,
+                "store": store.slug, "namespace": r.namespace_name if r else None,
+                "documents": r.documents if r else 0, "vectors": r.vectors if r else 0,
+                "last_ingest": r.last_ingest if r else None,
+                "last_ingest_status": r.last_ingest_status if r else None,
             })
         return out
 

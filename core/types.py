@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING
 from core.cost import PRICES_AS_OF as PRICES_AS_OF
 from core.cost import Prices as Prices
 from core.cost import Workload as Workload
+from core.records import ConnectedRepository as ConnectedRepository
+from core.records import IngestRun as IngestRun
+from core.records import NamespaceRecord as NamespaceRecord
+from core.records import NamespaceStatus as NamespaceStatus
 
 if TYPE_CHECKING:
     from core.ingest import Progress as Progress

@@ -352,7 +352,7 @@ class Watcher:
     def _indexed_paths(self) -> set[str]:
         paths: set[str] = set()
         for record in self.service.namespace_records("store"):
-            paths.update(self.service.mirror.documents(record["id"]))
+            paths.update(self.service.mirror.documents(record.id))
         return paths
 
     # -- work -------------------------------------------------------------------------
@@ -383,7 +383,7 @@ class Watcher:
             record = service.mirror.get_namespace(service.environment, config.organization, config.workspace,
                                                   store.slug)
             stores.append((StoreMatcher(store.include, store.exclude),
-                           service.mirror.documents(record["id"]) if record else None))
+                           service.mirror.documents(record.id) if record else None))
         out = set()
         for rel in paths:
             full = repo_file(root, rel)

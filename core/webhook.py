@@ -44,6 +44,7 @@ from typing import Any, Callable
 
 from core.errors import GitError, LightfastError, WebhookError
 from core.git_changes import ZERO_SHA, check_repository, git, redact, resolve_commit
+from core.records import ConnectedRepository
 
 SECRET_ENV = "LIGHTFAST_WEBHOOK_SECRET"
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps a payload at 25 MB
@@ -150,25 +151,25 @@ def move_clone(root: Path, branch: str, after: str) -> tuple[str, str]:
     return head, "reset"
 
 
-def apply_push(record: dict, event: PushEvent, delivery: str,
+def apply_push(record: ConnectedRepository, event: PushEvent, delivery: str,
                open_service: Callable[[Path], Any], mirror) -> PushOutcome:
     """Bring the record's clone to the push and ingest what changed (see the module doc)."""
-    outcome = PushOutcome(delivery, record["full_name"], "ignored", "", after=event.after)
-    if event.ref != f"refs/heads/{record['branch']}":
-        outcome.detail = f"push to {event.ref}; this repository follows refs/heads/{record['branch']}"
+    outcome = PushOutcome(delivery, record.full_name, "ignored", "", after=event.after)
+    if event.ref != f"refs/heads/{record.branch}":
+        outcome.detail = f"push to {event.ref}; this repository follows refs/heads/{record.branch}"
         return outcome
     if event.deleted or event.after == ZERO_SHA:
         outcome.detail = "the branch was deleted; nothing to ingest"
         return outcome
-    root = Path(record["clone_path"])
-    _, moved = move_clone(root, record["branch"], event.after)
+    root = Path(record.clone_path)
+    _, moved = move_clone(root, record.branch, event.after)
     outcome.moved = moved
     now = resolve_commit(root, "HEAD", "HEAD")
-    since = record.get("last_sha") if _commit_exists(root, record.get("last_sha")) else None
+    since = record.last_sha if _commit_exists(root, record.last_sha) else None
     if since == now:
         outcome.status, outcome.detail, outcome.since = "ok", f"already ingested up to {now[:12]}", since
         return outcome
-    service = open_service(Path(record["config_path"]))
+    service = open_service(Path(record.config_path))
     if since is None:  # nothing known ingested from this clone: a whole ingest converges
         report = service.ingest()
         outcome.detail = f"{moved} to {now[:12]}; ingested the whole repository (no earlier ingested commit known)"
@@ -176,7 +177,7 @@ def apply_push(record: dict, event: PushEvent, delivery: str,
         report, changes = service.ingest_since(since, None, force=True)  # git deleted them: no guard
         counts = ", ".join(f"{n} {what}" for what, n in sorted(changes.counts().items())) or "no file changes"
         outcome.detail = f"{moved} to {now[:12]}; git {since[:12]}..{now[:12]}: {counts}"
-    mirror.set_repository_sha(record["id"], now)
+    mirror.set_repository_sha(record.id, now)
     outcome.status, outcome.since, outcome.totals = "ok", since, report.totals()
     return outcome
 
@@ -235,10 +236,10 @@ class WebhookServer:
             try:
                 outcome = apply_push(record, event, delivery, self.open_service, self.mirror)
             except (LightfastError, GitError) as exc:
-                outcome = PushOutcome(delivery, record["full_name"], "failed", redact(str(exc)), after=event.after)
+                outcome = PushOutcome(delivery, record.full_name, "failed", redact(str(exc)), after=event.after)
             except Exception as exc:  # our bug: keep serving, say so (never with the secret: it is not in here)
                 log.exception("delivery %s failed", delivery)
-                outcome = PushOutcome(delivery, record["full_name"], "failed",
+                outcome = PushOutcome(delivery, record.full_name, "failed",
                                       redact(f"internal error: {exc.__class__.__name__}: {exc}"), after=event.after)
             try:
                 self.mirror.finish_delivery(delivery, outcome.status, outcome.detail[:1000])
@@ -266,10 +267,10 @@ class WebhookServer:
         if record is None:
             return 404, {"error": f"repository {event.full_name} is not connected: run `lightfast webhook "
                                   f"connect {event.full_name}` in its clone"}
-        if not self.mirror.claim_delivery(delivery, record["full_name"]):
+        if not self.mirror.claim_delivery(delivery, record.full_name):
             return 200, {"status": "replay ignored", "delivery": delivery}
         self._queue.put((delivery, record, event))
-        return 202, {"status": "queued", "delivery": delivery, "repository": record["full_name"]}
+        return 202, {"status": "queued", "delivery": delivery, "repository": record.full_name}
 
     def _handler(self):
         server = self

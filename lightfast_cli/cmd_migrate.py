@@ -54,16 +54,17 @@ def plan(ctx, as_json) -> None:
     """
     m = _migration(ctx)
     rows = m.plan()
-    total = sum(r["vectors"] for r in rows)
+    total = sum(r.vectors for r in rows)
     # Local copies run at thousands of vectors/s (bench/migrate.py); Pinecone is rate-limited.
     rate = 5000.0 if m.backend.kind == "local" else m.batch_size * (m.max_batches_per_s or 10)
     if as_json:
-        out().print_json(json.dumps({"stores": rows, "vectors": total, "estimated_seconds": round(total / rate, 1)}))
+        out().print_json(json.dumps({"stores": [vars(r) for r in rows], "vectors": total,
+                                     "estimated_seconds": round(total / rate, 1)}))
         return
     console = out()
     print_rows(console, ("namespace", "workspace", "store", "legacy index", "vectors", "status", "problem"),
-               [(r["namespace"] or "", r["workspace"], r["store"], r["legacy_index"], f"{r['vectors']:,}", r["status"],
-                 r["error"] or ("" if r["legacy_index_exists"] else "legacy index missing")) for r in rows],
+               [(r.namespace or "", r.workspace, r.store, r.legacy_index, f"{r.vectors:,}", r.status,
+                 r.error or ("" if r.legacy_index_exists else "legacy index missing")) for r in rows],
                right=("vectors",))
     console.print(f"{len(rows)} stores, {total:,} vectors, about {total / rate:.0f} s to copy")
 

@@ -105,8 +105,8 @@ def connect(ctx, full_name, branch, clone_url) -> None:
         lightfast webhook connect acme/api --branch main --clone-url https://github.com/acme/api.git
     """
     row = _service(ctx).connect_repository(full_name, branch, clone_url)
-    out().print(f"connected {escape(row['full_name'])} (branch {escape(row['branch'])}): clone "
-                f"{escape(row['clone_path'])}, ingested up to {(row['last_sha'] or '?')[:12]}", crop=False)
+    out().print(f"connected {escape(row.full_name)} (branch {escape(row.branch)}): clone "
+                f"{escape(row.clone_path)}, ingested up to {(row.last_sha or '?')[:12]}", crop=False)
 
 
 @webhook.command("repos")
@@ -125,7 +125,7 @@ def repos(ctx, as_json) -> None:
 
     rows = _service(ctx).connected_repositories()
     if as_json:
-        out().print_json(json.dumps(rows))
+        out().print_json(json.dumps([r.to_dict() for r in rows]))
         return
     print_rows(out(), ["repository", "branch", "last ingested", "clone"],
-               [[r["full_name"], r["branch"], (r["last_sha"] or "")[:12], r["clone_path"]] for r in rows])
+               [[r.full_name, r.branch, (r.last_sha or "")[:12], r.clone_path] for r in rows])

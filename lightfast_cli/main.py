@@ -271,7 +271,7 @@ def namespaces(ctx, as_json, no_backend) -> None:
 
     rows = open_service(ctx).namespaces(with_backend=not no_backend)
     if as_json:
-        out().print_json(json.dumps(rows, default=str))
+        out().print_json(json.dumps([r.to_dict() for r in rows], default=str))
     else:
         print_namespaces(out(), rows)
 
@@ -295,14 +295,14 @@ def namespaces_delete(ctx, store, remove_record, yes, no_wait) -> None:
     record = service.store_namespace(store)
     if not yes:
         click.confirm(
-            f"Delete all vectors of namespace '{record['namespace_name']}' "
-            f"in index '{record['index_name']}'?", abort=True, err=True,
+            f"Delete all vectors of namespace '{record.namespace_name}' "
+            f"in index '{record.index_name}'?", abort=True, err=True,
         )
     count = service.delete_namespace(store, remove_record=remove_record, lock_wait=0 if no_wait else None,
                                      on_lock_wait=waiting_for)
     # The count is the mirror's: what this data dir knew of. The index's own counts lag its writes.
     what = "deleted namespace and removed its record" if remove_record else "deleted namespace"
-    out().print(f"{what} {escape(record['namespace_name'])} ({count:,} vectors known to the mirror)",
+    out().print(f"{what} {escape(record.namespace_name)} ({count:,} vectors known to the mirror)",
                 crop=False)
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
 from lightfast_cli.layout import print_rows
+
+if TYPE_CHECKING:
+    from core.types import NamespaceStatus
 
 
 def print_ingest_report(console: Console, report) -> None:
@@ -80,7 +84,7 @@ def print_search(console: Console, result) -> None:
         console.print(f"[yellow]note[/] {escape(note)}", crop=False)
 
 
-def print_namespaces(console: Console, rows: list[dict]) -> None:
+def print_namespaces(console: Console, rows: list[NamespaceStatus]) -> None:
     """Namespace records; environment and index go above the rows when all rows share them."""
     if not rows:
         console.print("no namespaces yet: run `lightfast ingest`", markup=False)
@@ -88,10 +92,10 @@ def print_namespaces(console: Console, rows: list[dict]) -> None:
     columns = ["namespace", "env", "index", "docs", "vectors", "in index", "last ingest", "note"]
     data = []
     for r in rows:
-        note = {"index": "only in the index", "mirror": "missing from the index"}.get(r.get("only_in") or "", "")
-        data.append([r["namespace_name"], r["environment"], r.get("index_name", ""),
-                     _num(r.get("documents")), _num(r.get("vectors")), _num(r.get("index_vectors")),
-                     (r.get("last_ingest") or "")[:16].replace("T", " "), note])
+        note = {"index": "only in the index", "mirror": "missing from the index"}.get(r.only_in or "", "")
+        data.append([r.namespace_name, r.environment, r.index_name,
+                     _num(r.documents), _num(r.vectors), _num(r.index_vectors),
+                     (r.last_ingest or "")[:16].replace("T", " "), note])
     shared = []
     for col in ("env", "index"):
         i = columns.index(col)

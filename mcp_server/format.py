@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from core.types import IngestRun, NamespaceStatus
 
 SNIPPET_CHARS = 400
 
@@ -173,18 +177,19 @@ def _int(value, default: int) -> int:
     return default if value is None else int(value)
 
 
-def namespace_out(row: dict) -> NamespaceOut:
+def namespace_out(row: NamespaceStatus) -> NamespaceOut:
     """A row of Lightfast.namespaces() (a mirror record with counts, or an index-only namespace)."""
+    r = row.record  # None: found only in an index, its record fields stay empty
+    record = {} if r is None else dict(
+        store=r.store_slug, workspace=r.workspace_id, organization=r.organization_id,
+        embedding_model=r.embedding_model, dimension=r.embedding_dim, chunk_max_tokens=r.chunk_max_tokens,
+        chunk_overlap=r.chunk_overlap, created_at=r.created_at, updated_at=r.updated_at,
+    )
     return NamespaceOut(
-        namespace=row["namespace_name"], environment=row.get("environment") or "",
-        store=row.get("store_slug") or "", workspace=row.get("workspace_id") or "",
-        organization=row.get("organization_id") or "", index=row.get("index_name") or "",
-        embedding_model=row.get("embedding_model") or "", dimension=_int(row.get("embedding_dim"), 0),
-        chunk_max_tokens=_int(row.get("chunk_max_tokens"), 0), chunk_overlap=_int(row.get("chunk_overlap"), 0),
-        documents=_int(row.get("documents"), -1), vectors=_int(row.get("vectors"), -1),
-        index_vectors=_int(row.get("index_vectors"), -1), only_in=row.get("only_in") or "",
-        last_ingest=row.get("last_ingest") or "", last_ingest_status=row.get("last_ingest_status") or "",
-        created_at=str(row.get("created_at") or ""), updated_at=str(row.get("updated_at") or ""),
+        namespace=row.namespace_name, environment=row.environment, index=row.index_name,
+        documents=_int(row.documents, -1), vectors=_int(row.vectors, -1),
+        index_vectors=_int(row.index_vectors, -1), only_in=row.only_in or "",
+        last_ingest=row.last_ingest or "", last_ingest_status=row.last_ingest_status or "", **record,
     )
 
 
@@ -217,23 +222,23 @@ RUN_STATES = {"ok": "done", "failed": "failed", "cancelled": "cancelled", "runni
               "interrupted": "failed"}
 
 
-def last_recorded(runs: list[dict], stores: list[str]) -> IngestOutput:
+def last_recorded(runs: list[IngestRun], stores: list[str]) -> IngestOutput:
     """The stores' last recorded runs (mirror ingest_runs rows) as one ingest_status answer."""
     if not runs:
         return IngestOutput(state="idle", stores=stores, source="mirror",
                             progress="no ingest recorded for these stores yet: call the ingest tool")
-    states = {RUN_STATES.get(r["status"], r["status"]) for r in runs}
+    states = {RUN_STATES.get(r.status, r.status) for r in runs}
     state = next((s for s in ("running", "failed", "cancelled") if s in states), "done")
-    total = {k: sum(int(r.get(k) or 0) for r in runs) for k in (
+    total = {k: sum(getattr(r, k) for r in runs) for k in (
         "added", "changed", "removed", "unchanged", "chunks_embedded", "vectors_upserted", "vectors_deleted",
         "failed", "skipped")}
-    errors = _unique_list(f"{r['store_slug']}: {r['error']}" for r in runs if r.get("error"))
+    errors = _unique_list(f"{r.store_slug}: {r.error}" for r in runs if r.error)
     return IngestOutput(
-        state=state, stores=[r["store_slug"] for r in runs], added=total["added"], changed=total["changed"],
+        state=state, stores=[r.store_slug for r in runs], added=total["added"], changed=total["changed"],
         removed=total["removed"], unchanged=total["unchanged"], embedded=total["chunks_embedded"],
         upserted=total["vectors_upserted"], deleted=total["vectors_deleted"], failed_count=total["failed"],
         skipped_count=total["skipped"], error="; ".join(errors)[:1000], source="mirror",
-        finished_at=max(str(r.get("finished_at") or "") for r in runs),
+        finished_at=max(r.finished_at or "" for r in runs),
         progress="running in another process (or stopped there without finishing)" if state == "running" else "",
     )
 

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 import anyio
 import anyio.from_thread
@@ -38,6 +38,9 @@ from mcp_server.format import (
     snippet,
 )
 from mcp_server.progress import ProgressRelay
+
+if TYPE_CHECKING:
+    from core.types import NamespaceStatus
 
 log = logging.getLogger("lightfast.mcp")
 
@@ -216,7 +219,7 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False,
         result = svc.search(query, stores=stores or None, scope=scope, top_k=top_k, path_glob=path_glob or None,
                             mode=mode)
         try:
-            own = {r["namespace_name"]: r["store_slug"] for r in svc.namespace_records("store")}  # this repo's stores
+            own = {r.namespace_name: r.store_slug for r in svc.namespace_records("store")}  # this repo's stores
             wanted = stores or [s.slug for s in svc.config.stores]
         except ScopeError:  # a token for other workspaces, searching the organization: not ours to tell
             own, wanted = {}, []
@@ -324,12 +327,13 @@ def build_server(open_service: Callable[[], Any], *, read_only: bool = False,
             lines.append(f"… {out.total - limit} more namespaces (raise limit)")
         return _result(cap(lines, DEFAULT_MAX_CHARS, "namespaces", "lower limit or use namespace_stats"), out)
 
-    def own_row(store: str, with_backend: bool) -> dict | None:
+    def own_row(store: str, with_backend: bool) -> NamespaceStatus | None:
         svc = service()
         check_access(svc)  # a token for another workspace: ScopeError, not "not ingested yet"
         svc.config.store(store)  # an unknown slug -> ConfigError listing the known ones
         return next((r for r in svc.namespaces(with_backend=with_backend)
-                     if r.get("store_slug") == store and r.get("workspace_id") == svc.config.workspace), None)
+                     if r.record and (r.record.store_slug, r.record.workspace_id) == (store, svc.config.workspace)),
+                    None)
 
     @server.tool(
         annotations=ToolAnnotations(title="Namespace stats", read_only_hint=True, destructive_hint=False,

@@ -46,7 +46,7 @@ def log(service, store: str, latencies, hours_ago: float) -> None:
         conn.executemany(
             "INSERT INTO query_log (namespace_id, namespace_name, environment, latency_ms, top_k, hits, at) "
             "VALUES (?, ?, ?, ?, 10, 1, ?)",
-            [(record["id"], record["namespace_name"], record["environment"], ms, at) for ms in latencies])
+            [(record.id, record.namespace_name, record.environment, ms, at) for ms in latencies])
 
 
 def alerts(report) -> dict[str, list[str]]:
@@ -76,9 +76,9 @@ def test_a_healthy_repo_passes_every_check_with_the_canary(service, repo, monkey
 def test_vectors_the_index_lost_are_a_divergence_alert(service, repo, monkeypatch):
     """Issue 15's reproduction (an index whose files went) seen by the scheduler's check."""
     record = service.namespace_records("store", ["docs"])[0]
-    service.index.delete_namespace(record["namespace_name"])
+    service.index.delete_namespace(record.namespace_name)
     report = service.check(canary=False, now=NOW)
-    assert alerts(report) == {"divergence": [record["namespace_name"]]}
+    assert alerts(report) == {"divergence": [record.namespace_name]}
     assert "index namespace missing" in report.alerts[0].message and "lightfast doctor" in report.alerts[0].message
     result = run_cli(repo, monkeypatch, service, "--no-canary")
     assert result.exit_code == 1 and "ALERT divergence" in result.output, result.output
@@ -157,7 +157,7 @@ def test_a_running_ingest_holding_the_lock_is_not_an_alert(service):
 
 
 def test_the_isolation_canary_catches_a_record_outside_its_namespace(service, repo, monkeypatch):
-    docs, code = (service.namespace_records("store", [s])[0]["namespace_name"] for s in ("docs", "code"))
+    docs, code = (service.namespace_records("store", [s])[0].namespace_name for s in ("docs", "code"))
     stray = np.ones(service.index.dimension, dtype=np.float32) / np.sqrt(service.index.dimension)
     service.index.upsert(code, [VectorRecord("stray-1", stray, {MARKER: docs, "text": "misfiled"})])
     report = service.check(now=NOW)

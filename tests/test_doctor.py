@@ -84,8 +84,8 @@ def test_deleted_indexes_folder_is_reported_and_a_plain_ingest_repairs_it(built,
 
 def test_some_vectors_missing_are_re_embedded_and_counted(built, repo, service_factory):
     record = built.mirror.get_namespace("test", "acme", "platform", "docs")
-    falcon = built.mirror.documents(record["id"])["falcon.md"]
-    built.index.delete(NS, built.mirror.document_vector_ids(falcon["id"]))
+    falcon = [vid for vid, path in built.mirror.vector_paths(record.id).items() if path == "falcon.md"]
+    built.index.delete(NS, falcon)
     service = _fresh(service_factory, repo)
     found = _docs(service.doctor())
     assert found.state == VECTORS_MISSING and (found.missing, found.mirror_vectors) == (1, len(FILES))
@@ -175,7 +175,7 @@ def test_garbage_in_the_mirror_is_a_clear_error_and_repair_rebuilds_it_from_the_
 
 def test_a_namespace_the_index_holds_without_mirror_documents_is_restored(built, repo, service_factory):
     record = built.mirror.get_namespace("test", "acme", "platform", "docs")
-    built.mirror.delete_namespace_record(record["id"])  # as a mirror rebuilt in another repo leaves it
+    built.mirror.delete_namespace_record(record.id)  # as a mirror rebuilt in another repo leaves it
     service = _fresh(service_factory, repo)
     found = _docs(service.doctor())
     assert found.state == NOT_IN_MIRROR and found.index_vectors == len(FILES)
@@ -190,10 +190,10 @@ def test_restore_keeps_the_version_with_most_chunks_and_journals_the_rest(built,
                           "start_line": 1, "end_line": 1})
     built.index.upsert(NS, [older])
     record = built.mirror.get_namespace("test", "acme", "platform", "docs")
-    built.mirror.clear_documents(record["id"])
+    built.mirror.clear_documents(record.id)
     docs, vectors, leftovers = restore_documents(built.mirror, built.index, record)
     assert (docs, vectors, leftovers) == (len(FILES), len(FILES), 1)
-    assert built.mirror.unreferenced_pending(record["id"])[0] == ["old:1:0"]
+    assert built.mirror.unreferenced_pending(record.id)[0] == ["old:1:0"]
     built.ingest(stores=["docs"])  # its recovery deletes the journalled older version
     assert built.index.fetch(NS, ["old:1:0"]) == {} and built.doctor().healthy
 

@@ -38,7 +38,7 @@ def test_a_non_utf8_name_does_not_block_its_store(repo, service_factory):
 
     # Mirror rows hold the same stored form; a second run sees nothing new.
     record = service.namespace_records("store", ["docs"])[0]
-    assert set(service.mirror.documents(record["id"])) == {"ok.md", "caf\\xe9.md"}
+    assert set(service.mirror.documents(record.id)) == {"ok.md", "caf\\xe9.md"}
     again = service.ingest(stores=["docs"]).totals()
     assert again["unchanged"] == 2 and again["added"] == again["chunks_embedded"] == 0
 
@@ -110,7 +110,7 @@ ODD_NAMES = {  # raw name -> stored form
 
 def _docs(service) -> dict:
     record = service.namespace_records("store", ["docs"])[0]
-    return service.mirror.documents(record["id"])
+    return service.mirror.documents(record.id)
 
 
 @pytest.fixture

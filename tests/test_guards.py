@@ -17,7 +17,7 @@ DOCS = {f"notes/n{i}.md": f"# note {i}\nabout topic number {i}\n" for i in range
 
 def _docs(service) -> set[str]:
     record = service.namespace_records("store", ["docs"])[0]
-    return set(service.mirror.documents(record["id"]))
+    return set(service.mirror.documents(record.id))
 
 
 def _with_root(repo, root: str) -> None:

@@ -133,7 +133,7 @@ def test_a_glob_applies_to_both_sides(service):
 
 def drop_lexical(service, store: str) -> None:
     """The namespace as a Lightfast from before the lexical index left it."""
-    name = next(r["namespace_name"] for r in service.namespace_records("store") if r["store_slug"] == store)
+    name = next(r.namespace_name for r in service.namespace_records("store") if r.store_slug == store)
     conn = sqlite3.connect(service.index.namespace_folder(name) / "meta.sqlite", isolation_level=None)
     conn.execute("DROP TABLE lexical")
     conn.execute("DROP TABLE lexical_ids")

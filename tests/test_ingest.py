@@ -59,11 +59,11 @@ def index_ids(service, namespace: str) -> set[str]:
 def assert_consistent(service) -> None:
     """Mirror and index agree exactly: no orphan vectors, no missing chunks, nothing pending."""
     for record in service.namespace_records("store"):
-        mirror_ids = service.mirror.vector_ids(record["id"])
-        assert index_ids(service, record["namespace_name"]) == mirror_ids
-        docs = service.mirror.documents(record["id"])
+        mirror_ids = service.mirror.vector_ids(record.id)
+        assert index_ids(service, record.namespace_name) == mirror_ids
+        docs = service.mirror.documents(record.id)
         assert sum(d["chunk_count"] for d in docs.values()) == len(mirror_ids)
-        pending = service.mirror.rows("SELECT * FROM pending_vectors WHERE namespace_id=?", (record["id"],))
+        pending = service.mirror.rows("SELECT * FROM pending_vectors WHERE namespace_id=?", (record.id,))
         assert pending == []
 
 
@@ -88,7 +88,7 @@ def test_each_store_lands_in_its_own_namespace(repo, service_factory):
     code_hits = service.search("invoice total ledger balance", stores=["code"]).hits
     assert {h.store for h in code_hits} == {"code"}
     assert {h.path for h in code_hits} == {"src/app.py"}
-    names = {r["namespace_name"] for r in service.namespace_records("store")}
+    names = {r.namespace_name for r in service.namespace_records("store")}
     assert names == {"org_acme:ws_platform:store_docs", "org_acme:ws_platform:store_code"}
 
 
@@ -137,9 +137,9 @@ def test_full_reingest_converges_to_the_same_ids(repo, service_factory):
     write_files(repo, DOCS)
     service = service_factory(repo)
     service.ingest()
-    before = {r["namespace_name"]: index_ids(service, r["namespace_name"]) for r in service.namespace_records("store")}
+    before = {r.namespace_name: index_ids(service, r.namespace_name) for r in service.namespace_records("store")}
     service.ingest(full=True)
-    after = {r["namespace_name"]: index_ids(service, r["namespace_name"]) for r in service.namespace_records("store")}
+    after = {r.namespace_name: index_ids(service, r.namespace_name) for r in service.namespace_records("store")}
     assert before == after
     assert_consistent(service)
 
@@ -171,7 +171,7 @@ def test_secrets_and_binaries_are_not_ingested(repo, service_factory):
     assert skipped["notes/binary.md"] == "binary file"
     assert "UTF-8" in skipped["notes/latin1.md"]
     record = service.namespace_records("store")[0]
-    docs = set(service.mirror.documents(record["id"]))
+    docs = set(service.mirror.documents(record.id))
     assert docs == {"README.md", "guide/setup.md", "src/app.py", "lightfast.yml"}
     for hit in service.search("PRIVATE KEY AKIAIOSFODNN7EXAMPLE pcsk", top_k=20).hits:
         assert "PRIVATE KEY" not in hit.text and "AKIA" not in hit.text and "pcsk_" not in hit.text
@@ -184,7 +184,7 @@ def test_a_file_that_becomes_a_secret_is_removed(repo, service_factory):
     write_files(repo, {"guide/setup.md": "token ghp_abcdefghijklmnopqrstuvwxyz0123456789AB\n"})
     service.ingest()
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
-    assert "guide/setup.md" not in service.mirror.documents(record["id"])
+    assert "guide/setup.md" not in service.mirror.documents(record.id)
     assert_consistent(service)
 
 
@@ -204,7 +204,7 @@ def test_gitignore_semantics(repo, service_factory):
     service = service_factory(repo)
     service.ingest(["docs"])
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
-    assert set(service.mirror.documents(record["id"])) == {"a.md", "sub/top-only.md", "docs/keep.md"}
+    assert set(service.mirror.documents(record.id)) == {"a.md", "sub/top-only.md", "docs/keep.md"}
 
 
 def test_paths_limit_the_ingest(repo, service_factory):
@@ -215,7 +215,7 @@ def test_paths_limit_the_ingest(repo, service_factory):
     report = service.ingest(paths=["README.md"])
     assert report.totals()["changed"] == 1
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
-    docs = service.mirror.documents(record["id"])
+    docs = service.mirror.documents(record.id)
     assert docs["guide/setup.md"]["size"] != (repo / "guide/setup.md").stat().st_size
 
 
@@ -254,7 +254,7 @@ RACE = textwrap.dedent("""
     from core.config import load_config
     from core.service import Lightfast
     s = Lightfast(load_config({config!r}), embedder=HashEmbedder())
-    print(s.ensure_namespace("docs")["id"])
+    print(s.ensure_namespace("docs").id)
 """)
 
 
@@ -316,7 +316,7 @@ def test_reingest_after_kill_converges(repo, service_factory, lightfast_home, ba
     assert_consistent(service)
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
     on_disk = {p.relative_to(repo).as_posix() for p in (repo / "docs").glob("*.md")}
-    assert set(service.mirror.documents(record["id"])) == on_disk
+    assert set(service.mirror.documents(record.id)) == on_disk
 
 
 def test_search_and_read_never_leave_this_organization(repo, tmp_path, service_factory):
@@ -336,7 +336,7 @@ def test_search_and_read_never_leave_this_organization(repo, tmp_path, service_f
     their_hit = theirs.search("pelican colony").hits[0]
     with pytest.raises(NotFoundError):
         ours.read_chunk(their_hit.vector_id)
-    assert {r["organization_id"] for r in ours.namespaces()} == {"acme"}
+    assert {r.record.organization_id for r in ours.namespaces()} == {"acme"}
 
 
 def test_progress_follows_the_embedding(repo, service_factory, hash_embedder):

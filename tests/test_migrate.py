@@ -14,7 +14,8 @@ import pytest
 from conftest import make_config, write_files
 from core.config import load_config
 from core.errors import LightfastError
-from core.migrate import LEGACY_NAMESPACE, Migration, create_legacy_store, legacy_index_name
+from core.migrate import LEGACY_NAMESPACE, Migration, legacy_index_name
+from legacy_layout import create_legacy_store
 from core.vectors.base import VectorRecord
 
 
@@ -29,7 +30,7 @@ def legacy_records(seed: int, n: int, dim: int = 64) -> list[VectorRecord]:
 def snapshot(service, stores) -> dict:
     out = {}
     for s in stores:
-        index = service.backend.index(s["index_name"])
+        index = service.backend.index(s.index_name)
         ids, token = [], None
         while True:
             page, token = index.list_ids(LEGACY_NAMESPACE, limit=1000, pagination_token=token)
@@ -37,7 +38,7 @@ def snapshot(service, stores) -> dict:
             if not token:
                 break
         fetched = index.fetch(LEGACY_NAMESPACE, ids)
-        out[s["index_name"]] = {i: (fetched[i].values.tobytes(), fetched[i].metadata) for i in ids}
+        out[s.index_name] = {i: (fetched[i].values.tobytes(), fetched[i].metadata) for i in ids}
     return out
 
 
@@ -58,9 +59,9 @@ def test_plan_lists_stores_namespaces_and_counts(legacy):
     service, stores = legacy
     plan = Migration(service).plan()
     assert len(plan) == 50
-    first = next(p for p in plan if p["store"] == "store0")
-    assert first["namespace"] == "org_acme:ws_ws0:store_store0"
-    assert first["vectors"] == 30 and first["legacy_index"] == "ws0-store0" and first["error"] is None
+    first = next(p for p in plan if p.store == "store0")
+    assert first.namespace == "org_acme:ws_ws0:store_store0"
+    assert first.vectors == 30 and first.legacy_index == "ws0-store0" and first.error is None
 
 
 def test_migrate_50_stores_and_verify_equality(legacy):
@@ -118,9 +119,9 @@ def test_cutover_flips_the_flag_and_deletes_legacy_only_after_the_safety_period(
     now = datetime.now(timezone.utc)
     assert migration.cutover(delete_legacy=True, now=now) == []  # deprecated just now: kept
     assert load_config(repo / "lightfast.yml").use_shared_index is True
-    assert all(service.backend.index_exists(s["index_name"]) for s in stores)
+    assert all(service.backend.index_exists(s.index_name) for s in stores)
     deleted = migration.cutover(delete_legacy=True, now=now + timedelta(days=8))
-    assert sorted(deleted) == sorted(s["index_name"] for s in stores)
+    assert sorted(deleted) == sorted(s.index_name for s in stores)
 
 
 KILLED = textwrap.dedent("""
@@ -155,13 +156,13 @@ def test_a_killed_copy_resumes_to_an_exact_result(legacy, repo, lightfast_home, 
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     state = Migration(service).state()
-    assert state and any(r["status"] == "copying" or r["status"] == "registered" for r in state.values())
+    assert state and any(r.status == "copying" or r.status == "registered" for r in state.values())
     Migration(service, batch_size=50).run()
     checks = Migration(service).verify(sample=1000)
     assert all(c.ok for c in checks) and len(checks) == 50
     for s in stores:
-        ns = f"org_acme:ws_{s['workspace_id']}:store_{s['slug']}"
-        assert service.index.namespace_stats(ns).vector_count == len(before[s["index_name"]])
+        ns = f"org_acme:ws_{s.workspace_id}:store_{s.slug}"
+        assert service.index.namespace_stats(ns).vector_count == len(before[s.index_name])
 
 
 def test_dual_write_and_the_read_flag(repo, service_factory):
@@ -171,7 +172,7 @@ def test_dual_write_and_the_read_flag(repo, service_factory):
     migration = Migration(service)
     migration.register()
     service.ingest(["docs"])  # a migration is under way: both layouts are written
-    legacy = service.backend.index(store["index_name"])
+    legacy = service.backend.index(store.index_name)
     shared_count = service.index.namespace_stats("org_acme:ws_platform:store_docs").vector_count
     assert shared_count > 0 and legacy.namespace_stats(LEGACY_NAMESPACE).vector_count == shared_count
     # Read from the legacy layout when the flag is off.

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from conftest import write_files
 from core.errors import LightfastError
-from core.migrate import Migration, create_legacy_store, reconcile
+from core.migrate import Migration, reconcile
+from legacy_layout import create_legacy_store
 from core.vectors.base import VectorRecord
 from lightfast_cli.main import cli
 from test_migrate import legacy_records
@@ -58,13 +59,13 @@ def test_cleanup_waits_for_the_window_then_drops_rows_and_deletes_indexes_only_w
 
     after = migration.cleanup(now=cut + timedelta(days=8))  # no confirmation: rows only
     assert (after.document_rows, after.vector_rows, after.stores_removed) == (12, 72, 0)
-    assert sorted(after.indexes_kept) == sorted(s["index_name"] for s in stores)
-    assert all(service.backend.index_exists(s["index_name"]) for s in stores)
+    assert sorted(after.indexes_kept) == sorted(s.index_name for s in stores)
+    assert all(service.backend.index_exists(s.index_name) for s in stores)
     assert count(service, "store_documents") == 0 and count(service, "stores") == 6  # each still names its index
 
     confirmed = migration.cleanup(delete_indexes=True, now=cut + timedelta(days=8))
-    assert sorted(confirmed.indexes_deleted) == sorted(s["index_name"] for s in stores)
-    assert not any(service.backend.index_exists(s["index_name"]) for s in stores)
+    assert sorted(confirmed.indexes_deleted) == sorted(s.index_name for s in stores)
+    assert not any(service.backend.index_exists(s.index_name) for s in stores)
     assert count(service, "stores") == 0 and count(service, "migration_stores") == 0
     # The shared side is whole, and a re-run converges on nothing to do.
     assert count(service, "vector_entries") == 72
@@ -93,10 +94,10 @@ def test_the_cli_keeps_indexes_without_yes(migrated, repo):
     assert kept.exit_code == 0, kept.output
     assert "dropped 12 legacy document rows and 72 legacy vector rows" in kept.output
     assert kept.output.count("pass --yes to delete it") == 6
-    assert all(service.backend.index_exists(s["index_name"]) for s in stores)
+    assert all(service.backend.index_exists(s.index_name) for s in stores)
     deleted = run_cli(config, "cleanup", "--safety-days", "0", "--yes", "--json")
     assert deleted.exit_code == 0, deleted.output
-    assert sorted(json.loads(deleted.stdout)["indexes_deleted"]) == sorted(s["index_name"] for s in stores)
+    assert sorted(json.loads(deleted.stdout)["indexes_deleted"]) == sorted(s.index_name for s in stores)
     assert run_cli(config, "cleanup").output.startswith("nothing to clean up")
 
 
@@ -111,7 +112,7 @@ def test_reconcile_finds_drift_on_either_side_and_exits_1(repo, service_factory)
 
     docs, code = "org_acme:ws_platform:store_docs", "org_acme:ws_platform:store_code"
     index = service.index
-    gone = sorted(service.mirror.vector_ids(service.ensure_namespace("docs")["id"]))[0]
+    gone = sorted(service.mirror.vector_ids(service.ensure_namespace("docs").id))[0]
     index.delete(docs, [gone])  # the mirror says it is there
     stray = legacy_records(9, 2, dim=64)
     index.upsert(code, stray[:1])  # the mirror knows nothing of it
@@ -133,3 +134,18 @@ def test_reconcile_finds_drift_on_either_side_and_exits_1(repo, service_factory)
     service.ingest()
     _, left = reconcile(service)
     assert [d.namespace for d in left] == ["org_acme:ws_platform:store_ghost"]
+
+
+def test_the_cli_plan_lists_each_legacy_store(repo, service_factory):
+    """`migrate plan` reads the typed plan rows: the table and --json name each store, its index and count."""
+    service = service_factory(repo)
+    create_legacy_store(service, "ws0", "store0", legacy_records(0, 5))
+    create_legacy_store(service, "ws1", "store1", legacy_records(1, 7))
+    table = run_cli(repo / "lightfast.yml", "plan")
+    assert table.exit_code == 0, table.output
+    assert "ws1-store1" in table.output and "2 stores, 12 vectors" in table.output
+    data = json.loads(run_cli(repo / "lightfast.yml", "plan", "--json").stdout)
+    assert data["vectors"] == 12 and [s["legacy_index"] for s in data["stores"]] == ["ws0-store0", "ws1-store1"]
+    assert data["stores"][0] == {"store_id": "store_ws0_store0", "workspace": "ws0", "store": "store0",
+                                 "legacy_index": "ws0-store0", "legacy_index_exists": True, "vectors": 5,
+                                 "namespace": "org_acme:ws_ws0:store_store0", "error": None, "status": "not started"}

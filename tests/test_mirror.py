@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import FrozenInstanceError
 
 import pytest
 
+from conftest import BIRD_FILES, BIRDS_NS
 from core.mirror import Mirror, migrations
+from core.records import NamespaceCounts, NamespaceRecord
 
 
 def record(**over):
@@ -71,8 +74,8 @@ def test_deleting_a_record_cascades(tmp_path):
     ns, _ = mirror.insert_namespace(record())
     mirror.replace_documents(ns, [{"path": "a.md", "content_hash": "h", "size": 1, "mtime_ns": 1, "chunk_count": 1}],
                              {"a.md": [{"vector_id": "v1", "chunk_index": 0, "start_line": 1, "end_line": 1}]})
-    assert mirror.counts(ns["id"]) == {"documents": 1, "vectors": 1}
-    mirror.delete_namespace_record(ns["id"])
+    assert mirror.counts(ns.id) == NamespaceCounts(documents=1, vectors=1)
+    mirror.delete_namespace_record(ns.id)
     assert mirror.rows("SELECT * FROM documents") == [] and mirror.rows("SELECT * FROM vector_entries") == []
 
 
@@ -85,5 +88,42 @@ def test_replacing_a_document_journals_its_stale_ids(tmp_path):
     stale = mirror.replace_documents(ns, [{**doc, "content_hash": "h2", "chunk_count": 1}],
                                      {"a.md": [{"vector_id": "w0", "chunk_index": 0, "start_line": 1, "end_line": 1}]})
     assert sorted(stale) == ["v0", "v1"]
-    unreferenced, referenced = mirror.unreferenced_pending(ns["id"])
+    unreferenced, referenced = mirror.unreferenced_pending(ns.id)
     assert sorted(unreferenced) == ["v0", "v1"] and referenced == []
+
+
+def test_the_migrations_keep_their_names_and_order(tmp_path):
+    """Existing mirror.sqlite files record the migrations they applied by name: the package split
+    must keep every name, in order, so an old file opens with nothing pending."""
+    mirror = Mirror(tmp_path / "m.sqlite")
+    assert [m.name for m in migrations.applied(mirror.db)] == [
+        "m001_create_namespaces", "m002_create_documents_and_vectors", "m003_create_monitoring",
+        "m004_create_legacy_layout", "m005_usage_units", "m006_connected_repositories", "m007_namespace_index"]
+
+
+def test_records_read_back_typed_and_frozen(tmp_path):
+    mirror = Mirror(tmp_path / "m.sqlite")
+    ns, _ = mirror.insert_namespace(record(index_profile="local"))
+    assert isinstance(ns, NamespaceRecord) and ns == mirror.namespace_by_id(ns.id) == mirror.namespaces()[0]
+    assert (ns.store_slug, ns.embedding_dim, ns.index_profile) == ("docs", 384, "local")
+    with pytest.raises(FrozenInstanceError):
+        ns.store_slug = "other"  # a snapshot of the row, never a handle to change it by
+    assert mirror.counts(ns.id) == NamespaceCounts(documents=0, vectors=0)
+
+
+def test_listings_have_one_shape_with_or_without_a_record(built):
+    """namespaces() and browse_namespaces() return NamespaceStatus rows; a namespace found only in
+    the index has no record and None counts, and the same JSON keys as a row with a record."""
+    for rows in (built.namespaces(), built.browse_namespaces()):
+        (row,) = rows
+        assert row.record is not None and row.record.store_slug == "docs" and row.only_in is None
+        assert row.documents == row.vectors == row.index_vectors == len(BIRD_FILES)
+        assert row.last_ingest_status == "ok" and row.last_ingest == built.mirror.last_ingest(row.record.id).finished_at
+    keys = list(row.to_dict())
+    built.mirror.delete_namespace_record(row.record.id)  # as a mirror rebuilt elsewhere leaves it
+    for rows in (built.namespaces(), built.browse_namespaces()):
+        (orphan,) = rows
+        assert (orphan.record, orphan.only_in, orphan.namespace_name) == (None, "index", BIRDS_NS)
+        assert (orphan.documents, orphan.vectors, orphan.index_vectors) == (None, None, len(BIRD_FILES))
+        assert (orphan.mirror_documents, orphan.mirror_vectors) == (0, 0)
+        assert list(orphan.to_dict()) == keys and orphan.to_dict()["store_slug"] is None

@@ -66,7 +66,7 @@ def world(tmp_path, lightfast_home, hash_embedder):
 
 
 def where(service) -> dict[str, tuple[str, str]]:
-    return {r["namespace_name"]: (r["index_name"], r["index_profile"]) for r in service.mirror.namespaces()}
+    return {r.namespace_name: (r.index_name, r.index_profile) for r in service.mirror.namespaces()}
 
 
 def physical(service, index_name: str) -> set[str]:
@@ -104,10 +104,10 @@ def test_organization_search_and_read_chunk_reach_the_overflow_index(world):
 
 def test_namespaces_see_both_indexes_and_flag_nothing(world):
     rows = world[("acme", "one")].namespaces()
-    assert {r["namespace_name"] for r in rows} == {n for n in where(world[("acme", "one")]) if n.startswith("org_acme:")}
-    assert all(r["only_in"] is None and r["index_vectors"] == r["vectors"] for r in rows)
+    assert {r.namespace_name for r in rows} == {n for n in where(world[("acme", "one")]) if n.startswith("org_acme:")}
+    assert all(r.only_in is None and r.index_vectors == r.vectors for r in rows)
     browsed = world[("acme", "one")].browse_namespaces()  # the TUI's view: every organization
-    assert len(browsed) == 7 and all(r["only_in"] is None and r["index_vectors"] == r["vectors"] for r in browsed)
+    assert len(browsed) == 7 and all(r.only_in is None and r.index_vectors == r.vectors for r in browsed)
     from core.migrate import reconcile
 
     assert reconcile(world[("acme", "one")]) == (5, [])  # id by id, each in the index its record names
@@ -181,5 +181,5 @@ def test_m007_records_existing_namespaces_in_their_environments_index(tmp_path):
         "created_at": "2026-01-01", "updated_at": "2026-01-01"})
     db.close()
     mirror = Mirror(path)  # applies m007
-    assert mirror.namespace_by_id("staging/acme/web/docs")["index_profile"] == "staging"
+    assert mirror.namespace_by_id("staging/acme/web/docs").index_profile == "staging"
     assert mirror.namespaces_per_index() == {"lightfast-staging-v1": 1}

@@ -182,8 +182,8 @@ def test_full_flow_ingest_search_delete(production, pinecone, cohere):
     assert hits[0].path == "docs/birds.md"
     assert "search_query" in cohere.input_types
     rows = service.namespaces()
-    docs = next(r for r in rows if r.get("store_slug") == "docs")
-    assert docs["vectors"] == docs["index_vectors"] > 0 and docs["only_in"] is None
+    docs = next(r for r in rows if r.record and r.record.store_slug == "docs")
+    assert docs.vectors == docs.index_vectors > 0 and docs.only_in is None
     assert_consistent(service)
     service.delete_namespace("docs")
     assert service.index.namespace_stats("org_acme:ws_platform:store_docs").vector_count == 0

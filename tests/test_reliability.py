@@ -73,7 +73,7 @@ def test_kill_anywhere_then_rerun_converges(repo, service_factory, lightfast_hom
             assert_consistent(service)
             record = service.mirror.get_namespace("test", "acme", "platform", "docs")
             on_disk = {p.relative_to(repo).as_posix() for p in (repo / "docs").glob("*.md")}
-            assert set(service.mirror.documents(record["id"])) == on_disk
+            assert set(service.mirror.documents(record.id)) == on_disk
         except AssertionError as exc:
             failures.append(f"run {run}: {exc}")
     FIGURES["kill_anywhere"] = {"runs": runs, "files": 300, "failures": len(failures)}
@@ -162,7 +162,7 @@ def test_watcher_mcp_and_cli_share_a_data_dir(repo, lightfast_home):
     assert_consistent(final)
     record = final.mirror.get_namespace("local", "acme", "web", "notes")
     on_disk = {p.relative_to(repo).as_posix() for p in (repo / "notes").glob("*.md")}
-    assert set(final.mirror.documents(record["id"])) == on_disk
+    assert set(final.mirror.documents(record.id)) == on_disk
     FIGURES["concurrency"] = {"seconds": seconds, **counts, "errors": len(errors)}
     assert errors == []
     assert counts["searches"] > 10 and counts["cli_ingests"] > 1 and counts["edits"] > 10
@@ -206,8 +206,8 @@ def test_faults_during_a_1000_chunk_ingest_lose_nothing(repo, monkeypatch, servi
         service = Lightfast(load_config(repo / "lightfast.yml"))
         assert_consistent(service)
         record = service.mirror.get_namespace("production", "acme", "platform", "docs")
-        expected = sum(d["chunk_count"] for d in service.mirror.documents(record["id"]).values())
-        present = service.index.namespace_stats(record["namespace_name"]).vector_count
+        expected = sum(d["chunk_count"] for d in service.mirror.documents(record.id).values())
+        present = service.index.namespace_stats(record.namespace_name).vector_count
         injected = sum(pc.faults.injected.values()) + sum(co.faults.injected.values())
         FIGURES["faults"] = {"chunks": expected, "injected_faults": injected, "ingest_runs": attempts,
                              "vectors_lost": expected - present}
@@ -264,7 +264,7 @@ def test_adversarial_files_are_skipped_with_reasons(repo, service_factory, tmp_p
     report = service.ingest()
     skipped = dict(report.stores[0].skipped)
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
-    indexed = set(service.mirror.documents(record["id"]))
+    indexed = set(service.mirror.documents(record.id))
     texts = " ".join(h.text for h in service.search("must never be read outside secret", top_k=20).hits)
     expected = {  # each case: does what happened match what must happen?
         "huge.md": "larger than" in skipped.get("huge.md", ""),
@@ -392,11 +392,11 @@ def test_disk_full_is_a_clear_error_and_corrupts_nothing(repo, tmp_path, service
         for record in survivor.namespace_records("store"):
             ids, token = [], None
             while True:
-                page_ids, token = survivor.index.list_ids(record["namespace_name"], limit=1000, pagination_token=token)
+                page_ids, token = survivor.index.list_ids(record.namespace_name, limit=1000, pagination_token=token)
                 ids += page_ids
                 if not token:
                     break
-            assert survivor.mirror.vector_ids(record["id"]) <= set(ids)
+            assert survivor.mirror.vector_ids(record.id) <= set(ids)
     FIGURES["disk_full"] = {"clear_error": "cannot write to the data dir" in str(full.value),
                             "mirror_integrity": integrity}
 

@@ -270,9 +270,9 @@ def test_the_polling_watcher_follows_a_file_1000_directories_deep(repo, service_
         # A bound for failure, not a timing claim: 1,000 directories are slow to walk on a busy machine.
         wait_for(lambda: watcher.state.batches >= 1 and watcher.state.status == "idle", timeout=240, what="catch-up")
         record = service.namespace_records("store", ["docs"])[0]
-        before = service.mirror.documents(record["id"])[rel]["content_hash"]
+        before = service.mirror.documents(record.id)[rel]["content_hash"]
         write_files(bottom, {"deep.md": "# Deep\n\nversion two\n"})
-        wait_for(lambda: service.mirror.documents(record["id"])[rel]["content_hash"] != before, timeout=240,
+        wait_for(lambda: service.mirror.documents(record.id)[rel]["content_hash"] != before, timeout=240,
                  what="deep edit")
         assert watcher.state.last_error == ""
     finally:

@@ -36,7 +36,7 @@ def init_repo(root) -> None:
 
 def docs(service) -> dict[str, dict]:
     record = service.namespace_records("store", ["docs"])[0]
-    return service.mirror.documents(record["id"])
+    return service.mirror.documents(record.id)
 
 
 @pytest.fixture

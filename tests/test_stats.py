@@ -33,7 +33,7 @@ def mirror(tmp_path):
     add_namespace(m, "production", "acme", "web", "code", 5)
     add_namespace(m, "production", "beta", "eng", "kb", 0)
     add_namespace(m, "staging", "acme", "web", "docs", 2)
-    m.log_queries([{"namespace_id": docs["id"], "namespace_name": docs["namespace_name"],
+    m.log_queries([{"namespace_id": docs.id, "namespace_name": docs.namespace_name,
                     "environment": "production", "latency_ms": ms, "top_k": 10, "hits": 3}
                    for ms in (1.0, 2.0, 3.0, 4.0, 100.0)])
     m.log_queries([{"namespace_id": None, "namespace_name": "org_acme:ws_web:store_code",

@@ -13,6 +13,7 @@ import pytest
 from textual.widgets import OptionList, ProgressBar, RichLog, Select, Static, TabbedContent, Tree
 
 from conftest import HashEmbedder, make_config, write_files
+from core.records import NamespaceStatus
 from lightfast_tui.app import LightfastApp
 from lightfast_tui.screens.confirm import ConfirmModal
 from lightfast_tui.screens.help import HelpScreen
@@ -57,8 +58,8 @@ async def until(pilot, condition, seconds: float = 60.0) -> None:
 def node_name(node) -> str:
     """A tree node's name without its counts: a branch's name, a store's slug, or the label."""
     data = node.data
-    if isinstance(data, dict):
-        return data.get("store_slug") or data["namespace_name"]
+    if isinstance(data, NamespaceStatus):
+        return data.record.store_slug if data.record else data.namespace_name
     return getattr(data, "name", None) or str(node.label)
 
 
@@ -76,7 +77,7 @@ def tree_labels(app) -> list[str]:
 
 def find_leaf(app, namespace: str):
     def walk(node):
-        if isinstance(node.data, dict) and node.data["namespace_name"] == namespace:
+        if isinstance(node.data, NamespaceStatus) and node.data.namespace_name == namespace:
             return node
         for child in node.children:
             found = walk(child)
@@ -128,9 +129,9 @@ async def test_browse_tree_and_record(service):
         assert app.focused is app.query_one("#ns-tree")
         await select_store(app, pilot, "docs")
         browser = app.query_one("#browser")
-        assert browser.selected["namespace_name"] == DOCS
-        assert browser.selected["documents"] == 2
-        assert browser.selected["vectors"] == browser.selected["index_vectors"] == 2
+        assert browser.selected.namespace_name == DOCS
+        assert browser.selected.documents == 2
+        assert browser.selected.vectors == browser.selected.index_vectors == 2
         record = rendered(app, "#ns-record")
         for text in (DOCS, "lightfast-test-v1", "64 tokens, overlap 8", "2 in mirror, 2 in index",
                      "T (ok)", "hash-test (64-d)", "workspace     platform", "organization  acme"):
@@ -247,7 +248,7 @@ async def test_ingest_all_with_progress_and_log(service):
         assert {"docs", "code"} <= {node_name(n) for n in
                                     app.query_one("#ns-tree", Tree).root.children[0].children[0].children[0].children}
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
-    assert len(service.mirror.documents(record["id"])) == 2
+    assert len(service.mirror.documents(record.id)) == 2
 
 
 async def test_ingest_one_store(service):
@@ -306,7 +307,7 @@ async def test_ingest_stays_responsive_and_cancels_between_batches(repo, service
         assert not app.query_one("#ingest-go").disabled and app.query_one("#ingest-stop").disabled
         assert bar.progress < chunks
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
-    assert len(service.mirror.documents(record["id"])) < 60
+    assert len(service.mirror.documents(record.id)) < 60
 
 
 # -- danger operations ---------------------------------------------------------------------
@@ -334,7 +335,7 @@ async def test_delete_vectors_is_confirmed_or_cancelled(service):
         await settle(app, pilot)
         assert service.index.namespace_stats(DOCS).vector_count == 0
         assert f"{DOCS}: deleted {before:,} vectors" in notifications(app)
-        assert app.query_one("#browser").selected["vectors"] == 0  # the record was reloaded
+        assert app.query_one("#browser").selected.vectors == 0  # the record was reloaded
     assert service.mirror.get_namespace("test", "acme", "platform", "docs") is not None
 
 
@@ -524,7 +525,7 @@ async def test_delete_acts_on_the_highlighted_record_of_another_workspace(repo, 
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await select_store(app, pilot, "security", workspace="otherteam")
-        assert app.query_one("#browser").selected["namespace_name"] == other
+        assert app.query_one("#browser").selected.namespace_name == other
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmModal)
         assert other in app.screen.loss and "All 0 vectors" in app.screen.loss and mine not in app.screen.loss
@@ -546,7 +547,7 @@ async def test_delete_in_another_environment_is_refused_with_the_reason(service)
     app = LightfastApp(service)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
-        staging = next(r for r in app.query_one("#browser").rows if r["environment"] == "staging")
+        staging = next(r for r in app.query_one("#browser").rows if r.environment == "staging")
         app.query_one("#browser")._show_record(staging)
         await pilot.press("d")
         assert not isinstance(app.screen, ConfirmModal)
@@ -620,17 +621,17 @@ async def test_filter_a_thousand_records(service):
         assert str(tree.root.children[0].label).startswith("staging · 509 stores")
         await pilot.press("f", *"store0042")
         await pilot.pause()
-        leaves = [n for n in _walk(tree.root) if isinstance(n.data, dict)]
-        assert [n.data["store_slug"] for n in leaves] == ["store0042"]
+        leaves = [n for n in _walk(tree.root) if isinstance(n.data, NamespaceStatus)]
+        assert [n.data.record.store_slug for n in leaves] == ["store0042"]
         assert tree.last_line < 10  # the match's branches opened, nothing else
         await pilot.press("escape")
         assert app.query_one("#ns-filter").value == "" and app.focused is tree
         assert sum(n.data.stores for n in tree.root.children) == 1020
-        assert len([n for n in _walk(tree.root) if isinstance(n.data, dict)]) < 100  # only opened ones
+        assert len([n for n in _walk(tree.root) if isinstance(n.data, NamespaceStatus)]) < 100  # only opened ones
         other = next(n for n in tree.root.children[0].children[0].children)  # a collapsed workspace
         other.expand()
         await pilot.pause()
-        assert other.children and all(isinstance(n.data, dict) for n in other.children)
+        assert other.children and all(isinstance(n.data, NamespaceStatus) for n in other.children)
         await pilot.press("f", *"no-such-store")
         await pilot.pause()
         assert "No store matches" in rendered(app, "#ns-record")

@@ -83,7 +83,7 @@ async def select_docs(pilot) -> None:
     await ready(pilot)
     tree = pilot.app.query_one("#ns-tree")
     workspace = tree.root.children[0].children[0].children[0]
-    tree.move_cursor(next(n for n in workspace.children if n.data["store_slug"] == "docs"))
+    tree.move_cursor(next(n for n in workspace.children if n.data.record.store_slug == "docs"))
     await pilot.pause()
 
 

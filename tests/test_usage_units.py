@@ -146,12 +146,12 @@ def test_meters_nest_and_keep_not_reported_apart_from_zero():
 
 
 def test_m005_adds_the_columns_to_an_older_mirror(tmp_path):
-    from core import mirror as mirror_module
+    from core.mirror import Mirror, schema
 
     path = tmp_path / "old.sqlite"
     old = Migrations("lightfast.mirror")  # the mirror as it was before m005
-    for fn in (mirror_module.m001_create_namespaces, mirror_module.m002_create_documents_and_vectors,
-               mirror_module.m003_create_monitoring, mirror_module.m004_create_legacy_layout):
+    for fn in (schema.m001_create_namespaces, schema.m002_create_documents_and_vectors,
+               schema.m003_create_monitoring, schema.m004_create_legacy_layout):
         old()(fn)
     db = sqlite_utils.Database(sqlite3.connect(path))
     old.apply(db)
@@ -159,7 +159,7 @@ def test_m005_adds_the_columns_to_an_older_mirror(tmp_path):
                "VALUES ('org_a:ws_b:store_c', 'local', 1.0, 10, 1, '2026-01-01')")
     db.conn.commit()
     db.conn.close()
-    mirror = mirror_module.Mirror(path)
+    mirror = Mirror(path)
     rows = mirror.rows("SELECT read_units, embed_tokens, rerank_units FROM query_log")
     assert rows == [{"read_units": None, "embed_tokens": None, "rerank_units": None}]
     columns = {r["name"] for r in mirror.rows("PRAGMA table_info(ingest_runs)")}

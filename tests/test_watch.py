@@ -40,7 +40,7 @@ def wait_for(condition, timeout=DEADLINE_S, what="condition"):
 
 def docs_of(service, store="docs") -> dict:
     record = service.mirror.get_namespace("test", "acme", "platform", store)
-    return service.mirror.documents(record["id"]) if record else {}
+    return service.mirror.documents(record.id) if record else {}
 
 
 class Recorder:
@@ -288,7 +288,7 @@ def test_stopping_mid_batch_is_clean_and_the_next_start_catches_up(repo, service
 
     assert watcher.state.status == "stopped"
     record = service.mirror.get_namespace("test", "acme", "platform", "docs")
-    assert service.mirror.last_ingest(record["id"])["status"] == "cancelled"
+    assert service.mirror.last_ingest(record.id).status == "cancelled"
     assert len(docs_of(service)) < 301  # abandoned part-way...
     assert_consistent(service)  # ...but mirror and index agree
 

@@ -113,7 +113,7 @@ def served(world, lightfast_home, hash_embedder):
 
 def documents(service) -> dict[str, dict]:
     record = service.namespace_records("store", ["docs"])[0]
-    return service.mirror.documents(record["id"])
+    return service.mirror.documents(record.id)
 
 
 def test_a_normal_push_is_fetched_fast_forwarded_and_ingested(world, served):
@@ -130,7 +130,7 @@ def test_a_normal_push_is_fetched_fast_forwarded_and_ingested(world, served):
     assert git(clone, "rev-parse", "HEAD") == after
     assert outcome.totals["added"] == 1 and outcome.totals["changed"] == 1
     assert service.search("pelican colony lagoon", stores=["docs"], top_k=1).hits[0].path == "docs/pelican.md"
-    assert service.connected_repositories()[0]["last_sha"] == after
+    assert service.connected_repositories()[0].last_sha == after
     assert service.mirror.delivery("d-normal")["status"] == "ok"
 
 

@@ -16,7 +16,7 @@ operations act on exactly the highlighted record, by its id, behind a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from rich.table import Table
 from rich.text import Text
@@ -32,6 +32,9 @@ from textual.widgets.tree import TreeNode
 from core.errors import LightfastError
 from lightfast_tui import widgets
 from lightfast_tui.screens.confirm import ConfirmModal
+
+if TYPE_CHECKING:
+    from core.types import NamespaceStatus
 
 TimeFormat = Callable[[str | None], str]
 LEVELS = ("environment", "organization", "workspace", "store")
@@ -55,7 +58,7 @@ class Branch:
     stores: int = 0
     vectors: int = 0
     documents: int = 0
-    rows: list[dict] = field(default_factory=list)  # a workspace's stores, added as leaves when opened
+    rows: list[NamespaceStatus] = field(default_factory=list)  # a workspace's stores, added as leaves when opened
     populated: bool = False
 
 
@@ -68,7 +71,7 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
 
     @dataclass
     class Loaded(Message):
-        rows: list[dict]
+        rows: list[NamespaceStatus]
 
     @dataclass
     class Deleted(Message):
@@ -83,9 +86,9 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         super().__init__(**kw)
         self.service = service
         self.time_format = time_format
-        self.rows: list[dict] = []  # sorted as the tree shows them
+        self.rows: list[NamespaceStatus] = []  # sorted as the tree shows them
         self._haystacks: list[str] = []  # what the filter searches, one per row
-        self.selected: dict | None = None
+        self.selected: NamespaceStatus | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -140,7 +143,7 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         """Rebuild the tree from self.rows and the filter, keeping the selected record selected."""
         text = self.query_one("#ns-filter", Input).value.strip().lower()
         rows = [r for r, hay in zip(self.rows, self._haystacks) if not text or text in hay]
-        keep = self.selected.get("namespace_name") if self.selected else None
+        keep = self.selected.namespace_name if self.selected else None
         c = self.service.config
         home = (self.service.environment, c.organization, c.workspace)
         expand_all = bool(text) and len(rows) <= EXPAND_MATCHES
@@ -149,8 +152,9 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         branches: dict[tuple, TreeNode] = {}
         again = None
         for row in rows:
-            path = (row.get("environment") or "?", row.get("organization_id") or "(only in index)",
-                    row.get("workspace_id") or "-")
+            rec = row.record  # None: found only in an index
+            path = (row.environment, rec.organization_id if rec else "(only in index)",
+                    rec.workspace_id if rec else "-")
             parent = tree.root
             for depth in range(1, 4):
                 key = path[:depth]
@@ -161,11 +165,11 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
                     branches[key] = node
                 branch = node.data
                 branch.stores += 1
-                branch.vectors += row.get("vectors") or 0
-                branch.documents += row.get("documents") or 0
+                branch.vectors += row.mirror_vectors
+                branch.documents += row.mirror_documents
                 parent = node
             parent.data.rows.append(row)
-            if row["namespace_name"] == keep:
+            if row.namespace_name == keep:
                 again = parent
         for node in branches.values():
             node.set_label(_branch_label(node.data))
@@ -205,7 +209,7 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         while parent is not None:
             parent.expand()
             parent = parent.parent
-        return next((leaf for leaf in node.children if leaf.data["namespace_name"] == namespace), None)
+        return next((leaf for leaf in node.children if leaf.data.namespace_name == namespace), None)
 
     @on(Tree.NodeExpanded, "#ns-tree")
     def _expanded(self, event: Tree.NodeExpanded) -> None:
@@ -228,77 +232,77 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         if isinstance(data, Branch):
             self.selected = None
             self.query_one("#ns-record", Static).update(_branch_summary(data))
-        elif isinstance(data, dict):
+        elif data is not None:  # a store's row (a message leaf carries no data)
             self._show_record(data)
 
-    def _show_record(self, row: dict) -> None:
+    def _show_record(self, row: NamespaceStatus) -> None:
         self.selected = row
         self.query_one("#ns-record", Static).update(self.record(row))
 
-    def overview(self, rows: list[dict]) -> Table:
+    def overview(self, rows: list[NamespaceStatus]) -> Table:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        envs = {r.get("environment") for r in rows}
-        orgs = {r.get("organization_id") for r in rows}
+        envs = {r.environment for r in rows}
+        orgs = {r.record.organization_id if r.record else None for r in rows}
         table.add_row("stores", _n(len(rows)))
-        table.add_row("vectors", _n(sum(r.get("vectors") or 0 for r in rows)))
+        table.add_row("vectors", _n(sum(r.mirror_vectors for r in rows)))
         table.add_row("organizations", _n(len(orgs)))
         table.add_row("environments", ", ".join(sorted(e for e in envs if e)))
         table.add_row("", "")
         table.add_row("", Text("Highlight a store to see its namespace record; f filters.", style="dim"))
         return table
 
-    def record(self, row: dict) -> Table:
+    def record(self, row: NamespaceStatus) -> Table:
         """The record pane for one namespace row."""
         t = self.time_format
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
         p = self.service.profile
-        here = row.get("environment") == self.service.environment
-        status = row.get("last_ingest_status")
-        mismatch = here and row.get("embedding_model") and row.get("embedding_model") != p.embedding_model
-        index_count = (f"{_n(row.get('index_vectors'))} in index" if here
+        rec = row.record  # None: found only in an index, no record fields to show
+        here = row.environment == self.service.environment
+        status = row.last_ingest_status
+        mismatch = here and rec is not None and rec.embedding_model != p.embedding_model
+        index_count = (f"{_n(row.index_vectors)} in index" if here
                        else "index of another environment: not asked")
         fields = [
-            ("namespace", Text(row["namespace_name"], style="bold")),
-            ("store", row.get("store_slug") or "-"),
-            ("workspace", row.get("workspace_id") or "-"),
-            ("organization", row.get("organization_id") or "-"),
-            ("environment", row.get("environment") or "-"),
-            ("index", row.get("index_name") or "-"),
-            ("chunking", f"{_n(row.get('chunk_max_tokens'))} tokens, overlap {_n(row.get('chunk_overlap'))}"
-             if row.get("chunk_max_tokens") is not None else "-"),
-            ("documents", _n(row.get("documents"))),
-            ("vectors", f"{_n(row.get('vectors'))} in mirror, {index_count}"),
-            ("last ingest", t(row.get("last_ingest")) + (f" ({status})" if status else "")),
-            ("created", t(row.get("created_at"))),
-            ("model", Text(f"{row.get('embedding_model') or '-'} ({_n(row.get('embedding_dim'))}-d)",
+            ("namespace", Text(row.namespace_name, style="bold")),
+            ("store", rec.store_slug if rec else "-"),
+            ("workspace", rec.workspace_id if rec else "-"),
+            ("organization", rec.organization_id if rec else "-"),
+            ("environment", row.environment),
+            ("index", row.index_name),
+            ("chunking", f"{_n(rec.chunk_max_tokens)} tokens, overlap {_n(rec.chunk_overlap)}" if rec else "-"),
+            ("documents", _n(row.documents)),
+            ("vectors", f"{_n(row.vectors)} in mirror, {index_count}"),
+            ("last ingest", t(row.last_ingest) + (f" ({status})" if status else "")),
+            ("created", t(rec.created_at if rec else None)),
+            ("model", Text(f"{rec.embedding_model if rec else '-'} ({_n(rec.embedding_dim if rec else None)}-d)",
                            style="bold red" if mismatch else "")),
         ]
         if mismatch:
             fields.append(("", Text(f"this configuration embeds with {p.embedding_model}: "
                                     "search skips this namespace", style="red")))
-        if row.get("only_in"):
-            fields.append(("warning", Text(f"found only in the {row['only_in']}", style="bold yellow")))
+        if row.only_in:
+            fields.append(("warning", Text(f"found only in the {row.only_in}", style="bold yellow")))
         for name, value in fields:
             table.add_row(name, value)
         return table
 
     # -- danger operations ---------------------------------------------------------------
-    def _deletable(self) -> dict | None:
+    def _deletable(self) -> NamespaceStatus | None:
         """The highlighted record, or None after saying why it cannot be deleted here."""
         row = self.selected
         if not row:
             self.notify("highlight a store in the tree first", severity="warning")
             return None
-        if not row.get("id"):
-            self.notify(f"{row['namespace_name']} has no record in the mirror (found only in the index): "
+        if row.record is None:
+            self.notify(f"{row.namespace_name} has no record in the mirror (found only in the index): "
                         "nothing here can name what it holds", severity="warning", markup=False)
             return None
-        if row.get("environment") != self.service.environment:
-            self.notify(f"{row['namespace_name']} is in environment '{row.get('environment')}'; this "
+        if row.environment != self.service.environment:
+            self.notify(f"{row.namespace_name} is in environment '{row.environment}'; this "
                         f"configuration uses '{self.service.environment}'", severity="warning", markup=False)
             return None
         return row
@@ -314,27 +318,27 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         row = self._deletable()
         if row is None:
             return
-        name, docs, vectors = row["namespace_name"], _n(row.get("documents") or 0), _n(row.get("vectors") or 0)
+        name, docs, vectors = row.namespace_name, _n(row.mirror_documents), _n(row.mirror_vectors)
         if remove_record:
             modal = ConfirmModal("Remove this store's record?",
                                  f"The record of namespace {name} ({docs} documents, its ingest history) will be "
                                  f"removed, and all {vectors} of its vectors deleted from index "
-                                 f"{row.get('index_name')}.", "Remove")
+                                 f"{row.index_name}.", "Remove")
         else:
             modal = ConfirmModal("Delete this namespace's vectors?",
-                                 f"All {vectors} vectors of namespace {name} in index {row.get('index_name')} will "
+                                 f"All {vectors} vectors of namespace {name} in index {row.index_name} will "
                                  f"be deleted, with its {docs} document entries. The files stay; an ingest embeds "
                                  "them again.")
         self.app.push_screen(modal, lambda yes: self._delete(row, remove_record) if yes else None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="delete")
-    def _delete(self, row: dict, remove_record: bool) -> None:
+    def _delete(self, row: NamespaceStatus, remove_record: bool) -> None:
         try:
-            count = self.service.delete_namespace_by_id(row["id"], remove_record=remove_record)
+            count = self.service.delete_namespace_by_id(row.record.id, remove_record=remove_record)
         except LightfastError as exc:
             self.post_message(self.Failed("delete", str(exc)))
             return
-        self.post_message(self.Deleted(row["namespace_name"], count, remove_record))
+        self.post_message(self.Deleted(row.namespace_name, count, remove_record))
 
     @on(Deleted)
     def _deleted(self, message: Deleted) -> None:
@@ -343,21 +347,23 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         self.reload()
 
 
-def _haystack(row: dict) -> str:
-    return " ".join(str(row.get(k) or "") for k in
-                    ("namespace_name", "store_slug", "workspace_id", "organization_id")).lower()
+def _haystack(row: NamespaceStatus) -> str:
+    rec = row.record
+    parts = (rec.store_slug, rec.workspace_id, rec.organization_id) if rec else ("", "", "")
+    return " ".join((row.namespace_name, *parts)).lower()
 
 
-def _order(row: dict) -> tuple:
-    return (row.get("environment") or "", row.get("organization_id") or "~", row.get("workspace_id") or "",
-            row.get("store_slug") or row["namespace_name"])
+def _order(row: NamespaceStatus) -> tuple:
+    rec = row.record  # an index-only namespace sorts after its environment's organizations
+    return (row.environment, rec.organization_id if rec else "~", rec.workspace_id if rec else "",
+            rec.store_slug if rec else row.namespace_name)
 
 
-def _leaf_label(row: dict) -> Text:
-    label = Text(row.get("store_slug") or row["namespace_name"])
-    label.append(f" · {_short(row.get('vectors'))} vec", style="dim")
-    if row.get("only_in"):
-        label.append(f" only in {row['only_in']}", style="yellow")
+def _leaf_label(row: NamespaceStatus) -> Text:
+    label = Text(row.record.store_slug if row.record else row.namespace_name)
+    label.append(f" · {_short(row.vectors)} vec", style="dim")
+    if row.only_in:
+        label.append(f" only in {row.only_in}", style="yellow")
     return label
 
 
