@@ -26,9 +26,10 @@ from core.profiles import index_chain
 from core.repo_paths import relative_in_root, resolve_in_root
 from core.rerank import Reranker
 from core.scan import FoundFile, Skipped, walk_repo
-from core.search import SearchMode, SearchResult, search_namespaces, validate_query
+# `Hit as Hit`: re-exported, a result type the faces read (SearchResult.hits)
+from core.search import Hit as Hit, SearchMode, SearchResult, search_namespaces, validate_query
 from core.storage import storage_guard
-from core.tokens import current_grant
+from core.tokens import Grant, TokenStore, current_grant
 from core.vectors.base import VectorBackend, VectorIndex
 
 if TYPE_CHECKING:
@@ -648,3 +649,43 @@ class Lightfast:
                     "path": entries[0]["path"], "chunks": chunks}
         where = f"namespace '{namespace}'" if namespace else "this organization's namespaces"
         raise NotFoundError(f"no chunk with id '{vector_id}' in {where}")
+
+    # --- MCP face ---
+    # What mcp_server needs beyond the API every face uses; it imports nothing else from core.
+    @staticmethod
+    def granted(grant: Grant | None):
+        """A context manager: the block runs under a bearer token's grant (None: unrestricted),
+        which every access check inside it enforces, in the worker threads it starts too (they
+        copy the context). The HTTP MCP server wraps each tool call and resource read in one."""
+        from core.tokens import granted
+
+        return granted(grant)
+
+    def token_store(self, path: Path | None = None) -> TokenStore:
+        """The bearer tokens file as a running server reads it (default: the data dir's
+        tokens.json), re-read whenever it changes on disk."""
+        from core.tokens import tokens_path
+
+        return TokenStore(Path(path) if path else tokens_path(self.home))
+
+    def store_namespace(self, store_slug: str, with_backend: bool = False) -> dict:
+        """One configured store's namespace row in this workspace, as namespaces() gives it.
+        ScopeError when the grant in force may not read this workspace (so a token for another
+        one is told that, not "not ingested"); ConfigError for an unknown slug; NotFoundError
+        when the store has no namespace yet."""
+        self.check_access()
+        self.config.store(store_slug)
+        row = next((r for r in self.namespaces(with_backend=with_backend)
+                    if r.get("store_slug") == store_slug and r.get("workspace_id") == self.config.workspace), None)
+        if row is None:
+            raise NotFoundError(f"store '{store_slug}' has no namespace yet; ingest it first")
+        return row
+
+    def warm(self) -> str:
+        """Open (and migrate) the mirror and load the embedding model now rather than on the
+        first call; returns the model's name. Blocking: a server calls it in a thread."""
+        self.mirror  # noqa: B018 - the property opens it
+        embedder = self.embedder
+        if hasattr(embedder, "warm"):
+            embedder.warm()
+        return getattr(embedder, "model_name", "embedder")
