@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_TOP_K = 50  # as core.search.MAX_TOP_K, which the service enforces
+MAX_TOP_K = 50  # tighter than the service's own limit (core.search.MAX_TOP_K): answers stay compact
 MAX_QUERY_CHARS = 4000  # as core.search.MAX_QUERY_CHARS, which the service enforces
 DEFAULT_MAX_CHARS = 8000  # ~2k tokens: far below Claude Code's ~25k-token cap on a tool result
 READ_CHUNK_MAX_CHARS = 12000
