@@ -45,16 +45,12 @@ class Shown:
         out: dict[str, Any] = {}
         for name in names or self.fields:
             attr, description = self.fields[name]
-            f = core[attr]
-            if name in self.required:
-                field = Field(description=description or None)
-            elif f.default is not dataclasses.MISSING:
-                field = Field(f.default, description=description or None)
-            elif f.default_factory is not dataclasses.MISSING:
-                field = Field(default_factory=f.default_factory, description=description or None)
-            else:
-                field = Field(description=description or None)
-            out[name] = (hints[attr], field)
+            f, given = core[attr], {"description": description or None}
+            if name not in self.required and f.default is not dataclasses.MISSING:
+                given["default"] = f.default
+            elif name not in self.required and f.default_factory is not dataclasses.MISSING:
+                given["default_factory"] = f.default_factory
+            out[name] = (hints[attr], Field(**given))
         return out
 
     def values(self, obj) -> dict[str, Any]:

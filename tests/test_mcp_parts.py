@@ -6,6 +6,9 @@ edges (any max_chars, any order of reports) that a handful of stdio calls cannot
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -250,3 +253,32 @@ def test_mcp_server_imports_from_core_only_the_service_and_its_errors():
                      else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             found.update({(name, path.name) for name in names if name.split(".")[0] == "core" and name not in allowed})
     assert not found, found
+
+
+LISTING = Path(__file__).parent / "data" / "mcp_listing.json"
+
+
+def listing(read_only: bool) -> dict:
+    import anyio
+    from mcp import Client
+
+    from mcp_server.server import LightfastMCP
+    from mcp_server.settings import ServerSettings
+
+    async def main():  # listing asks nothing of the service
+        async with Client(LightfastMCP(object(), ServerSettings(read_only=read_only))) as c:
+            return {"tools": [t.model_dump(mode="json") for t in (await c.list_tools()).tools],
+                    "resources": [r.model_dump(mode="json") for r in (await c.list_resources()).resources],
+                    "templates": [r.model_dump(mode="json") for r in (await c.list_resource_templates()).resource_templates]}
+
+    return anyio.run(main)
+
+
+def test_the_listing_clients_see_is_the_published_one():
+    """Tool names, descriptions, annotations, input and output schemas, and resources, as clients
+    cache them: a change here is a change for every client. After a deliberate one, rewrite the
+    file with LF_UPDATE_MCP_LISTING=1 and review its diff."""
+    found = {f"read_only={ro}": listing(ro) for ro in (False, True)}
+    if os.environ.get("LF_UPDATE_MCP_LISTING"):
+        LISTING.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n")
+    assert found == json.loads(LISTING.read_text())
