@@ -113,13 +113,13 @@ class LightfastMCP(MCPServer):
         super().add_tool(fn, name=name, **kw)
         # MCPServer builds the argument model on pydantic's lax defaults (python-sdk issue 3067);
         # the registered Tool is reachable only through the tool manager.
-        tool = self._tool_manager.get_tool(name or fn.__name__)
-        tool.fn_metadata.arg_model = strict_model(tool.fn_metadata.arg_model)
-        tool.parameters = tool.fn_metadata.arg_model.model_json_schema(by_alias=True)
+        registered = self._tool_manager.get_tool(name or fn.__name__)
+        registered.fn_metadata.arg_model = strict_model(registered.fn_metadata.arg_model)
+        registered.parameters = registered.fn_metadata.arg_model.model_json_schema(by_alias=True)
 
     def _writes(self, name: str) -> bool:
-        tool = self._tool_manager.get_tool(name)
-        return tool is not None and not (tool.annotations and tool.annotations.read_only_hint)
+        registered = self._tool_manager.get_tool(name)
+        return registered is not None and not (registered.annotations and registered.annotations.read_only_hint)
 
     async def list_tools(self):
         grant = request_grant()
@@ -141,9 +141,9 @@ class LightfastMCP(MCPServer):
             try:
                 return await super().call_tool(name, arguments, context)
             except ToolError as exc:
-                tool = self._tool_manager.get_tool(name)
+                registered = self._tool_manager.get_tool(name)
                 known = [t.name for t in self._tool_manager.list_tools()]
-                raise tool_error(exc, name, tool.parameters if tool else None, known) from exc.__cause__
+                raise tool_error(exc, name, registered.parameters if registered else None, known) from exc.__cause__
 
     async def _blocking(self, fn, *args, **kw):
         """Blocking core work (model, disk, index) in a worker thread, never on the event loop."""

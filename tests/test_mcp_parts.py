@@ -237,7 +237,8 @@ def test_the_last_recorded_runs_add_up_under_the_clients_names():
             {"store_slug": "code", "status": "interrupted", "added": 1, "chunks_embedded": 3, "vectors_deleted": 2,
              "finished_at": "2026-01-02T00:00:00", "error": "the process stopped"}]
     out = last_recorded(runs, ["docs", "code"])
-    assert (out.state, out.added, out.embedded, out.upserted, out.deleted, out.failed_count) == ("failed", 3, 7, 4, 2, 1)
+    counts = (out.added, out.embedded, out.upserted, out.deleted, out.failed_count)
+    assert (out.state, counts) == ("failed", (3, 7, 4, 2, 1))
     assert (out.error, out.finished_at, out.source) == ("code: the process stopped", "2026-01-02T00:00:00", "mirror")
 
 
@@ -267,9 +268,10 @@ def listing(read_only: bool) -> dict:
 
     async def main():  # listing asks nothing of the service
         async with Client(LightfastMCP(object(), ServerSettings(read_only=read_only))) as c:
+            templates = (await c.list_resource_templates()).resource_templates
             return {"tools": [t.model_dump(mode="json") for t in (await c.list_tools()).tools],
                     "resources": [r.model_dump(mode="json") for r in (await c.list_resources()).resources],
-                    "templates": [r.model_dump(mode="json") for r in (await c.list_resource_templates()).resource_templates]}
+                    "templates": [r.model_dump(mode="json") for r in templates]}
 
     return anyio.run(main)
 
