@@ -97,3 +97,9 @@ class MirrorDamagedError(LightfastError):
     """mirror.sqlite is not a readable SQLite database; the message names it and `lightfast doctor --repair`."""
 
     exit_code = 5
+
+
+class NoNamespaceError(NotFoundError):
+    """A store of this lightfast.yml has no namespace yet in this environment: ingest it first."""
+
+    exit_code = 1  # as `lightfast namespaces delete` has always exited for it (tests/test_cli_lock.py)

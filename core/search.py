@@ -182,10 +182,11 @@ def search_namespaces(
     """route maps a namespace record to the (index, namespace) to read; by default the
     shared index and the record's namespace (the legacy layout routes elsewhere).
 
+    query, top_k and mode come checked and the query stripped (validate_query, called once, by
+    Lightfast.search).
     mode: "dense" (vectors), "lexical" (BM25 over identifier-aware terms, core/lexical.py) or
     "hybrid" (both, fused by core/fusion.py; chunks defining a name the query asks for first).
     """
-    query = validate_query(query, top_k, mode)
     names = [ns["namespace_name"] for ns in namespaces]
     result = SearchResult(query, [], names, mode=mode)
     if not namespaces:

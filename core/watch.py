@@ -440,7 +440,6 @@ class Watcher:
         if self.stop_event.is_set():  # cancelled part-way: the next start catches up
             return
         self._retry, self._retry_delay = False, RETRY_S
-        totals = report.totals()
         for store in report.stores:
             for path, why in store.failed:
                 log.warning("%s: %s: %s", store.store, path, why)
@@ -452,11 +451,7 @@ class Watcher:
             s.last_batch_at = time.time()
             s.last_error = ""
             s.retry_pending = False
-            s.last_summary = (
-                f"{totals.get('added', 0)} added, {totals.get('changed', 0)} changed, "
-                f"{totals.get('removed', 0)} removed, {totals.get('chunks_embedded', 0)} chunks embedded, "
-                f"{totals.get('skipped', 0)} skipped, {totals.get('failed', 0)} failed"
-            )
+            s.last_summary = report.summary()
             s.status = "idle"
         self.on_state(self.state)
         self.on_batch(self.state, report)

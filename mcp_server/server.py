@@ -243,7 +243,7 @@ class LightfastMCP(MCPServer):
         self,
         store: Annotated[str, Field(description="A store slug from lightfast.yml.", min_length=1, max_length=200)],
     ) -> Annotated[CallToolResult, NamespaceOut]:
-        out = namespace_out(await self._blocking(self.service.store_namespace, store, True))
+        out = namespace_out(await self._blocking(self.service.store_namespace_row, store, True))
         problems = await self._blocking(self.service.index_problems)  # counts only: cheap
         return _result(stats_text(out, problems), out)
 
@@ -252,7 +252,7 @@ class LightfastMCP(MCPServer):
         return NamespacesOutput(total=len(rows), namespaces=[namespace_out(r) for r in rows]).model_dump_json()
 
     async def namespace_resource(self, store: str) -> str:
-        return namespace_out(await self._blocking(self.service.store_namespace, store)).model_dump_json()
+        return namespace_out(await self._blocking(self.service.store_namespace_row, store)).model_dump_json()
 
     # -- ingest --------------------------------------------------------------------------------
     @tool("Ingest the repo", (

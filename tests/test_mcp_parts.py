@@ -242,20 +242,6 @@ def test_the_last_recorded_runs_add_up_under_the_clients_names():
     assert (out.error, out.finished_at, out.source) == ("code: the process stopped", "2026-01-02T00:00:00", "mirror")
 
 
-def test_mcp_server_imports_from_core_only_the_service_and_its_errors():
-    import ast
-    from pathlib import Path
-
-    allowed = {"core.service", "core.errors"}
-    found = {}
-    for path in Path(__file__).parents[1].joinpath("mcp_server").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module
-                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
-            found.update({(name, path.name) for name in names if name.split(".")[0] == "core" and name not in allowed})
-    assert not found, found
-
-
 LISTING = Path(__file__).parent / "data" / "mcp_listing.json"
 
 
