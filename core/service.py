@@ -28,9 +28,10 @@ from core.records import ConnectedRepository, IngestRun, NamespaceRecord, Namesp
 from core.repo_paths import relative_in_root, resolve_in_root
 from core.rerank import Reranker
 from core.scan import FoundFile, Skipped, walk_repo
-from core.search import SearchMode, SearchResult, search_namespaces, validate_query
+# `Hit as Hit`: re-exported, a result type the faces read (SearchResult.hits)
+from core.search import Hit as Hit, SearchMode, SearchResult, search_namespaces, validate_query
 from core.storage import storage_guard
-from core.tokens import current_grant
+from core.tokens import Grant, TokenStore, current_grant
 from core.vectors.base import VectorBackend, VectorIndex
 
 if TYPE_CHECKING:
@@ -822,6 +823,42 @@ class Lightfast:
         from core.webhook import secret_from_env
 
         return secret_from_env()
+
+    # --- MCP face ---
+    # What mcp_server needs beyond the methods above; it imports nothing else from core.
+    @staticmethod
+    def granted(grant: Grant | None):
+        """A context manager: the block runs under a bearer token's grant (None: unrestricted),
+        which every access check inside it enforces, in the worker threads it starts too (they
+        copy the context). The HTTP MCP server wraps each tool call and resource read in one."""
+        from core.tokens import granted
+
+        return granted(grant)
+
+    @staticmethod
+    def token_store(path: str | Path | None = None) -> TokenStore:
+        """The bearer tokens file (Lightfast.tokens_path) as a running server reads it: re-read
+        whenever it changes on disk."""
+        return TokenStore(Lightfast.tokens_path(path))
+
+    def store_namespace_row(self, store_slug: str, with_backend: bool = False) -> NamespaceStatus:
+        """store_namespace's record as namespaces() lists it: with its document and vector counts
+        and last ingest (with_backend: and the index's own count); store_namespace's errors."""
+        record = self.store_namespace(store_slug)
+        row = next((r for r in self.namespaces(with_backend=with_backend) if r.record and r.record.id == record.id), None)
+        if row is None:
+            raise NoNamespaceError(f"store '{store_slug}' has no namespace any more (deleted meanwhile); "
+                                   "ingest it again")
+        return row
+
+    def warm(self) -> str:
+        """Open (and migrate) the mirror and load the embedding model now rather than on the
+        first call; returns the model's name. Blocking: a server calls it in a thread."""
+        self.mirror  # noqa: B018 - the property opens it
+        embedder = self.embedder
+        if hasattr(embedder, "warm"):
+            embedder.warm()
+        return getattr(embedder, "model_name", "embedder")
 
 
 @dataclass

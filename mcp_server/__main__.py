@@ -12,23 +12,8 @@ import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
-
-
-def memo_service(config: str | None):
-    """One service per process, built on first use from any thread."""
-    lock = threading.Lock()
-    holder: dict = {}
-
-    def get():
-        with lock:
-            if "svc" not in holder:
-                from core.service import Lightfast
-
-                holder["svc"] = Lightfast.open(Path(config) if config else None)
-            return holder["svc"]
-
-    return get
 
 
 def serve(config: str | None, http: bool = False, host: str = "127.0.0.1", port: int = 8765,
@@ -37,26 +22,27 @@ def serve(config: str | None, http: bool = False, host: str = "127.0.0.1", port:
     (tokens, default $LIGHTFAST_HOME/tokens.json) holds any; a non-loopback host without
     tokens is refused (ScopeError) before anything binds."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    from core.config import find_config, load_config
-    from mcp_server.server import build_server, warm_in_background
+    from core.service import Lightfast
+    from mcp_server.server import LightfastMCP
+    from mcp_server.settings import ServerSettings
 
-    path = Path(config) if config else find_config()
-    load_config(path)  # a broken lightfast.yml fails here, before the handshake, with its line
+    # Reads lightfast.yml only (a broken one fails here, before the handshake, with its line);
+    # the mirror, the index and the model open on first use, or in warm_in_background.
+    service = Lightfast.open(Path(config) if config else None)
+    path = service.config.source_path
     auth, store = None, None
     if http:
-        from core.tokens import TokenStore, tokens_path
         from mcp_server.auth import TokenFileVerifier, auth_settings, check_bind
 
-        store = TokenStore(Path(tokens) if tokens else tokens_path())
+        store = service.token_store(Path(tokens) if tokens else None)
         if check_bind(host, store):  # refuses a public address without tokens
             auth = {"token_verifier": TokenFileVerifier(store), "auth": auth_settings(_base_url(host, port))}
-    get = memo_service(str(path))
-    server = build_server(get, read_only=read_only, auth=auth)
-    warm_in_background(get)
+    server = LightfastMCP(service, ServerSettings(read_only=read_only), **(auth or {}))
+    warm_in_background(service)
     if watch and not read_only:
         from mcp_server.watching import start_watcher
 
-        start_watcher(get)
+        start_watcher(service)
     log = logging.getLogger("lightfast.mcp")
     if http:
         log.info("serving %s over streamable HTTP at %s/mcp", path, _base_url(host, port))
@@ -64,6 +50,23 @@ def serve(config: str | None, http: bool = False, host: str = "127.0.0.1", port:
     else:
         log.info("serving %s over stdio", path)
         server.run()
+
+
+def warm_in_background(service) -> threading.Thread:
+    """Open the mirror and load the model in a thread, so the handshake is not delayed; log when ready."""
+
+    def run():
+        started = time.perf_counter()
+        try:
+            model = service.warm()
+            log.info("ready: %s loaded in %.1f s", model, time.perf_counter() - started)
+        except Exception as exc:  # the client sees the same error as a tool error on its first call
+            log.warning("warm-up failed: %s", exc)
+
+    log = logging.getLogger("lightfast.mcp")
+    thread = threading.Thread(target=run, name="lightfast-warmup", daemon=True)
+    thread.start()
+    return thread
 
 
 def _base_url(host: str, port: int) -> str:

@@ -4,7 +4,7 @@ The SDK does the HTTP side: given a TokenVerifier and AuthSettings, MCPServer's
 streamable HTTP app puts its BearerAuthBackend in front of /mcp and answers
 401 (with WWW-Authenticate) to a request without a valid token, before any
 MCP message is read. Our verifier looks the token's SHA-256 up in the tokens
-file (core/tokens.py). For each tool call and resource read, the server takes
+file (the service's token_store). For each tool call and resource read, the server takes
 the request's token from the SDK's auth context (get_access_token) and runs
 the call under its grant, which the service's access check enforces
 (workspaces, organization, read-only).
@@ -21,7 +21,7 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 
 from core.errors import LightfastError, ScopeError
-from core.tokens import Grant, TokenStore
+from core.service import Grant, TokenStore
 
 log = logging.getLogger("lightfast.mcp")
 

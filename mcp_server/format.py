@@ -1,23 +1,17 @@
-"""Shaping results for a model's context: snippets, file freshness, capped text, argument errors."""
+"""The tools' text answers, for a model's context: snippets, file freshness, capped text.
+
+Each text answer is a function of the tool's structured output
+(mcp_server/models.py), tested alone in tests/test_mcp_format.py; it is capped
+in characters and says what it cut and how to get the rest. `freshness` is the
+one that reads the disk: a hit's file against the hash it was indexed with.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from core.types import IngestRun, NamespaceStatus
-
-SNIPPET_CHARS = 400
-
-
-def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """The chunk's text on one line, cut at limit characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+from mcp_server.models import IngestOutput, NamespaceOut, NamespacesOutput, ReadChunkOutput, SearchOutput, snippet
 
 
 def freshness(root: Path, path: str, indexed_hash: str, cache: dict[str, str]) -> str:
@@ -74,125 +68,6 @@ def cap(lines: list[str], max_chars: int, unit: str, hint: str = "raise max_char
     return text
 
 
-# -- structured output: these models' JSON schemas are the tools' output schemas -------
-LIST_CAP = 100  # entries of skipped/failed lists kept in an ingest answer
-
-
-class SearchHit(BaseModel):
-    id: str = Field(description="Vector id: pass it to read_chunk, with namespace, to expand the hit.")
-    namespace: str = Field(description="The hit's namespace: pass it to read_chunk with the id.")
-    store: str
-    path: str = Field(description="Path relative to the store's repository root.")
-    start_line: int
-    end_line: int
-    score: float
-    headings: str = Field("", description="The Markdown headings above the chunk, if any.")
-    snippet: str = Field(description=f"The chunk's text on one line, at most {SNIPPET_CHARS} characters.")
-    file_state: str = Field(description="fresh, changed or deleted since it was indexed; unknown for "
-                                        "another repository's stores.")
-
-
-class SearchOutput(BaseModel):
-    query: str
-    namespaces: list[str] = Field(description="Namespaces searched.")
-    hits: list[SearchHit]
-    failed_stores: dict[str, str] = Field(description="Namespace -> error, for namespaces that could not be "
-                                                      "searched; the other namespaces' hits are still returned.")
-    skipped_stores: dict[str, str] = Field(default_factory=dict,
-                                           description="Store slug -> why it was not searched (e.g. never "
-                                                       "ingested).")
-    latency_ms: float = Field(0.0, description="Time the search took in the server (embedding included).")
-    notes: list[str] = Field(default_factory=list, description="How the answer was made when it differs from "
-                                                               "usual, e.g. rerank unavailable, merged by score.")
-
-
-class ChunkOut(BaseModel):
-    id: str
-    chunk_index: int
-    start_line: int
-    end_line: int
-    text: str
-
-
-class ReadChunkOutput(BaseModel):
-    namespace: str
-    store: str
-    path: str
-    chunks: list[ChunkOut] = Field(description="The chunk and its neighbours, in file order.")
-
-
-class IngestOutput(BaseModel):
-    state: str = Field(description="idle, running, done, cancelled or failed.")
-    stores: list[str]
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    embedded: int = Field(0, description="Chunks embedded.")
-    upserted: int = Field(0, description="Vectors written to the index.")
-    deleted: int = Field(0, description="Vectors deleted from the index.")
-    failed_count: int = 0
-    skipped_count: int = 0
-    failed: list[str] = Field(default_factory=list,
-                              description=f"'path: reason' for files that failed (first {LIST_CAP}).")
-    skipped: list[str] = Field(default_factory=list,
-                               description=f"'path: reason' for files skipped (first {LIST_CAP}).")
-    to_embed: int = Field(0, description="Chunks to embed in this run, as far as known (every store's total "
-                                         "is known once its files are prepared); embedded counts up to it.")
-    progress: str = Field("", description="The latest progress message while running.")
-    seconds: float = 0.0
-    error: str = ""
-    source: str = Field("this server", description="'this server' (its current or last run) or 'mirror' (the "
-                                                   "last runs recorded for these stores, by any process).")
-    finished_at: str = Field("", description="When the recorded run finished (source 'mirror').")
-
-
-class NamespaceOut(BaseModel):
-    namespace: str
-    environment: str
-    store: str = ""
-    workspace: str = ""
-    organization: str = ""
-    index: str = ""
-    embedding_model: str = ""
-    dimension: int = 0
-    chunk_max_tokens: int = 0
-    chunk_overlap: int = 0
-    documents: int = Field(-1, description="Documents in the mirror (-1: not in the mirror).")
-    vectors: int = Field(-1, description="Vectors in the mirror (-1: not in the mirror).")
-    index_vectors: int = Field(-1, description="What the index itself reports (-1: not there or not asked).")
-    only_in: str = Field("", description="'index' or 'mirror' when the namespace exists on one side only.")
-    last_ingest: str = ""
-    last_ingest_status: str = ""
-    created_at: str = ""
-    updated_at: str = ""
-
-
-class NamespacesOutput(BaseModel):
-    total: int = Field(description="Namespaces found, before the limit.")
-    namespaces: list[NamespaceOut]
-
-
-def _int(value, default: int) -> int:
-    return default if value is None else int(value)
-
-
-def namespace_out(row: NamespaceStatus) -> NamespaceOut:
-    """A row of Lightfast.namespaces() (a mirror record with counts, or an index-only namespace)."""
-    r = row.record  # None: found only in an index, its record fields stay empty
-    record = {} if r is None else dict(
-        store=r.store_slug, workspace=r.workspace_id, organization=r.organization_id,
-        embedding_model=r.embedding_model, dimension=r.embedding_dim, chunk_max_tokens=r.chunk_max_tokens,
-        chunk_overlap=r.chunk_overlap, created_at=r.created_at, updated_at=r.updated_at,
-    )
-    return NamespaceOut(
-        namespace=row.namespace_name, environment=row.environment, index=row.index_name,
-        documents=_int(row.documents, -1), vectors=_int(row.vectors, -1),
-        index_vectors=_int(row.index_vectors, -1), only_in=row.only_in or "",
-        last_ingest=row.last_ingest or "", last_ingest_status=row.last_ingest_status or "", **record,
-    )
-
-
 def namespace_line(n: NamespaceOut) -> str:
     if n.only_in == "index":
         return f"{n.namespace}: only in the index ({n.index_vectors} vectors), no mirror record"
@@ -218,35 +93,6 @@ def search_text(out: SearchOutput, max_chars: int) -> str:
     return cap(lines, max_chars, "lines")
 
 
-RUN_STATES = {"ok": "done", "failed": "failed", "cancelled": "cancelled", "running": "running",
-              "interrupted": "failed"}
-
-
-def last_recorded(runs: list[IngestRun], stores: list[str]) -> IngestOutput:
-    """The stores' last recorded runs (mirror ingest_runs rows) as one ingest_status answer."""
-    if not runs:
-        return IngestOutput(state="idle", stores=stores, source="mirror",
-                            progress="no ingest recorded for these stores yet: call the ingest tool")
-    states = {RUN_STATES.get(r.status, r.status) for r in runs}
-    state = next((s for s in ("running", "failed", "cancelled") if s in states), "done")
-    total = {k: sum(getattr(r, k) for r in runs) for k in (
-        "added", "changed", "removed", "unchanged", "chunks_embedded", "vectors_upserted", "vectors_deleted",
-        "failed", "skipped")}
-    errors = _unique_list(f"{r.store_slug}: {r.error}" for r in runs if r.error)
-    return IngestOutput(
-        state=state, stores=[r.store_slug for r in runs], added=total["added"], changed=total["changed"],
-        removed=total["removed"], unchanged=total["unchanged"], embedded=total["chunks_embedded"],
-        upserted=total["vectors_upserted"], deleted=total["vectors_deleted"], failed_count=total["failed"],
-        skipped_count=total["skipped"], error="; ".join(errors)[:1000], source="mirror",
-        finished_at=max(r.finished_at or "" for r in runs),
-        progress="running in another process (or stopped there without finishing)" if state == "running" else "",
-    )
-
-
-def _unique_list(items) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
 def ingest_text(out: IngestOutput) -> str:
     lines = [f"ingest {out.state} ({', '.join(out.stores) or 'no stores'}): {out.added} added, "
              f"{out.changed} changed, {out.removed} removed, {out.unchanged} unchanged; {out.embedded} chunks "
@@ -270,3 +116,26 @@ def ingest_text(out: IngestOutput) -> str:
     if hidden:
         lines.append(f"… {hidden} more failed/skipped files not listed here")
     return cap(lines, 6000, "lines", "see the structured result")
+
+
+def chunk_text(out: ReadChunkOutput, hit_id: str, max_chars: int) -> str:
+    lines = [f"{out.path} ({out.store}, {out.namespace})"]
+    for c in out.chunks:
+        lines.append(f"--- lines {c.start_line}-{c.end_line}{' <- the hit' if c.id == hit_id else ''}")
+        lines.extend(c.text.splitlines())
+    return cap(lines, max_chars, "lines", "raise max_chars or lower radius")
+
+
+def namespaces_text(out: NamespacesOutput, max_chars: int) -> str:
+    lines = [namespace_line(n) for n in out.namespaces] or ["no namespaces yet: run the ingest tool"]
+    if out.total > len(out.namespaces):
+        lines.append(f"… {out.total - len(out.namespaces)} more namespaces (raise limit)")
+    return cap(lines, max_chars, "namespaces", "lower limit or use namespace_stats")
+
+
+def stats_text(out: NamespaceOut, problems: int | None) -> str:
+    """One store's line; problems: the counts-only index check's finding (None: not checked)."""
+    check = "" if problems is None else "; index check: " + (
+        "ok" if not problems else f"{problems} problems, run `lightfast doctor`")
+    return (f"{namespace_line(out)}; index {out.index} ({out.environment}); chunks "
+            f"{out.chunk_max_tokens} tokens, overlap {out.chunk_overlap}{check}")

@@ -1,4 +1,4 @@
-"""`lightfast mcp --watch`: the watcher in a thread beside the server."""
+"""`lightfast mcp --watch`: the service's watcher in a thread beside the server."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import logging
 log = logging.getLogger("lightfast.mcp")
 
 
-def start_watcher(get_service):
-    from core.watch import Watcher
-
+def start_watcher(service):
     def report(state, _report) -> None:
         log.info("watch %s: %s", state.status, state.last_error or state.last_summary)
 
-    return Watcher(get_service(), on_batch=report).start()
+    return service.watcher(on_batch=report).start()

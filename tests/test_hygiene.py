@@ -45,9 +45,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FACES = ("lightfast_cli", "lightfast_tui", "mcp_server")
 #: All a face may import of core (STYLE.md): the service, the types it hands out, the errors.
 FACE_ROAD = {"core.service", "core.types", "core.errors"}
-#: mcp_server's imports that the `mcpclass` rewrite removes (the same exceptions as its
-#: import-linter contract in pyproject.toml); the lead empties this at merge.
-MCP_EXCEPTIONS = {"core.tokens", "core.config", "core.watch"}
 
 
 def core_imports(path: Path) -> set[str]:
@@ -67,8 +64,7 @@ FACE_MODULES = sorted(p.relative_to(ROOT).as_posix() for face in FACES for p in 
 def test_each_face_module_goes_through_the_service(module):
     """Every module of the CLI, the TUI and the MCP server imports from core only the service,
     core.types and core.errors (STYLE.md; the same rule as the import-linter contracts)."""
-    allowed = FACE_ROAD | (MCP_EXCEPTIONS if module.startswith("mcp_server/") else set())
-    assert core_imports(ROOT / module) <= allowed, core_imports(ROOT / module) - allowed
+    assert core_imports(ROOT / module) <= FACE_ROAD, core_imports(ROOT / module) - FACE_ROAD
 
 
 def test_the_import_contracts_hold():

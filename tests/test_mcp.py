@@ -661,6 +661,9 @@ class GatedService:
         self.started, self.release = threading.Event(), threading.Event()
         self.fail, self.saw_cancel = fail, False
 
+    def check_access(self, write: bool = False) -> None:
+        """No grant is in force in process: nothing to check (as core.service.Lightfast)."""
+
     def resolve_paths(self, paths):
         from core.repo_paths import resolve_in_root
 
@@ -687,10 +690,10 @@ class GatedService:
 def in_process(service, body):
     from mcp import Client
 
-    from mcp_server.server import build_server
+    from mcp_server.server import LightfastMCP
 
     async def main():
-        async with Client(build_server(lambda: service)) as c:
+        async with Client(LightfastMCP(service)) as c:
             return await body(c)
 
     return anyio.run(main)
