@@ -26,7 +26,7 @@ from core.paths import locks_dir
 from core.watch import Watcher
 from test_ingest import assert_consistent
 
-DEADLINE_S = 30.0
+DEADLINE_S = 120.0  # a hang guard, not a speed check: a child starting on a busy CI machine may take long
 
 
 def wait_for(condition, timeout=DEADLINE_S, what="condition"):
@@ -415,7 +415,8 @@ def test_watch_logging_into_the_repo_does_not_feed_on_itself(tmp_path, lightfast
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     batches = [line for line in lines() if " batch " in line]
-    assert len(batches) == edits + 1, lines()
+    if len(batches) != edits + 1:  # the whole log, untruncated: this once failed on a busy machine
+        pytest.fail(f"{len(batches)} batches, expected {edits + 1}; w.log:\n" + "\n".join(lines()))
     with sqlite3.connect(lightfast_home / "mirror.sqlite") as db:
         runs = db.execute("SELECT COUNT(*) FROM ingest_runs").fetchone()[0]
         paths = {row[0] for row in db.execute("SELECT path FROM documents")}
