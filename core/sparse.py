@@ -62,15 +62,17 @@ def term_index(term: str) -> int:
 
 
 def fold(term: str) -> str:
-    """A plural folded to its singular (Harman's S-stemmer), for plain lowercase words only:
-    identifiers (`_`, `.`, digits) stay as they are."""
+    """A plural folded to its singular (Harman's S-stemmer, with `-xes`, `-ches`, `-shes` and
+    `-sses` losing their `es`), for plain lowercase words only: identifiers stay as they are."""
     if not term.isalpha() or len(term) < 4:
         return term
     if term.endswith("ies") and not term.endswith(("eies", "aies")):
         return term[:-3] + "y"
+    if term.endswith(("xes", "ches", "shes", "sses")):
+        return term[:-2]
     if term.endswith("es") and not term.endswith(("aes", "ees", "oes")):
         return term[:-1]
-    if term.endswith("s") and not term.endswith(("us", "ss")):
+    if term.endswith("s") and not term.endswith(("us", "ss", "is")):
         return term[:-1]
     return term
 
