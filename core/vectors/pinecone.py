@@ -400,6 +400,7 @@ class PineconeIndex(VectorIndex):
         self.host: str | None = None
         #: the sparse index beside this one (None: none, searched by vectors alone)
         self.sparse: PineconeSparseIndex | None = None
+        self._lexical_checked: set[str] = set()  # namespaces whose sparse side this process has checked
 
     def _send(self, operation: str, namespace: str | None, fn: Callable[[float], T]) -> T:
         """fn(timeout) through the one retry layer, each attempt bounded by what is left of the deadline."""
@@ -543,11 +544,13 @@ class PineconeIndex(VectorIndex):
         """Fill the namespace's sparse side from its vectors when it has none yet (an index from
         before the sparse side, or a run killed between the two writes of its first batch), or,
         with rebuild, always: rewrite every record's sparse twin and drop those without a vector.
-        True if it wrote. One describe on the common path (the sparse namespace exists)."""
-        if self.sparse is None:
+        True if it wrote. One describe per namespace and process on the common path (the sparse
+        namespace exists); a backfill started from counts that lag only rewrites what is there."""
+        if self.sparse is None or (namespace in self._lexical_checked and not rebuild):
             return False
         if not rebuild:
             if self.sparse.namespace_known(namespace) or not self.namespace_known(namespace):
+                self._lexical_checked.add(namespace)
                 return False
         dense_ids = self.all_ids(namespace)
         for start in range(0, len(dense_ids), MAX_IDS_PER_REQUEST):
@@ -556,6 +559,7 @@ class PineconeIndex(VectorIndex):
         if rebuild:
             extra = sorted(set(self.sparse.all_ids(namespace)) - set(dense_ids))
             self.sparse.delete(namespace, extra)
+        self._lexical_checked.add(namespace)
         return bool(dense_ids)
 
     def lexical_out_of_step(self, namespace: str) -> str | None:
