@@ -256,3 +256,13 @@ def test_dense_scores_are_unchanged_by_the_sparse_side(pinecone, index):
     q = unit(3)[1]
     assert index.query(NS, q, 1)[0].id == "b"
     assert np.isclose(index.query(NS, q, 1)[0].score, 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "drop"])
+def test_a_fault_on_the_sparse_write_or_query_is_retried_like_the_dense_ones(pinecone, index, fault):
+    pinecone.faults.fail_next("pass", fault, fault)  # the vectors pass, their twins fail twice
+    index.upsert(NS, records())
+    assert pinecone.count("/vectors/upsert") == 4 and sparse_ids(pinecone) == {"a", "b", "c"}
+    pinecone.faults.fail_next(fault)
+    assert [m.id for m in index.lexical_query(NS, "salmon", 5)] == ["c"]
+    assert pinecone.count("/query") == 2
