@@ -16,9 +16,11 @@ the corpus's average length: a fixed figure, as chunks are of bounded size.
 Query side: every distinct term (stopwords dropped) weighs 1. BM25's idf
 needs document frequencies over the namespace, which Pinecone does not
 expose and which a stats record would have to keep exact through every
-delete; uniform query weights need nothing. bench/retrieval.py measures what
-this costs against the local FTS5 BM25 (which has idf and Porter stemming):
-results in bench/results/retrieval_pinecone.json. Plural endings are folded
+delete; uniform query weights need nothing, and keep scores comparable across
+namespaces (a per-namespace idf would weigh the same word differently in each
+store a search merges). bench/retrieval_pinecone.py measures what
+this costs against the local FTS5 BM25 (which has idf and Porter stemming)
+on the same vectors: bench/results/retrieval_pinecone.json. Plural endings are folded
 (`indexes` and `index`, `queries` and `query`) on both sides, a light stand-in
 for FTS5's Porter stemmer.
 
