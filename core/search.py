@@ -40,10 +40,10 @@ MAX_QUERY_CHARS = 4000
 MAX_TOP_K = 100
 MODES = ("hybrid", "dense", "lexical")
 SearchMode = Literal["hybrid", "dense", "lexical"]
-EXIT_FLUSH_S = 10.0
+EXIT_FLUSH_S = 10.0  # the longest interpreter exit waits for unwritten query-log rows
 #: Why a namespace may have no lexical index, and what gives it one.
 NO_LEXICAL = ("a local store gets one at its next `lightfast ingest`; a Pinecone index gets its sparse "
-              "index beside it at its next ingest")  # the longest interpreter exit waits for unwritten query-log rows
+              "index beside it at its next ingest")
 
 
 class QueryLog:
