@@ -19,7 +19,11 @@ from core.errors import BackendError, DimensionMismatchError  # noqa: E402
 from core.sparse import query_vector  # noqa: E402
 from core.vectors.base import IndexSpec, VectorRecord  # noqa: E402
 from core.vectors.pinecone import PineconeBackend, sparse_index_name  # noqa: E402
-from test_pinecone import CO_KEY, NO_SLEEP, PC_KEY, cohere, pinecone, production, unit  # noqa: E402,F401
+import test_pinecone as base  # noqa: E402
+from test_pinecone import NO_SLEEP, PC_KEY, unit  # noqa: E402
+
+# The production path's fixtures (servers on 127.0.0.1, keys, a repo set to production).
+pinecone, cohere, production = base.pinecone, base.cohere, base.production
 
 NAME = "lightfast-test-v1"
 SPARSE = NAME + "-sparse"
