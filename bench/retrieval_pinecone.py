@@ -12,13 +12,17 @@ Then every query runs through core.search.search_namespaces in each mode
 twice, side by side: once against the local index (FTS5 BM25 words), once
 against the Pinecone index (sparse dotproduct words), with the same query
 embedding and the same fusion and score merge (no rerank on either side, so
-only the word side differs). Output: bench/results/retrieval_pinecone.json.
+only the word side differs). Also, in-process, what a corpus idf on the query
+side would give the sparse words alone (not shipped: it needs document
+frequencies per namespace, which Pinecone does not keep; see core/sparse.py).
+Output: bench/results/retrieval_pinecone.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import math
 import os
 import statistics
 import tempfile
@@ -53,6 +57,34 @@ def copy_namespace(local, pinecone_index, namespace: str) -> int:
         records = local.fetch(namespace, ids[start : start + 500])
         pinecone_index.upsert(namespace, list(records.values()))
     return len(ids)
+
+
+def lexical_with_idf(sparse_plane, namespace: str, queries: dict, qrels: dict, idf: bool) -> float:
+    """nDCG@10 of the sparse words alone, scored here from the records the wire server holds,
+    with uniform query weights (what Pinecone does: a check of the wire figure) or corpus idf."""
+    from core.sparse import query_vector
+
+    records = sparse_plane.sparse[namespace]
+    files = {vid: Path(sparse_plane.namespaces[namespace][vid][1]["path"]).stem for vid in records}
+    postings: dict[int, list[tuple[str, float]]] = {}
+    for vid, weights in records.items():
+        for index, weight in weights.items():
+            postings.setdefault(index, []).append((vid, weight))
+    n = len(records)
+    out = []
+    for qid, text in queries.items():
+        scores: dict[str, float] = {}
+        for index in query_vector(text).indices:
+            found = postings.get(index, [])
+            w = math.log(1 + (n - len(found) + 0.5) / (len(found) + 0.5)) if idf else 1.0
+            for vid, weight in found:
+                scores[vid] = scores.get(vid, 0.0) + w * weight
+        ranked: list[str] = []
+        for vid in sorted(scores, key=lambda k: (-scores[k], k)):
+            if files[vid] not in ranked:
+                ranked.append(files[vid])
+        out.append(ndcg_at_10(ranked, qrels[qid]))
+    return round(statistics.fmean(out), 4)
 
 
 def main() -> None:
@@ -102,6 +134,10 @@ def main() -> None:
             figures[mode] = {path: round(statistics.fmean(v), 4) for path, v in ndcgs.items()}
             figures[mode]["same_top1_share"] = round(agree / len(queries), 4)
             log(f"{mode}: {figures[mode]}")
+        figures["lexical"]["pinecone_rescored_here"] = lexical_with_idf(sparse_plane, namespace, queries, qrels, False)
+        figures["lexical"]["pinecone_with_corpus_idf_not_shipped"] = lexical_with_idf(
+            sparse_plane, namespace, queries, qrels, True)
+        log(f"lexical, scored here: {figures['lexical']}")
         flush_query_log()
         results = {
             "dataset": "BEIR SciFact test, full corpus (bench/retrieval.py's ingest, all-MiniLM-L6-v2)",
