@@ -11,7 +11,7 @@ back to the score merge and says so in its answer (core.search).
 
 from __future__ import annotations
 
-from core.errors import BackendError, LightfastError
+from core.errors import BackendError, CredentialsMissingError
 from core.rerank import Reranker
 from core.embeddings.cohere import client
 from core.retry import RetryPolicy, default_timeout
@@ -28,7 +28,7 @@ class CohereReranker(Reranker):
     def __init__(self, api_key: str, model: str = "rerank-v3.5", base_url: str | None = None,
                  *, retry: RetryPolicy | None = None, timeout: float | None = None):
         if not api_key:
-            raise LightfastError("a Cohere API key is needed (set COHERE_API_KEY)")
+            raise CredentialsMissingError("a Cohere API key is needed (set COHERE_API_KEY)")
         self.name = f"cohere:{model}"
         self.model = model
         self.timeout = timeout if timeout is not None else default_timeout()

@@ -51,7 +51,7 @@ KNOWN_DIMENSIONS: dict[str, tuple[int, ...]] = {
 }
 # Pinecone: lowercase letters, digits and '-', starting and ending alphanumeric, at most 45.
 # Every index name and profile name follows it, whatever the backend: the local backend keeps
-# one folder per index (core/vectors/local.py checks the same rule), so no name is ever a path.
+# one folder per index (core/vectors/validate.py checks the same rule), so no name is ever a path.
 _PINECONE_INDEX_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,43}[a-z0-9])?")
 _NAME_RULE = "1 to 45 lowercase letters, digits or '-', starting and ending with a letter or digit"
 RESERVED_PROFILES = ("local",)

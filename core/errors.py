@@ -67,6 +67,60 @@ class IndexDamagedError(LightfastError):
     exit_code = 5
 
 
+class StorageError(LightfastError):
+    """The data dir cannot be written (full disk, read-only, no permission); nothing committed is lost."""
+
+    exit_code = 8
+
+
+class InvalidArgumentError(LightfastError):
+    """A name, id, vector, metadata, filter, top_k or limit is malformed or out of range."""
+
+
+class InvalidQueryError(InvalidArgumentError):
+    """A search request is malformed: an empty or too long query, top_k out of range, an unknown mode."""
+
+
+class StatsQueryError(InvalidArgumentError):
+    """SQL given to the stats database does not parse, is not one read-only statement, or fails."""
+
+
+class MetricMismatchError(LightfastError):
+    """An index exists with another distance metric than asked for; a metric never changes."""
+
+
+class DeletionProtectedError(LightfastError):
+    """An index has deletion protection on; it must be turned off in its profile first."""
+
+
+class NamespaceFolderError(LightfastError):
+    """A namespace folder of the local index is not the namespace's own (another name, two incarnations, a symlink out)."""
+
+
+class ConcurrentChangeError(LightfastError):
+    """A namespace kept changing while being read; running the command again reads it."""
+
+
+class CredentialsMissingError(LightfastError):
+    """A cloud service needs an API key that is not set; the message names the variable."""
+
+
+class SettingError(LightfastError):
+    """An environment variable or engine setting has a value Lightfast cannot use."""
+
+
+class ModelUnavailableError(LightfastError):
+    """The offline embedding model, or a runtime its engine needs, is not installed or incomplete."""
+
+
+class MigrationStepError(LightfastError):
+    """A migration step cannot run yet (an earlier step is missing) or not into this profile."""
+
+
+class WatchError(LightfastError):
+    """The repository cannot be watched (its root vanished or cannot be read)."""
+
+
 class PathOutsideRepoError(ScopeError):
     """A path given to ingest is empty, unresolvable, or lies outside the repository root."""
 
@@ -97,3 +151,9 @@ class MirrorDamagedError(LightfastError):
     """mirror.sqlite is not a readable SQLite database; the message names it and `lightfast doctor --repair`."""
 
     exit_code = 5
+
+
+class NoNamespaceError(NotFoundError):
+    """A store of this lightfast.yml has no namespace yet in this environment: ingest it first."""
+
+    exit_code = 1  # as `lightfast namespaces delete` has always exited for it (tests/test_cli_lock.py)

@@ -39,7 +39,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from core.errors import LightfastError, NamingError
+from core.errors import MigrationStepError, NamingError
 from core.mirror import utcnow
 from core.namespaces import index_spec, namespace_id
 from core.naming import check_collisions, namespace_name
@@ -190,7 +190,7 @@ class Migration:
                 if s["id"] in done:
                     continue
                 if s["embedding_dim"] != profile.dimension or s["embedding_model"] != profile.embedding_model:
-                    raise LightfastError(
+                    raise MigrationStepError(
                         f"legacy store {s['workspace_id']}/{s['slug']} holds {s['embedding_model']} "
                         f"({s['embedding_dim']}-d) vectors but profile '{env}' is {profile.embedding_model} "
                         f"({profile.dimension}-d): choose a matching profile to migrate into"
@@ -309,7 +309,7 @@ class Migration:
         state = self.state()
         pending = [sid for sid, r in state.items() if r["status"] not in ("verified", "cutover")]
         if not state or pending:
-            raise LightfastError(
+            raise MigrationStepError(
                 "cutover needs every store copied and verified first; run `lightfast migrate run` "
                 f"and `lightfast migrate verify` ({len(pending)} store(s) not verified)"
             )
@@ -351,7 +351,7 @@ class Migration:
         also delete their legacy indexes (and then their `stores` rows). A re-run converges."""
         state = self.state()
         if any(r["status"] != "cutover" for r in state.values()):
-            raise LightfastError(
+            raise MigrationStepError(
                 "cleanup comes after cutover: run `lightfast migrate verify` and `lightfast migrate "
                 "cutover` first (or `lightfast migrate rollback` to abandon the migration)"
             )

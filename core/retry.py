@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, TypeVar
 
-from core.errors import BackendError, LightfastError
+from core.errors import BackendError, LightfastError, SettingError
 
 T = TypeVar("T")
 
@@ -55,9 +55,9 @@ def default_timeout() -> float:
     try:
         value = float(raw) if raw else DEFAULT_TIMEOUT_S
     except ValueError:
-        raise LightfastError(f"LIGHTFAST_HTTP_TIMEOUT must be a number of seconds, not {raw!r}") from None
+        raise SettingError(f"LIGHTFAST_HTTP_TIMEOUT must be a number of seconds, not {raw!r}") from None
     if not 0 < value <= 600:
-        raise LightfastError(f"LIGHTFAST_HTTP_TIMEOUT must be between 0 and 600 seconds, not {raw}")
+        raise SettingError(f"LIGHTFAST_HTTP_TIMEOUT must be between 0 and 600 seconds, not {raw}")
     return value
 
 

@@ -27,7 +27,7 @@ from typing import Callable, Literal
 import pathspec
 
 from core.embeddings.base import Embedder
-from core.errors import BackendError, LightfastError
+from core.errors import BackendError, InvalidQueryError, LightfastError
 from core.fusion import contains_phrase, definition_rank, fuse, query_identifiers
 from core.mirror import Mirror
 from core.rerank import Reranker, ScoreFusionReranker
@@ -135,7 +135,6 @@ class SearchResult:
     namespaces: list[str]
     failed: dict[str, str] = field(default_factory=dict)  # namespace -> error
     latency_ms: dict[str, float] = field(default_factory=dict)
-    embed_ms: float = 0.0
     #: What a face should tell the user about how the answer was made (e.g. a rerank fallback).
     notes: list[str] = field(default_factory=list)
     #: How the hits were found: "hybrid", "dense" or "lexical" (core.search.MODES).
@@ -147,15 +146,15 @@ class SearchResult:
 def validate_query(query: str, top_k: int, mode: str = "hybrid") -> str:
     query = (query or "").strip()
     if not query:
-        raise LightfastError("the query is empty: give some words to search for")
+        raise InvalidQueryError("the query is empty: give some words to search for")
     if len(query) > MAX_QUERY_CHARS:
-        raise LightfastError(
+        raise InvalidQueryError(
             f"the query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}: shorten it"
         )
     if not 1 <= top_k <= MAX_TOP_K:
-        raise LightfastError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+        raise InvalidQueryError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
     if mode not in MODES:
-        raise LightfastError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        raise InvalidQueryError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
     return query
 
 
@@ -185,10 +184,11 @@ def search_namespaces(
     """route maps a namespace record to the (index, namespace) to read; by default the
     shared index and the record's namespace (the legacy layout routes elsewhere).
 
+    query, top_k and mode come checked and the query stripped (validate_query, called once, by
+    Lightfast.search).
     mode: "dense" (vectors), "lexical" (BM25 over identifier-aware terms, core/lexical.py) or
     "hybrid" (both, fused by core/fusion.py; chunks defining a name the query asks for first).
     """
-    query = validate_query(query, top_k, mode)
     names = [ns["namespace_name"] for ns in namespaces]
     result = SearchResult(query, [], names, mode=mode)
     if not namespaces:
@@ -219,9 +219,7 @@ def search_namespaces(
                                 for ns in namespaces}
         with metering() as search_usage:  # the query's embedding and the rerank, as billed
             if mode != "lexical":
-                started = time.perf_counter()
                 qvec = embedder.embed_query(query)
-                result.embed_ms = (time.perf_counter() - started) * 1000
         if mode != "lexical":
             sides["dense"] = {ns["namespace_name"]: pool.submit(timed, "query", ns, qvec) for ns in namespaces}
         for ns in namespaces:
@@ -230,7 +228,7 @@ def search_namespaces(
                 dense, dense_ms, dense_units = sides["dense"][name].result() if sides["dense"] else ([], 0.0, None)
                 lexical, lexical_ms, lexical_units = (sides["lexical"][name].result() if sides["lexical"]
                                                       else ([], 0.0, None))
-            except Exception as exc:
+            except (LightfastError, sqlite3.Error, OSError) as exc:  # a bug of ours is not a namespace failure
                 result.failed[name] = str(exc) or exc.__class__.__name__
                 continue
             if lexical is None:

@@ -7,6 +7,7 @@ use, so listing namespaces never loads a model.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
 from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
-from core.errors import DimensionMismatchError, LightfastError, NotFoundError, ScopeError
+from core.errors import DimensionMismatchError, InvalidArgumentError, LightfastError, NoNamespaceError, NotFoundError, ScopeError
 from core.guards import check_ingest
 from core.ingest import ProgressCallback, StoreReport, ingest_store
 from core.locks import LockHolder, file_lock
@@ -32,8 +33,14 @@ from core.tokens import current_grant
 from core.vectors.base import VectorBackend, VectorIndex
 
 if TYPE_CHECKING:
-    from core.git_changes import GitChanges
+    from core.cost import Prices, Workload
     from core.doctor import DoctorReport
+    from core.git_changes import GitChanges
+    from core.isolation import IsolationReport
+    from core.migrate import Drift, Migration
+    from core.plan import IngestPlan
+    from core.stats import QueryResult
+    from core.tokens import TokenEntry
 
 Scope = Literal["store", "workspace", "organization"]
 
@@ -49,6 +56,16 @@ class IngestReport:
             for key, value in report.counts().items():
                 out[key] = out.get(key, 0) + value
         return out
+
+    def summary(self) -> str:
+        return ingest_summary(self.totals())
+
+
+def ingest_summary(totals: dict[str, int]) -> str:
+    """An ingest's counts in one line, the same in the watcher, the TUI and the webhook's log."""
+    return (f"{totals.get('added', 0)} added, {totals.get('changed', 0)} changed, "
+            f"{totals.get('removed', 0)} removed, {totals.get('chunks_embedded', 0)} chunks embedded, "
+            f"{totals.get('skipped', 0)} skipped, {totals.get('failed', 0)} failed")
 
 
 class Lightfast:
@@ -80,29 +97,30 @@ class Lightfast:
         return cls(load_config(path), home)
 
     # -- lazily built parts ------------------------------------------------------
+    def _built(self, attr: str, build: Callable[[], object]):
+        """self.<attr>, built by build() on first use, once, under the service's lock."""
+        with self._lock:
+            if getattr(self, attr) is None:
+                setattr(self, attr, build())
+            return getattr(self, attr)
+
+    def _open_mirror(self) -> Mirror:
+        with storage_guard(self.home):
+            return Mirror(mirror_path(self.home))
+
     @property
     def mirror(self) -> Mirror:
-        with self._lock:
-            if self._mirror is None:
-                with storage_guard(self.home):
-                    self._mirror = Mirror(mirror_path(self.home))
-            return self._mirror
+        return self._built("_mirror", self._open_mirror)
 
     @property
     def backend(self) -> VectorBackend:
-        with self._lock:
-            if self._backend is None:
-                from core.factory import make_backend
+        from core.factory import make_backend
 
-                self._backend = make_backend(self.profile, self.home)
-            return self._backend
+        return self._built("_backend", lambda: make_backend(self.profile, self.home))
 
     @property
     def index(self) -> VectorIndex:
-        with self._lock:
-            if self._index is None:
-                self._index = self.backend.ensure_index(index_spec(self.profile, self.environment))
-            return self._index
+        return self._built("_index", lambda: self.backend.ensure_index(index_spec(self.profile, self.environment)))
 
     def index_for(self, record: dict) -> VectorIndex:
         """The index that holds this namespace record: the environment's, or the overflow index
@@ -126,21 +144,15 @@ class Lightfast:
 
     @property
     def embedder(self) -> Embedder:
-        with self._lock:
-            if self._embedder is None:
-                from core.factory import make_embedder
+        from core.factory import make_embedder
 
-                self._embedder = make_embedder(self.profile)
-            return self._embedder
+        return self._built("_embedder", lambda: make_embedder(self.profile))
 
     @property
     def reranker(self) -> Reranker:
-        with self._lock:
-            if self._reranker is None:
-                from core.factory import make_reranker
+        from core.factory import make_reranker
 
-                self._reranker = make_reranker(self.profile)
-            return self._reranker
+        return self._built("_reranker", lambda: make_reranker(self.profile))
 
     def reopen(self) -> None:
         """Forget the opened mirror and index: the next use opens the files as they are now
@@ -316,13 +328,7 @@ class Lightfast:
     ) -> int:
         """Delete a store's vectors (and optionally its record); returns vectors deleted."""
         self.check_access(write=True)
-        self.config.store(store_slug)
-        record = self.mirror.get_namespace(
-            self.environment, self.config.organization, self.config.workspace, store_slug
-        )
-        if record is None:
-            raise NotFoundError(f"store '{store_slug}' has no namespace in environment '{self.environment}'")
-        return self._delete_record(record, remove_record, lock_wait, on_lock_wait)
+        return self._delete_record(self.store_namespace(store_slug), remove_record, lock_wait, on_lock_wait)
 
     def _delete_record(self, record: dict, remove_record: bool, lock_wait: float | None = None,
                        on_lock_wait: Callable[[LockHolder], None] | None = None) -> int:
@@ -568,14 +574,14 @@ class Lightfast:
         mode: SearchMode = "hybrid",
     ) -> SearchResult:
         """mode: "hybrid" (vectors and words fused, names' definitions first), "dense" or "lexical"."""
-        validate_query(query, top_k, mode)
+        query = validate_query(query, top_k, mode)  # the one check; search_namespaces trusts it
         records = self.namespace_records(scope, stores)
         usable, failed = [], {}
         for record in records:
             try:
                 check_model(record, self.profile)
                 usable.append(record)
-            except Exception as exc:
+            except DimensionMismatchError as exc:  # built with another model: skipped, and said why
                 failed[record["namespace_name"]] = str(exc)
         if not records:
             raise NotFoundError(
@@ -648,3 +654,217 @@ class Lightfast:
                     "path": entries[0]["path"], "chunks": chunks}
         where = f"namespace '{namespace}'" if namespace else "this organization's namespaces"
         raise NotFoundError(f"no chunk with id '{vector_id}' in {where}")
+
+    # == What the faces need (issue #20.1) =====================================================
+    # The CLI and the TUI import nothing of core but this module, core.types and core.errors
+    # (import-linter, pyproject.toml): each face operation that once reached into core is here.
+    # Static methods need no lightfast.yml (tokens, prices, a data dir without a config).
+
+    def store_namespace(self, store_slug: str) -> dict:
+        """The namespace record of one store of this lightfast.yml in this environment; ConfigError
+        for an unknown slug, NoNamespaceError when it was never ingested here."""
+        self.check_access()
+        self.config.store(store_slug)  # unknown slug -> ConfigError listing the known ones
+        record = self.mirror.get_namespace(self.environment, self.config.organization, self.config.workspace,
+                                           store_slug)
+        if record is None:
+            raise NoNamespaceError(
+                f"store '{store_slug}' has no namespace yet; ingest it first "
+                f"(`lightfast ingest --store {store_slug}`, environment '{self.environment}')")
+        return record
+
+    def store_status(self) -> list[dict]:
+        """Each store of this lightfast.yml, in its order: store, namespace (None before its first
+        ingest), documents, vectors, last_ingest, last_ingest_status (from the mirror)."""
+        own = {r["id"] for r in self.namespace_records("store")}
+        rows = {r["store_slug"]: r for r in self.namespaces(with_backend=False) if r.get("id") in own}
+        out = []
+        for store in self.config.stores:
+            r = rows.get(store.slug)
+            out.append({
+                "store": store.slug, "namespace": r["namespace_name"] if r else None,
+                "documents": r["documents"] if r else 0, "vectors": r["vectors"] if r else 0,
+                "last_ingest": r.get("last_ingest") if r else None,
+                "last_ingest_status": r.get("last_ingest_status") if r else None,
+            })
+        return out
+
+    def plan(self, stores: Iterable[str] | None = None, *, full: bool = False,
+             force: bool | None = None) -> "IngestPlan":
+        """What an ingest would embed, skip and remove, and its cost (core.plan); embeds nothing."""
+        from core.plan import plan_ingest
+
+        return plan_ingest(self, stores, full=full, force=force)
+
+    @staticmethod
+    def missing_paths(paths: Iterable[Path]) -> list[Path]:
+        """Those of paths that exist neither as given nor as the name Lightfast stores for them
+        (a name with undecodable bytes is stored escaped: 'caf\\xe9.md')."""
+        from core.scan import path_bytes
+
+        return [p for p in paths
+                if not p.exists() and not Path(os.fsdecode(path_bytes(str(p)))).exists()]
+
+    def stats(self) -> "StatsReport":
+        """The dashboard's named queries over the mirror (DuckDB), with the billed usage. Blocking."""
+        from core.stats import billed_usage, named_queries, run_named, usage_lines
+
+        limits = self.config.limits
+        usage = billed_usage(self.mirror, self.environment)
+        titles = named_queries(limits.namespace_limit, limits.alert_threshold)
+        return StatsReport(
+            tables=run_named(self.mirror, limits.namespace_limit, limits.alert_threshold),
+            titles={name: title for name, (title, _sql) in titles.items()},
+            billed_usage=usage, usage_lines=usage_lines(usage),
+            index_chain=[(name, profile.name) for name, profile in index_chain(self.config)],
+        )
+
+    @staticmethod
+    def check_sql(query: str) -> None:
+        """LightfastError unless query is one read-only statement (checked before opening anything)."""
+        from core.stats import check_read_only
+
+        check_read_only(query)
+
+    def sql(self, query: str) -> "QueryResult":
+        """One read-only DuckDB query over an in-memory copy of the mirror's tables (run_sql refuses
+        anything else)."""
+        from core.stats import run_sql
+
+        return run_sql(self.mirror, query)
+
+    def cost_figures(self) -> tuple[dict | None, dict]:
+        """This environment's stores, vectors per store and dimension (None before any ingest),
+        and the usage the services reported billing."""
+        from core.stats import billed_usage, mirror_figures
+
+        return mirror_figures(self.mirror, self.environment), billed_usage(self.mirror, self.environment)
+
+    @staticmethod
+    def home_cost_figures(home: Path | None = None) -> tuple[dict | None, dict | None]:
+        """As cost_figures, over every environment of the mirror in home (default $LIGHTFAST_HOME),
+        for a face run where no lightfast.yml is found; (None, None) when there is no mirror."""
+        from core.stats import billed_usage, mirror_figures
+
+        path = mirror_path(Path(home) if home else data_dir())
+        if not path.exists():
+            return None, None
+        mirror = Mirror(path)
+        return mirror_figures(mirror), billed_usage(mirror)
+
+    @staticmethod
+    def compare_costs(prices: "Prices", workload: "Workload | None" = None) -> list[dict]:
+        """One index per store vs one shared index, priced (core.cost): for workload, or for the
+        design's scenarios when None."""
+        from core.cost import compare, design_scenarios
+
+        return [compare(workload, prices)] if workload else design_scenarios(prices)
+
+    @staticmethod
+    def cost_corrections(prices: "Prices") -> list[str]:
+        """Where the design's cost figures are out of date or its arithmetic is off."""
+        from core.cost import corrections
+
+        return corrections(prices)
+
+    @staticmethod
+    def usage_lines(usage: dict) -> list[str]:
+        """Billed usage (cost_figures) in words: reported figures beside the estimate."""
+        from core.stats import usage_lines
+
+        return usage_lines(usage)
+
+    def verify_isolation(self, sample: int | None = None, wait: float | None = None) -> "IsolationReport":
+        """Canary records written to each (or sample) namespace and queried from every other
+        (core.isolation); canaries are removed afterwards. Blocking."""
+        from core.isolation import verify_isolation
+
+        return verify_isolation(self, sample=sample, wait=wait)
+
+    def migration(self, **options) -> "Migration":
+        """A core.migrate.Migration over this service (legacy per-store indexes -> the shared one)."""
+        from core.migrate import Migration
+
+        return Migration(self, **options)
+
+    def reconcile(self) -> tuple[int, list["Drift"]]:
+        """Every shared namespace of this organization against the mirror, id by id:
+        (namespaces checked, drifts)."""
+        from core.migrate import reconcile
+
+        return reconcile(self)
+
+    @staticmethod
+    def tokens_path(given: str | Path | None = None) -> Path:
+        """The bearer tokens file: given, else $LIGHTFAST_HOME/tokens.json."""
+        from core.tokens import tokens_path
+
+        return Path(given) if given else tokens_path()
+
+    @staticmethod
+    def add_token(path: Path, organization: str, workspaces: Iterable[str], read_only: bool = False,
+                  label: str = "") -> "tuple[str, TokenEntry]":
+        """A new bearer token (returned once) and its entry; only its hash is stored in path."""
+        from core.tokens import add_token
+
+        return add_token(path, organization, workspaces, read_only, label)
+
+    @staticmethod
+    def list_tokens(path: Path) -> "list[TokenEntry]":
+        from core.tokens import TokenFile
+
+        return TokenFile.load(path).entries
+
+    @staticmethod
+    def revoke_token(path: Path, token_id: str) -> "TokenEntry":
+        from core.tokens import revoke_token
+
+        return revoke_token(path, token_id)
+
+    @staticmethod
+    def config_organization(config_path: Path | None = None) -> str:
+        """The organization of a lightfast.yml (given, or found from the working directory up)."""
+        return load_config(Path(config_path) if config_path else find_config()).organization
+
+    @staticmethod
+    def webhook_secret() -> bytes:
+        """The webhook's secret from LIGHTFAST_WEBHOOK_SECRET; WebhookError when it is unset."""
+        from core.webhook import secret_from_env
+
+        return secret_from_env()
+
+
+@dataclass
+class StatsReport:
+    """Lightfast.stats(): the dashboard's tables by query name, and what the services billed."""
+
+    tables: dict[str, "QueryResult"]
+    titles: dict[str, str]  # query name -> its title
+    billed_usage: dict
+    usage_lines: list[str]
+    index_chain: list[tuple[str, str]]  # (profile, index name): where new namespaces go, in order
+
+
+#: The stores `lightfast init` configures: prose and code, by extension.
+DEFAULT_STORES = [
+    ("docs", ["**/*.md", "**/*.mdx", "**/*.rst", "**/*.txt"]),
+    ("code", ["**/*.py", "**/*.js", "**/*.ts", "**/*.tsx", "**/*.go", "**/*.rs",
+              "**/*.java", "**/*.rb", "**/*.c", "**/*.h", "**/*.cpp", "**/*.sh"]),
+]
+
+
+def create_config(directory: Path, *, target: Path | None = None, organization: str | None = None,
+                  workspace: str | None = None, force: bool = False) -> Path:
+    """Write a default lightfast.yml for the repo in directory (at target, default
+    directory/lightfast.yml) and return its path; refuses to overwrite one unless force.
+    organization defaults to 'local', workspace to the folder's name."""
+    from core.config import CONFIG_FILENAME, default_config_text
+
+    target = target or directory / CONFIG_FILENAME
+    if target.exists() and not force:
+        raise InvalidArgumentError(f"{target} already exists; pass --force to overwrite it")
+    directory.mkdir(parents=True, exist_ok=True)
+    text = default_config_text(organization or "local", workspace or directory.name or "main", DEFAULT_STORES)
+    target.write_text(text, encoding="utf-8")
+    load_config(target)  # what we write must load
+    return target

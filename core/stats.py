@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import duckdb
 import numpy as np
 
-from core.errors import LightfastError
+from core.errors import StatsQueryError
 
 _TYPES = {"INTEGER": "BIGINT", "REAL": "DOUBLE", "TEXT": "VARCHAR"}
 # Pinecone bills a record as id + metadata + 4 bytes per dimension. Ingest stores as metadata
@@ -303,9 +303,9 @@ def _statement_kind(duck, sql: str) -> str:
     try:
         statements = duck.extract_statements(sql)
     except duckdb.Error as exc:
-        raise LightfastError(f"SQL does not parse: {exc}") from None
+        raise StatsQueryError(f"SQL does not parse: {exc}") from None
     if len(statements) != 1:
-        raise LightfastError(f"give exactly one statement, got {len(statements)}")
+        raise StatsQueryError(f"give exactly one statement, got {len(statements)}")
     kind = statements[0].type.name
     if kind == "EXPLAIN":  # EXPLAIN ANALYZE runs its statement: judge what it explains
         inner = _EXPLAIN.sub("", sql, count=1)
@@ -322,7 +322,7 @@ def check_read_only(sql: str) -> None:
     finally:
         duck.close()
     if kind not in ("SELECT", "EXPLAIN SELECT"):
-        raise LightfastError(
+        raise StatsQueryError(
             f"only read-only queries are allowed (SELECT, WITH ... SELECT, DESCRIBE, SHOW, EXPLAIN); "
             f"this is a {kind} statement"
         )
@@ -346,7 +346,7 @@ def run_sql(mirror, sql: str) -> QueryResult:
         try:
             return _run(duck, sql)
         except duckdb.Error as exc:
-            raise LightfastError(f"query failed: {str(exc).splitlines()[0]}") from None
+            raise StatsQueryError(f"query failed: {str(exc).splitlines()[0]}") from None
     finally:
         duck.close()
 

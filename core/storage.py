@@ -14,14 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from core.errors import LightfastError
+from core.errors import StorageError
 
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 _SQLITE_HINTS = ("disk is full", "readonly database", "read-only", "unable to open database", "disk i/o error")
-
-
-class StorageError(LightfastError):
-    exit_code = 8
 
 
 @contextmanager

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from core.errors import LightfastError, LockedError
+from core.errors import LightfastError, LockedError, WatchError
 from core.ingest import content_hash
 from core.scan import (DEFAULT_IGNORED_DIRS, FoundFile, StoreMatcher, Unusable, _GitIgnores, escape_path,
                        own_output_files, read_found, repo_file, walk_dirs)
@@ -192,7 +192,7 @@ class Watcher:
         except OSError as exc:  # a vanished root, an unreadable directory...
             message = f"cannot watch {root}: {exc.strerror or exc}"
             self._failed(message)
-            raise LightfastError(message) from exc
+            raise WatchError(message) from exc
         finally:
             self._set(status="stopped")
 
@@ -440,7 +440,6 @@ class Watcher:
         if self.stop_event.is_set():  # cancelled part-way: the next start catches up
             return
         self._retry, self._retry_delay = False, RETRY_S
-        totals = report.totals()
         for store in report.stores:
             for path, why in store.failed:
                 log.warning("%s: %s: %s", store.store, path, why)
@@ -452,11 +451,7 @@ class Watcher:
             s.last_batch_at = time.time()
             s.last_error = ""
             s.retry_pending = False
-            s.last_summary = (
-                f"{totals.get('added', 0)} added, {totals.get('changed', 0)} changed, "
-                f"{totals.get('removed', 0)} removed, {totals.get('chunks_embedded', 0)} chunks embedded, "
-                f"{totals.get('skipped', 0)} skipped, {totals.get('failed', 0)} failed"
-            )
+            s.last_summary = report.summary()
             s.status = "idle"
         self.on_state(self.state)
         self.on_batch(self.state, report)

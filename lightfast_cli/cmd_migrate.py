@@ -14,10 +14,9 @@ from lightfast_cli.layout import print_rows
 
 
 def _migration(ctx, **kw):
-    from core.migrate import Migration
     from lightfast_cli.main import open_service
 
-    return Migration(open_service(ctx), **kw)
+    return open_service(ctx).migration(**kw)
 
 
 @click.group()
@@ -225,10 +224,9 @@ def reconcile(ctx, as_json) -> None:
         lightfast migrate reconcile
         lightfast migrate reconcile --json
     """
-    from core.migrate import reconcile as run_reconcile
     from lightfast_cli.main import open_service
 
-    checked, drifts = run_reconcile(open_service(ctx))
+    checked, drifts = open_service(ctx).reconcile()
     if as_json:
         out().print_json(json.dumps({"ok": not drifts, "checked": checked, "drift": [
             {**vars(d), "missing": d.missing[:100], "extra": d.extra[:100], "missing_count": len(d.missing),

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from core.cost import PRICES_AS_OF, Prices
+from core.types import PRICES_AS_OF, Prices
 from lightfast_cli.consoles import out as _out
 from lightfast_cli.layout import fits, print_rows
 
@@ -53,35 +53,30 @@ def stats(ctx, as_json) -> None:
         lightfast stats
         lightfast stats --json | jq '.namespace_limit'
     """
-    from core.stats import billed_usage, named_queries, run_named, usage_lines
-
     out = _out()
     service = _service(ctx)
     limits = service.config.limits
-    results = run_named(service.mirror, limits.namespace_limit, limits.alert_threshold)
-    usage = billed_usage(service.mirror, service.environment)
+    report = service.stats()
+    results = report.tables
     if as_json:
-        out.print_json(json.dumps({**{k: v.to_dicts() for k, v in results.items()}, "billed_usage": usage},
-                                  default=str))
+        out.print_json(json.dumps({**{k: v.to_dicts() for k, v in results.items()},
+                                   "billed_usage": report.billed_usage}, default=str))
         return
-    titles = named_queries(limits.namespace_limit, limits.alert_threshold)
     for name, result in results.items():
         if result.rows or name not in ("migration_progress", "read_units"):
-            _print_result(out, titles[name][0], result)
+            _print_result(out, report.titles[name], result)
     out.print(f"[bold]Billed usage, as the services reported it ({escape(service.environment)})[/]",
               soft_wrap=False)
-    for line in usage_lines(usage):
+    for line in report.usage_lines:
         out.print(f"  {escape(line)}", soft_wrap=False)
     for row in results["namespace_limit"].to_dicts():
         if row["alert"]:
             out.print(f"[bold red]alert:[/] index {row['index_name']} ({row['environment']}) holds "
                       f"{row['namespaces']:,} namespaces, {row['used_share']:.0%} of the limit of "
                       f"{row['namespace_limit']:,}", soft_wrap=False)
-    from core.profiles import index_chain
-
-    chain = index_chain(service.config)
+    chain = report.index_chain
     if len(chain) > 1:  # limits.overflow: where this environment's new namespaces go
-        out.print("overflow: " + " -> ".join(f"{n} ({p.name})" for n, p in chain), soft_wrap=False, markup=False)
+        out.print("overflow: " + " -> ".join(f"{n} ({index})" for n, index in chain), soft_wrap=False, markup=False)
         out.print(f"  new organizations: the first index under {limits.alert_threshold:.0%} of "
                   f"{limits.namespace_limit:,}", markup=False)
         out.print("  an organization stays in its index until that index is full", markup=False)
@@ -107,11 +102,11 @@ def sql(ctx, query, as_json) -> None:
         lightfast sql "SELECT namespace_name, environment FROM namespaces"
         lightfast sql "SELECT path, chunk_count FROM documents ORDER BY chunk_count DESC LIMIT 5" --json
     """
-    from core.stats import check_read_only, run_sql
+    from core.service import Lightfast
 
     out = _out()
-    check_read_only(query)  # before opening anything
-    result = run_sql(_service(ctx).mirror, query)
+    Lightfast.check_sql(query)  # before opening anything
+    result = _service(ctx).sql(query)
     if as_json:
         out.print_json(json.dumps(result.to_dicts(), default=str))
     else:
@@ -168,7 +163,8 @@ def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_
         lightfast cost --stores 5000 --vectors-per-store 20000 --dimension 384
         lightfast cost --json
     """
-    from core.cost import Workload, compare, corrections, design_scenarios
+    from core.service import Lightfast
+    from core.types import Workload
 
     out = _out()
     prices = Prices(storage_per_gb_month=storage_price, per_million_read_units=read_price,
@@ -179,25 +175,25 @@ def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_
                            "minimum_per_organization", "indexes_per_project", "projects_per_organization",
                            "namespaces_per_index") if getattr(prices, f) != getattr(_P, f)]
     if stores:
-        rows = [compare(Workload(stores, vectors_per_store, dimension, metadata_bytes,
-                                 queries_per_store_month=queries_per_store,
-                                 upserts_per_store_month=upserts_per_store, gb_per_store=gb_per_store), prices)]
+        rows = Lightfast.compare_costs(prices, Workload(
+            stores, vectors_per_store, dimension, metadata_bytes, queries_per_store_month=queries_per_store,
+            upserts_per_store_month=upserts_per_store, gb_per_store=gb_per_store))
         title = f"{stores:,} stores of {_size(rows[0]['store_gb'])}, {queries_per_store:,} queries each a month"
     else:
-        rows = design_scenarios(prices)
+        rows = Lightfast.compare_costs(prices)
         title = "the design's scenarios: 10 GB per store, storage only"
     figures, usage = _mirror_figures(ctx)
     mirror_row = None
     if figures:
-        mirror_row = compare(Workload(
+        mirror_row = Lightfast.compare_costs(prices, Workload(
             figures["stores"], figures["vectors_per_store"], figures["dimension"], figures["metadata_bytes"],
             queries_per_store_month=figures["queries_per_store_month"] or queries_per_store,
-            upserts_per_store_month=upserts_per_store), prices)
+            upserts_per_store_month=upserts_per_store))[0]
     if as_json:
         out.print_json(json.dumps({"prices": prices.__dict__, "overridden": changed, "rows": rows,
                                    "this_mirror": {"figures": figures, "cost": mirror_row,
                                                    "billed_usage": usage},
-                                   "corrections": corrections(prices)}))
+                                   "corrections": Lightfast.cost_corrections(prices)}))
         return
     out.print(f"prices: ${prices.storage_per_gb_month}/GB-month, ${prices.per_million_read_units}/M read units, "
               f"${prices.per_million_write_units}/M write units, ${prices.minimum_per_organization:,.0f} minimum "
@@ -217,17 +213,15 @@ def cost(ctx, stores, vectors_per_store, dimension, metadata_bytes, queries_per_
     else:
         out.print("no mirror figures: no namespace has been ingested yet here")
     if usage is not None:
-        from core.stats import usage_lines
-
         out.print("billed usage reported by the services, beside the estimate (this mirror):", soft_wrap=False)
-        for line in usage_lines(usage):
+        for line in Lightfast.usage_lines(usage):
             out.print(f"  {escape(line)}", soft_wrap=False)
     if not stores:
         out.print("the design's own minimums (projects x $50; shared: 1 project, 2 past 25,000 stores): "
                   + "; ".join(f"{r['workload']['stores']:,}: {r['design_claim']['projects']:,} projects "
                               f"${r['design_claim']['minimum']:,.0f} vs ${r['design_claim']['shared_minimum']:,.0f}"
                               for r in rows), soft_wrap=False)
-    for line in corrections(prices):
+    for line in Lightfast.cost_corrections(prices):
         out.print(f"[yellow]note:[/] {escape(line)}", soft_wrap=False)
 
 
@@ -284,23 +278,15 @@ def _mirror_figures(ctx) -> tuple[dict | None, dict | None]:
     billing: the configured environment's when a lightfast.yml is found, else every environment
     of the mirror in $LIGHTFAST_HOME (if any)."""
     from core.errors import ConfigError
-    from core.stats import billed_usage, mirror_figures
+    from core.service import Lightfast
 
     try:
         service = _service(ctx)
     except ConfigError:
         if ctx.obj and ctx.obj.get("config"):
             raise  # a lightfast.yml was named and is wrong: say so
-        from core.mirror import Mirror
-        from core.paths import data_dir, mirror_path
-
-        path = mirror_path(data_dir())
-        if not path.exists():
-            return None, None
-        mirror = Mirror(path)
-        return mirror_figures(mirror), billed_usage(mirror)
-    return (mirror_figures(service.mirror, service.environment),
-            billed_usage(service.mirror, service.environment))
+        return Lightfast.home_cost_figures()
+    return service.cost_figures()
 
 
 @click.group()
@@ -332,10 +318,8 @@ def verify_isolation_cmd(ctx, sample, wait, as_json) -> None:
         lightfast verify isolation --sample 50 --wait 60
         lightfast verify isolation --json
     """
-    from core.isolation import verify_isolation
-
     out = _out()
-    report = verify_isolation(_service(ctx), sample=sample, wait=wait)
+    report = _service(ctx).verify_isolation(sample=sample, wait=wait)
     if as_json:
         out.print_json(json.dumps({"ok": report.ok, "namespaces": report.namespaces, "queries": report.queries,
                                    "contaminations": report.contaminations, "unverified": report.unverified,

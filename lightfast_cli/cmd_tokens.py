@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from core.errors import ConfigError, LightfastError
+from core.errors import ConfigError, InvalidArgumentError
 from lightfast_cli.consoles import err, out
 from lightfast_cli.layout import print_rows
 
@@ -16,23 +16,23 @@ TOKENS_HELP = "Tokens file (default: $LIGHTFAST_HOME/tokens.json)."
 
 
 def _path(tokens: str | None) -> Path:
-    from core.tokens import tokens_path
+    from core.service import Lightfast
 
-    return Path(tokens) if tokens else tokens_path()
+    return Lightfast.tokens_path(tokens)
 
 
 def _organization(ctx: click.Context, given: str | None) -> str:
     """--organization, else the organization of the lightfast.yml in force."""
     if given:
         return given
-    from core.config import find_config, load_config
+    from core.service import Lightfast
     from lightfast_cli.main import config_path
 
     named = config_path(ctx)
     try:
-        return load_config(Path(named) if named else find_config()).organization
+        return Lightfast.config_organization(Path(named) if named else None)
     except ConfigError as exc:
-        raise LightfastError(f"give --organization, or run where a lightfast.yml is found ({exc})") from None
+        raise InvalidArgumentError(f"give --organization, or run where a lightfast.yml is found ({exc})") from None
 
 
 @click.group()
@@ -72,10 +72,10 @@ def add(ctx, workspaces, organization, read_only, label, tokens_file, as_json) -
         lightfast tokens add --workspace web --workspace api --read-only --label ci
         lightfast tokens add --workspace web --json
     """
-    from core.tokens import add_token
+    from core.service import Lightfast
 
     path = _path(tokens_file)
-    token, entry = add_token(path, _organization(ctx, organization), workspaces, read_only, label)
+    token, entry = Lightfast.add_token(path, _organization(ctx, organization), workspaces, read_only, label)
     if as_json:
         out().print_json(json.dumps({"token": token, "id": entry.id, "organization": entry.organization,
                                      "workspaces": entry.workspaces, "read_only": entry.read_only,
@@ -102,10 +102,10 @@ def list_tokens(tokens_file, as_json) -> None:
         lightfast tokens list
         lightfast tokens list --json
     """
-    from core.tokens import TokenFile
+    from core.service import Lightfast
 
     path = _path(tokens_file)
-    entries = TokenFile.load(path).entries
+    entries = Lightfast.list_tokens(path)
     if as_json:
         out().print_json(json.dumps([{k: v for k, v in vars(e).items() if k != "sha256"} for e in entries]))
         return
@@ -126,8 +126,8 @@ def revoke(token_id, tokens_file) -> None:
     \b
         lightfast tokens revoke tok_1a2b3c4d
     """
-    from core.tokens import revoke_token
+    from core.service import Lightfast
 
-    entry = revoke_token(_path(tokens_file), token_id)
+    entry = Lightfast.revoke_token(_path(tokens_file), token_id)
     out().print(f"revoked {escape(entry.id)} ({escape(entry.organization)}: "
                 f"{escape(', '.join(entry.workspaces))})", crop=False)

@@ -45,7 +45,6 @@ def watch(ctx, debounce_ms: int, max_batch_ms: int, poll: bool, poll_ms: int) ->
         lightfast watch --poll --poll-ms 1000
         lightfast watch --step-ms 500 --config ~/src/api/lightfast.yml
     """
-    from core.watch import Watcher
     from lightfast_cli.main import open_service
 
     _quiet_core_logging()
@@ -78,7 +77,7 @@ def watch(ctx, debounce_ms: int, max_batch_ms: int, poll: bool, poll_ms: int) ->
         stores = ", ".join(s.slug for s in service.config.stores)
         err.print(f"{time.strftime('%H:%M:%S')} lightfast.yml reloaded (stores: {escape(stores)})")
 
-    watcher = Watcher(open_service(ctx), on_batch=on_batch, on_state=on_state, on_reload=on_reload,
+    watcher = open_service(ctx).watcher(on_batch=on_batch, on_state=on_state, on_reload=on_reload,
                       debounce_ms=debounce_ms, max_batch_ms=max_batch_ms, force_polling=True if poll else None,
                       poll_delay_ms=poll_ms)
 

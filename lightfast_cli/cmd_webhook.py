@@ -54,16 +54,14 @@ def serve(ctx, host, port) -> None:
         lightfast webhook serve
         lightfast webhook serve --host 0.0.0.0 --port 9000
     """
-    from core.webhook import secret_from_env
+    from core.service import Lightfast, ingest_summary
 
-    secret = secret_from_env()
+    secret = Lightfast.webhook_secret()
     service = _service(ctx)
     console = err()
 
     def done(outcome) -> None:
-        totals = outcome.totals
-        counts = (f" ({totals.get('added', 0)} added, {totals.get('changed', 0)} changed, "
-                  f"{totals.get('removed', 0)} removed)") if totals else ""
+        counts = f" ({ingest_summary(outcome.totals)})" if outcome.totals else ""
         console.print(f"delivery {outcome.delivery} {outcome.repository}: {outcome.status}: "
                       f"{outcome.detail}{counts}", markup=False, highlight=False, crop=False)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from core.errors import LightfastError
+from core.errors import InvalidArgumentError, LightfastError
 from lightfast_cli.consoles import err, out
 
 
@@ -113,30 +113,15 @@ def init(ctx, organization: str | None, workspace: str | None, force: bool, dire
         lightfast init ~/src/api --organization acme --workspace api
         lightfast init --config ~/src/api/lightfast.yml
     """
-    from core.config import CONFIG_FILENAME, default_config_text, load_config
+    from core.service import create_config
 
     obj = ctx.find_root().obj or {}
     named = None if obj.get("config_from_env") else obj.get("config")
     if named and directory is not None:
-        raise LightfastError("give either DIRECTORY or --config, not both")
-    if named:
-        target = Path(named).expanduser().resolve()
-        directory = target.parent
-    else:
-        directory = (directory or Path(".")).resolve()
-        target = directory / CONFIG_FILENAME
-    if target.exists() and not force:
-        raise LightfastError(f"{target} already exists; pass --force to overwrite it")
-    directory.mkdir(parents=True, exist_ok=True)
-    org = organization or "local"
-    ws = workspace or directory.name or "main"
-    stores = [
-        ("docs", ["**/*.md", "**/*.mdx", "**/*.rst", "**/*.txt"]),
-        ("code", ["**/*.py", "**/*.js", "**/*.ts", "**/*.tsx", "**/*.go", "**/*.rs",
-                  "**/*.java", "**/*.rb", "**/*.c", "**/*.h", "**/*.cpp", "**/*.sh"]),
-    ]
-    target.write_text(default_config_text(org, ws, stores), encoding="utf-8")
-    load_config(target)  # what we write must load
+        raise InvalidArgumentError("give either DIRECTORY or --config, not both")
+    target = Path(named).expanduser().resolve() if named else None
+    directory = target.parent if target else (directory or Path(".")).resolve()
+    target = create_config(directory, target=target, organization=organization, workspace=workspace, force=force)
     out().print(f"wrote {escape(str(target))}", crop=False)
 
 
@@ -181,15 +166,14 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, since, 
         lightfast ingest --since v1.2.0 --until HEAD --json
     """
     if until and not since:
-        raise LightfastError("--until needs --since (the range's start), e.g. --since v1.2.0 --until HEAD")
+        raise InvalidArgumentError("--until needs --since (the range's start), e.g. --since v1.2.0 --until HEAD")
     if since and (paths or plan_only):
-        raise LightfastError("--since chooses the files itself: give it without PATHS or --plan")
+        raise InvalidArgumentError("--since chooses the files itself: give it without PATHS or --plan")
     service = open_service(ctx)
     if plan_only:
-        from core.plan import plan_ingest
         from lightfast_cli.render import print_plan
 
-        plan = plan_ingest(service, stores or None, full=full, force=force or None)
+        plan = service.plan(stores or None, full=full, force=force or None)
         if as_json:
             out().print_json(json.dumps(plan.to_dict()))
         else:
@@ -217,13 +201,9 @@ def ingest(ctx, stores, full, plan_only, as_json, no_wait, quiet, force, since, 
         counts = ", ".join(f"{n} {what}" for what, n in sorted(changes.counts().items())) or "nothing"
         console.print(f"git {changes.since_sha[:12]}..{changes.until_sha[:12]}: {counts}",
                       markup=False, highlight=False, crop=False)
-    from core.scan import path_bytes
-
-    for path in given or []:
-        stored_reading = Path(os.fsdecode(path_bytes(str(path))))  # 'caf\\xe9.md' as Lightfast shows it
-        if not path.exists() and not stored_reading.exists():  # a deleted file's vectors go; a typo matches nothing
-            console.print(f"note: {path} does not exist: only vectors indexed from it were removed",
-                          markup=False, highlight=False, crop=False)
+    for path in service.missing_paths(given or []):  # a deleted file's vectors go; a typo matches nothing
+        console.print(f"note: {path} does not exist: only vectors indexed from it were removed",
+                      markup=False, highlight=False, crop=False)
     if as_json:
         data = ingest_report_dict(report)
         if changes is not None:
@@ -312,9 +292,7 @@ def namespaces_delete(ctx, store, remove_record, yes, no_wait) -> None:
         lightfast namespaces delete docs --remove-record --yes
     """
     service = open_service(ctx)
-    record = next((r for r in service.namespace_records("store", [store])), None)
-    if record is None:
-        raise LightfastError(f"store '{store}' has no namespace yet")
+    record = service.store_namespace(store)
     if not yes:
         click.confirm(
             f"Delete all vectors of namespace '{record['namespace_name']}' "

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 
-from core.ingest import Progress as IngestProgress
+if TYPE_CHECKING:
+    from core.types import Progress as IngestProgress
 
 #: Seconds between two plain progress lines of the same store and stage.
 PLAIN_EVERY_S = 2.0

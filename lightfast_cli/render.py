@@ -112,17 +112,7 @@ def print_namespaces(console: Console, rows: list[dict]) -> None:
 
 def status_dict(service) -> dict:
     c, p = service.config, service.profile
-    own = {r["id"] for r in service.namespace_records("store")}
-    rows = {r["store_slug"]: r for r in service.namespaces(with_backend=False) if r.get("id") in own}
-    stores = []
-    for store in c.stores:
-        r = rows.get(store.slug)
-        stores.append({
-            "store": store.slug, "namespace": r["namespace_name"] if r else None,
-            "documents": r["documents"] if r else 0, "vectors": r["vectors"] if r else 0,
-            "last_ingest": r.get("last_ingest") if r else None,
-            "last_ingest_status": r.get("last_ingest_status") if r else None,
-        })
+    stores = service.store_status()
     return {
         "config": str(c.source_path), "repo_root": str(c.root_path), "data_dir": str(service.home),
         "organization": c.organization, "workspace": c.workspace, "environment": service.environment,

@@ -111,6 +111,36 @@ def test_delete_namespace_asks_first(cli_repo):
     assert next(r for r in rows if r["store_slug"] == "docs")["vectors"] == 0
 
 
+def test_a_store_never_ingested_has_no_namespace_one_error_everywhere(cli_repo):
+    """One check (Lightfast.store_namespace) for the CLI and the service: NoNamespaceError, exit 1,
+    naming the command that recovers; nothing asked, nothing deleted."""
+    from core.errors import NoNamespaceError, NotFoundError
+    from core.service import Lightfast
+
+    result = run("namespaces", "delete", "docs")  # no --yes: it must fail before asking
+    assert result.exit_code == 1, result.output
+    assert "store 'docs' has no namespace yet; ingest it first" in result.output
+    assert "lightfast ingest --store docs" in " ".join(result.output.split())
+    assert "Delete all vectors" not in result.output and "Traceback" not in result.output
+    service = Lightfast.open()
+    for call in (lambda: service.store_namespace("docs"), lambda: service.delete_namespace("docs")):
+        with pytest.raises(NoNamespaceError, match="store 'docs' has no namespace yet") as raised:
+            call()
+        assert isinstance(raised.value, NotFoundError)
+
+
+def test_ingest_summary_is_one_line_from_the_totals():
+    """The watcher, the TUI and the webhook's log all say an ingest's counts with this one line."""
+    from core.ingest import StoreReport
+    from core.service import IngestReport, ingest_summary
+
+    report = IngestReport([StoreReport("docs", "ns1", added=2, changed=1, chunks_embedded=7,
+                                       skipped=[("a.bin", "binary")]),
+                           StoreReport("code", "ns2", removed=3, failed=[("b.py", "unreadable")])])
+    assert report.summary() == "2 added, 1 changed, 3 removed, 7 chunks embedded, 1 skipped, 1 failed"
+    assert ingest_summary({}) == "0 added, 0 changed, 0 removed, 0 chunks embedded, 0 skipped, 0 failed"
+
+
 def test_cold_process_search(cli_repo):
     run("ingest")
     proc = subprocess.run([sys.executable, "-m", "lightfast_cli", "search", "pelican lagoon"],

@@ -66,6 +66,49 @@ def test_readme_shows_every_command():
         assert name in shown_first, f"`lightfast {name}` is not in README.md"
 
 
+def table_commands(text: str) -> list[tuple[str, ...]]:
+    """The command paths README's command table (under "## Usage") names in its first column:
+    `lightfast tokens list [--json]` -> ('tokens', 'list'); `migrate plan|run` -> both."""
+    usage = text.split("\n## Usage", 1)[1].split("\n## ", 1)[0]
+    paths: list[tuple[str, ...]] = []
+    for row in re.findall(r"^\| (.*?) \| .*\|$", usage, re.M):
+        for shown in re.findall(r"`lightfast ([^`]+)`", row):
+            words = []
+            for word in shown.replace("\\|", "|").split():
+                if not re.fullmatch(r"[a-z][a-z|-]*", word):  # an option, a placeholder: the path ends
+                    break
+                words.append(word)
+            *head, last = words
+            paths += [(*head, alt) for alt in last.split("|")]
+    return paths
+
+
+def table_problems(text: str) -> list[str]:
+    """Both ways, as sqlite-utils' docs tests check: a command of the CLI (or subcommand) with no
+    row in the table, and a command the table names that does not exist."""
+    documented = table_commands(text)
+    real = {tuple(path) for path in all_commands() if path}
+    shown = set(documented) | {path[:n] for path in documented for n in range(1, len(path))}
+    return ([f"README's command table shows `lightfast {' '.join(p)}`, which does not exist"
+             for p in documented if p not in real]
+            + [f"`lightfast {' '.join(p)}` has no row in README's command table" for p in sorted(real - shown)])
+
+
+def test_readme_table_lists_every_command_and_only_real_ones():
+    assert len(table_commands(README)) > 20
+    assert table_problems(README) == []
+
+
+def test_the_table_check_finds_a_missing_and_an_unknown_command():
+    """The check can fail: a table whose `tokens revoke` became a made-up `tokens forget`."""
+    broken = README.replace("/ `lightfast tokens revoke ID`", "/ `lightfast tokens forget ID`")
+    assert broken != README
+    assert table_problems(broken) == [
+        "README's command table shows `lightfast tokens forget`, which does not exist",
+        "`lightfast tokens revoke` has no row in README's command table",
+    ]
+
+
 @pytest.fixture
 def docs_repo(repo, monkeypatch, hash_embedder):
     """A tiny repo on the hash embedder (test profile), with a throwaway store 'scratch'."""

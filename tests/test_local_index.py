@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import core.vectors.local as local
 from core.errors import DimensionMismatchError, IndexDamagedError, LightfastError, NotFoundError
-from core.vectors.base import IndexSpec, VectorRecord
+from core.vectors import compaction, layout
+from core.vectors import slabs as slab_files
+from core.vectors.base import IndexSpec, NamespaceStats, VectorRecord
 from core.vectors.local import LocalBackend, LocalIndex, encode_namespace
 
 DIM = 16
@@ -129,8 +130,8 @@ def test_upsert_replaces_and_new_values_win(index):
 
 @pytest.mark.parametrize("metric", ["cosine", "dotproduct", "euclidean"])
 def test_results_stay_exact_through_deletes_and_compaction(backend, metric, monkeypatch):
-    monkeypatch.setattr(local, "SLAB_ROWS", 300)  # several slabs, and slabs that fill up
-    monkeypatch.setattr(local, "COMPACT_MIN_DEAD", 200)
+    monkeypatch.setattr(slab_files, "SLAB_ROWS", 300)  # several slabs, and slabs that fill up
+    monkeypatch.setattr(compaction, "COMPACT_MIN_DEAD", 200)
     index = backend.ensure_index(IndexSpec(f"exact-{metric}", DIM, metric=metric))
     rng = np.random.default_rng(2)
     truth: dict[str, np.ndarray] = {}
@@ -169,8 +170,24 @@ def check_exact(index, metric, truth, rng):
         assert np.allclose([h.score for h in hits], scores[order[:10]], rtol=1e-4, atol=1e-4)
 
 
+def test_calls_with_more_ids_than_one_sqlite_statement_takes(index, monkeypatch):
+    """fetch, query hits, delete and the dead-row bitmaps look ids up 500 at a time (core/vectors/sql.py)."""
+    monkeypatch.setattr(compaction, "COMPACT_MIN_DEAD", 10**9)  # dead rows stay: the bitmaps must mark them
+    rng = np.random.default_rng(31)
+    vectors = unit(rng, 1234)
+    ids = [f"m{i:04}" for i in range(1234)]
+    index.upsert(NS, [VectorRecord(vid, v, {"i": i}) for i, (vid, v) in enumerate(zip(ids, vectors))])
+    fetched = index.fetch(NS, ids)
+    assert list(fetched) == ids and all(np.allclose(fetched[v].values, vectors[i], atol=1e-6) for i, v in enumerate(ids))
+    assert sorted(h.id for h in index.query(NS, vectors[0], 2000)) == ids
+    index.delete(NS, ids[:1100])
+    kept = ids[1100:]
+    assert index.namespace_stats(NS).vector_count == 134 and index.fetch(NS, ids).keys() == set(kept)
+    assert sorted(h.id for h in LocalIndex(index.folder).query(NS, vectors[0], 2000)) == kept  # a new reader: bitmaps
+
+
 def test_automatic_compaction_bounds_dead_rows(index, monkeypatch):
-    monkeypatch.setattr(local, "COMPACT_MIN_DEAD", 100)
+    monkeypatch.setattr(compaction, "COMPACT_MIN_DEAD", 100)
     rng = np.random.default_rng(3)
     for _ in range(10):  # every round rewrites the same 100 ids
         index.upsert(NS, [VectorRecord(f"k{i}", v) for i, v in enumerate(unit(rng, 100))])
@@ -256,7 +273,7 @@ def test_namespace_names_any_characters_and_long(index):
     slots = [encode_namespace(n) for n in names]
     assert len(set(s.lower() for s in slots)) == len(names)  # distinct even on case-insensitive disks
     assert all(len(s) <= 200 and "/" not in s and not s.startswith(".") for s in slots)
-    assert index.list_namespaces(prefix="x" * 511) == [local.NamespaceStats(n, 1) for n in sorted(names[-2:])]
+    assert index.list_namespaces(prefix="x" * 511) == [NamespaceStats(n, 1) for n in sorted(names[-2:])]
 
 
 # -- errors ------------------------------------------------------------------------------------------
@@ -590,13 +607,13 @@ def test_deletes_in_any_order_keep_every_dead_row(index):
 
 
 def test_each_segment_is_checked_once_per_process(index, monkeypatch):
-    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
+    monkeypatch.setattr(layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
     rng = np.random.default_rng(21)
     for b in range(3):
         index.upsert(NS, [VectorRecord(f"b{b}-{i}", v) for i, v in enumerate(unit(rng, 10))])
     checked: list[int] = []
-    real = local.layout.checksum
-    monkeypatch.setattr(local.layout, "checksum", lambda block: checked.append(len(block)) or real(block))
+    real = layout.checksum
+    monkeypatch.setattr(layout, "checksum", lambda block: checked.append(len(block)) or real(block))
     reader = LocalIndex(index.folder)
     reader.query(NS, unit(rng)[0], 5)
     assert checked == [10, 10, 10]  # every segment, at open
@@ -607,8 +624,8 @@ def test_each_segment_is_checked_once_per_process(index, monkeypatch):
 
 
 def test_compaction_rewrites_checksums_and_never_launders_damage(index, monkeypatch):
-    monkeypatch.setattr(local, "COMPACT_MIN_DEAD", 10**9)  # only explicit compactions here
-    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 20)  # each upsert below its own segment
+    monkeypatch.setattr(compaction, "COMPACT_MIN_DEAD", 10**9)  # only explicit compactions here
+    monkeypatch.setattr(layout, "SEGMENT_ROWS", 20)  # each upsert below its own segment
     rng = np.random.default_rng(22)
     vectors = unit(rng, 60)
     for b in range(3):
@@ -637,7 +654,7 @@ def test_compaction_rewrites_checksums_and_never_launders_damage(index, monkeypa
 
 
 def test_damage_in_rows_nobody_points_at_is_ignored(index, monkeypatch):
-    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
+    monkeypatch.setattr(layout, "SEGMENT_ROWS", 10)  # each upsert below its own segment
     rng = np.random.default_rng(23)
     vectors = unit(rng, 20)
     index.upsert(NS, [VectorRecord(f"d{i}", vectors[i]) for i in range(10)])
@@ -669,7 +686,7 @@ def test_rewriting_every_id_recovers_even_in_the_process_that_trusted_the_damage
 
 
 def test_small_upserts_grow_one_segment_whose_every_part_is_checked(index, monkeypatch):
-    monkeypatch.setattr(local.layout, "SEGMENT_ROWS", 64)
+    monkeypatch.setattr(layout, "SEGMENT_ROWS", 64)
     rng = np.random.default_rng(26)
     vectors = unit(rng, 150)
     for i in range(150):  # one vector per upsert, as a watcher might write
@@ -732,9 +749,10 @@ HOLD = textwrap.dedent("""
     from pathlib import Path
     import core.vectors.layout as layout
     import core.vectors.local as local
+    import core.vectors.slabs as slabs
     from core.vectors.base import IndexSpec, VectorRecord
     root, where, action, slab_rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    local.SLAB_ROWS = slab_rows
+    slabs.SLAB_ROWS = slab_rows
     index = local.LocalBackend(Path(root)).ensure_index(IndexSpec("test-v1", {dim}))
 
     def hold(real):

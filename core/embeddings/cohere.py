@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from core.embeddings.base import Embedder, InputKind
-from core.errors import BackendError, LightfastError
+from core.errors import BackendError, CredentialsMissingError
 from core.retry import RetryPolicy, default_timeout
 from core.usage import record, reported
 
@@ -48,7 +48,7 @@ class CohereEmbedder(Embedder):
                  base_url: str | None = None, *, retry: RetryPolicy | None = None, timeout: float | None = None,
                  rate_window: float | None = RATE_WINDOW_S):
         if not api_key:
-            raise LightfastError("a Cohere API key is needed (set COHERE_API_KEY)")
+            raise CredentialsMissingError("a Cohere API key is needed (set COHERE_API_KEY)")
         self.model_name = model
         self.dimension = dimension
         self.timeout = timeout if timeout is not None else default_timeout()

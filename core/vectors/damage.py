@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.errors import IndexDamagedError
 
-METRICS = ("cosine", "dotproduct", "euclidean")  # as core/vectors/local.py
+METRICS = ("cosine", "dotproduct", "euclidean")  # what the local index scores with
 
 
 def _store_of(namespace: str) -> str:

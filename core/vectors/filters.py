@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import LightfastError
+from core.errors import InvalidArgumentError
 
 _MISSING = object()
 
@@ -24,7 +24,7 @@ def matches(metadata: dict[str, Any], flt: dict[str, Any] | None) -> bool:
             if not any(matches(metadata, sub) for sub in cond):
                 return False
         elif key.startswith("$"):
-            raise LightfastError(f"unknown filter operator {key!r} at the top level")
+            raise InvalidArgumentError(f"unknown filter operator {key!r} at the top level")
         elif not _field_matches(metadata.get(key, _MISSING), cond):
             return False
     return True
@@ -52,7 +52,7 @@ def _field_matches(value: Any, cond: Any) -> bool:
             except TypeError:
                 ok = False
         else:
-            raise LightfastError(f"unknown filter operator {op!r}")
+            raise InvalidArgumentError(f"unknown filter operator {op!r}")
         if not ok:
             return False
     return True

@@ -39,6 +39,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from core.vectors.sql import execute_in
+
 VERSION = 2  # PRAGMA user_version of a namespace's meta.sqlite with this layout
 SEGMENT_ROWS = 4_096  # a segment grows by appends up to this (6 MB of 384-d rows, ~2 ms of crc32)
 
@@ -83,12 +85,8 @@ def record(conn: sqlite3.Connection, appended: Iterable[Appended], read: Callabl
 def retire(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
     """Mark the rows these ids point at now as dead; call before their `vectors` rows change."""
     places: dict[int, list[int]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        for slab, row in conn.execute(
-            f"SELECT slab, row FROM vectors WHERE id IN ({','.join('?' * len(chunk))})", chunk
-        ):
-            places.setdefault(slab, []).append(row)
+    for slab, row in execute_in(conn, "SELECT slab, row FROM vectors WHERE id IN ({marks})", ids):
+        places.setdefault(slab, []).append(row)
     for slab, rows in places.items():
         found = conn.execute("SELECT bits FROM dead_rows WHERE slab=?", (slab,)).fetchone()
         bits = found[0] if found else b""

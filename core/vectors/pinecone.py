@@ -50,7 +50,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from core.errors import BackendError, DimensionMismatchError, LightfastError, NotFoundError
+from core.errors import (
+    BackendError, CredentialsMissingError, DimensionMismatchError, InvalidArgumentError, NotFoundError,
+)
 from core.retry import DEFAULT_TIMEOUT_S, RetryPolicy, default_timeout
 from core.sparse import document_vector, query_vector
 from core.usage import record, reported
@@ -87,7 +89,7 @@ def check_namespace(namespace: str) -> None:
     if not isinstance(namespace, str) or not 0 < len(namespace) <= MAX_NAMESPACE \
             or "\0" in namespace or not namespace.isascii():
         shown = repr(namespace[:80]) + ("..." if isinstance(namespace, str) and len(namespace) > 80 else "")
-        raise LightfastError(
+        raise InvalidArgumentError(
             f"namespace {shown} breaks Pinecone's limit: 1 to {MAX_NAMESPACE} ASCII characters, no NUL"
         )
 
@@ -95,7 +97,7 @@ def check_namespace(namespace: str) -> None:
 def check_id(namespace: str, vid: str) -> None:
     if not isinstance(vid, str) or not 0 < len(vid) <= MAX_ID or "\0" in vid or not vid.isascii():
         shown = repr(vid[:80]) + ("..." if isinstance(vid, str) and len(vid) > 80 else "")
-        raise LightfastError(
+        raise InvalidArgumentError(
             f"vector id {shown} in namespace '{namespace}' breaks Pinecone's limit: "
             f"1 to {MAX_ID} ASCII characters, no NUL"
         )
@@ -113,8 +115,8 @@ def check_flat(metadata: dict[str, Any], where: str = "a record") -> None:
                 isinstance(value, list) and all(isinstance(v, str) for v in value)):
             continue
         kind = "null" if value is None else type(value).__name__
-        raise LightfastError(f"metadata field '{key}' of {where} is {kind}: Pinecone takes only strings, "
-                             "numbers, booleans and lists of strings")
+        raise InvalidArgumentError(f"metadata field '{key}' of {where} is {kind}: Pinecone takes only strings, "
+                                   "numbers, booleans and lists of strings")
 
 
 def fit_metadata(metadata: dict[str, Any], where: str = "a record") -> dict[str, Any]:
@@ -127,7 +129,7 @@ def fit_metadata(metadata: dict[str, Any], where: str = "a record") -> dict[str,
     rest = {k: v for k, v in metadata.items() if k not in ("text", "text_truncated")}
     room = MAX_METADATA_BYTES - _json_size({**rest, "text": "", "text_truncated": True})
     if room <= 0 or not text:
-        raise LightfastError(
+        raise InvalidArgumentError(
             f"metadata of {where} is {size:,} bytes: over Pinecone's 40 KB limit even without its text"
         )
     cut = text.encode()[:room].decode(errors="ignore")
@@ -207,7 +209,7 @@ class PineconeBackend(VectorBackend):
         from pinecone._internal.config import RetryConfig
 
         if not api_key:
-            raise LightfastError("a Pinecone API key is needed (set PINECONE_API_KEY)")
+            raise CredentialsMissingError("a Pinecone API key is needed (set PINECONE_API_KEY)")
         self.timeout = timeout if timeout is not None else default_timeout()
         self.ready_timeout = ready_timeout
         #: keep a sparse index beside each dense one for lexical and hybrid search
@@ -414,7 +416,7 @@ class PineconeIndex(VectorIndex):
             values = np.asarray(r.values, dtype=np.float32).reshape(-1)
             self.check_dimension(values.shape[0], f"upsert into '{namespace}'")
             if not np.isfinite(values).all():
-                raise LightfastError(f"vector '{r.id}' for namespace '{namespace}' has NaN or infinite values")
+                raise InvalidArgumentError(f"vector '{r.id}' for namespace '{namespace}' has NaN or infinite values")
             item = {"id": r.id, "values": values.tolist()}
             metadata = fit_metadata(dict(r.metadata), f"record '{r.id}' in namespace '{namespace}'")
             if metadata:
@@ -432,7 +434,7 @@ class PineconeIndex(VectorIndex):
     def query(self, namespace, vector, top_k, filter=None) -> list[Match]:
         check_namespace(namespace)
         if not 1 <= int(top_k) <= MAX_TOP_K:
-            raise LightfastError(f"top_k must be between 1 and {MAX_TOP_K:,} (got {top_k})")
+            raise InvalidArgumentError(f"top_k must be between 1 and {MAX_TOP_K:,} (got {top_k})")
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.check_dimension(q.shape[0], f"query of '{namespace}'")
         kwargs: dict[str, Any] = {"vector": q.tolist(), "top_k": int(top_k), "namespace": namespace,
@@ -501,7 +503,7 @@ class PineconeIndex(VectorIndex):
     def list_ids(self, namespace, prefix=None, limit=100, pagination_token=None):
         check_namespace(namespace)
         if int(limit) < 1:
-            raise LightfastError(f"list_ids limit must be at least 1 (got {limit})")
+            raise InvalidArgumentError(f"list_ids limit must be at least 1 (got {limit})")
         kwargs: dict[str, Any] = {"namespace": namespace, "limit": min(int(limit), 100)}
         if prefix:
             kwargs["prefix"] = prefix
@@ -598,10 +600,10 @@ class PineconeSparseIndex(PineconeIndex):
         super().__init__(name, 0, handle, retry, timeout)
 
     def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> int:
-        raise LightfastError(f"'{self.name}' is a sparse index: its records are written with their vectors")
+        raise InvalidArgumentError(f"'{self.name}' is a sparse index: its records are written with their vectors")
 
     def query(self, namespace, vector, top_k, filter=None) -> list[Match]:
-        raise LightfastError(f"'{self.name}' is a sparse index: query it by words (lexical_query)")
+        raise InvalidArgumentError(f"'{self.name}' is a sparse index: query it by words (lexical_query)")
 
     def write(self, namespace: str, items: Sequence[dict]) -> int:
         """Sparse twins of dense payload items ({id, metadata}, metadata already within limits).
@@ -623,7 +625,7 @@ class PineconeSparseIndex(PineconeIndex):
     def lexical_query(self, namespace: str, text: str, top_k: int) -> list[Match] | None:
         check_namespace(namespace)
         if int(top_k) < 1:
-            raise LightfastError(f"lexical query of namespace '{namespace}': top_k must be at least 1, got {top_k!r}")
+            raise InvalidArgumentError(f"lexical query of namespace '{namespace}': top_k must be at least 1, got {top_k!r}")
         vector = query_vector(text)
         if not vector:  # only stopwords: no word to match
             return []

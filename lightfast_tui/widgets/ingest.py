@@ -166,13 +166,9 @@ class IngestPane(widgets.ReportsCrashes, Widget):
             stage.update("cancelled" if message.cancelled else "failed")
             self.log_line("[yellow]cancelled[/] before it started" if message.cancelled else "[red]failed[/]")
             return
-        t = message.report.totals()
         word = "[yellow]cancelled[/]" if message.cancelled else "[green]done[/]"
         stage.update("cancelled" if message.cancelled else "done")
-        self.log_line(f"{word} in {message.report.seconds:.1f} s: {t.get('added', 0)} added, "
-                      f"{t.get('changed', 0)} changed, {t.get('removed', 0)} removed, "
-                      f"{t.get('chunks_embedded', 0)} chunks embedded, {t.get('skipped', 0)} skipped, "
-                      f"{t.get('failed', 0)} failed")
+        self.log_line(f"{word} in {message.report.seconds:.1f} s: {message.report.summary()}")
 
     def log_line(self, text: str) -> None:
         self.query_one("#ingest-log", RichLog).write(text)

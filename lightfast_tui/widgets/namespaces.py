@@ -304,24 +304,28 @@ class NamespaceBrowser(widgets.ReportsCrashes, Widget):
         return row
 
     def action_delete_vectors(self) -> None:
-        row = self._deletable()
-        if row is None:
-            return
-        loss = (f"All {_n(row.get('vectors') or 0)} vectors of namespace {row['namespace_name']} in index "
-                f"{row.get('index_name')} will be deleted, with its {_n(row.get('documents') or 0)} document "
-                "entries. The files stay; an ingest embeds them again.")
-        self.app.push_screen(ConfirmModal("Delete this namespace's vectors?", loss),
-                             lambda yes: self._delete(row, False) if yes else None)
+        self._confirm_delete(remove_record=False)
 
     def action_remove_record(self) -> None:
+        self._confirm_delete(remove_record=True)
+
+    def _confirm_delete(self, remove_record: bool) -> None:
+        """Ask, saying what goes, then delete the highlighted store's vectors (and its record)."""
         row = self._deletable()
         if row is None:
             return
-        loss = (f"The record of namespace {row['namespace_name']} ({_n(row.get('documents') or 0)} documents, "
-                f"its ingest history) will be removed, and all {_n(row.get('vectors') or 0)} of its vectors "
-                f"deleted from index {row.get('index_name')}.")
-        self.app.push_screen(ConfirmModal("Remove this store's record?", loss, "Remove"),
-                             lambda yes: self._delete(row, True) if yes else None)
+        name, docs, vectors = row["namespace_name"], _n(row.get("documents") or 0), _n(row.get("vectors") or 0)
+        if remove_record:
+            modal = ConfirmModal("Remove this store's record?",
+                                 f"The record of namespace {name} ({docs} documents, its ingest history) will be "
+                                 f"removed, and all {vectors} of its vectors deleted from index "
+                                 f"{row.get('index_name')}.", "Remove")
+        else:
+            modal = ConfirmModal("Delete this namespace's vectors?",
+                                 f"All {vectors} vectors of namespace {name} in index {row.get('index_name')} will "
+                                 f"be deleted, with its {docs} document entries. The files stay; an ingest embeds "
+                                 "them again.")
+        self.app.push_screen(modal, lambda yes: self._delete(row, remove_record) if yes else None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="delete")
     def _delete(self, row: dict, remove_record: bool) -> None:
