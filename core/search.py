@@ -42,6 +42,9 @@ MAX_TOP_K = 100
 MODES = ("hybrid", "dense", "lexical")
 SearchMode = Literal["hybrid", "dense", "lexical"]
 EXIT_FLUSH_S = 10.0  # the longest interpreter exit waits for unwritten query-log rows
+#: Why a namespace may have no lexical index, and what gives it one.
+NO_LEXICAL = ("a local store gets one at its next `lightfast ingest`; a Pinecone index gets its sparse "
+              "index beside it at its next ingest")
 
 
 class QueryLog:
@@ -224,14 +227,14 @@ def search_namespaces(
             name = ns.namespace_name
             try:  # a namespace that fails is reported, never fails the whole search
                 dense, dense_ms, dense_units = sides["dense"][name].result() if sides["dense"] else ([], 0.0, None)
-                lexical, lexical_ms, _ = sides["lexical"][name].result() if sides["lexical"] else ([], 0.0, None)
+                lexical, lexical_ms, lexical_units = (sides["lexical"][name].result() if sides["lexical"]
+                                                      else ([], 0.0, None))
             except (LightfastError, sqlite3.Error, OSError) as exc:  # a bug of ours is not a namespace failure
                 result.failed[name] = str(exc) or exc.__class__.__name__
                 continue
             if lexical is None:
                 if mode == "lexical":
-                    result.failed[name] = (f"namespace '{name}' has no lexical index (lexical search is local "
-                                           "only; a local store gets one at its next `lightfast ingest`)")
+                    result.failed[name] = (f"namespace '{name}' has no lexical index ({NO_LEXICAL})")
                     continue
                 no_lexical.append(name)
                 lexical = []
@@ -248,12 +251,12 @@ def search_namespaces(
             logs.append({
                 "namespace_id": ns.id, "namespace_name": name,
                 "environment": ns.environment, "latency_ms": ms, "top_k": top_k,
-                "hits": len(dense) + len(lexical), "read_units": dense_units,
+                "hits": len(dense) + len(lexical), "read_units": _sum_units(dense_units, lexical_units),
             })
     if no_lexical:
         result.notes.append(
-            f"no lexical index in {', '.join(no_lexical)} (lexical search is local only; a local store gets "
-            "one at its next `lightfast ingest`): those namespaces were searched by vectors alone")
+            f"no lexical index in {', '.join(no_lexical)} ({NO_LEXICAL}): those namespaces were searched "
+            "by vectors alone")
     scores = _fused(result, query, mode, dense_scores, lexical_scores, symbols,
                     {k: h.text for k, h in hits.items()})
     if scores:
@@ -274,6 +277,12 @@ def search_namespaces(
         logs[0].update(embed_tokens=search_usage.embed_tokens, rerank_units=search_usage.rerank_units)
     QUERY_LOG.submit(mirror, logs)  # written in the background, never on the hot path
     return result
+
+
+def _sum_units(*units: float | None) -> float | None:
+    """Read units of the two sides (Pinecone's dense and sparse queries); None when neither reports."""
+    known = [u for u in units if u is not None]
+    return sum(known) if known else None
 
 
 def _fused(result: SearchResult, query: str, mode: str, dense: dict, lexical: dict, symbols: dict,

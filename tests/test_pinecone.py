@@ -57,7 +57,7 @@ def test_index_is_created_once_and_configured(pinecone, index):
     assert state["deletion_protection"] == "enabled"
     assert state["tags"] == {"environment": "test", "platform": "lightfast"}
     assert (state["dimension"], state["cloud"], state["region"]) == (8, "aws", "us-east-1")
-    assert backend.list_indexes() == ["lightfast-test-v1"]
+    assert backend.list_indexes() == ["lightfast-test-v1", "lightfast-test-v1-sparse"]  # the lexical side
     with pytest.raises(BackendError, match="deleting index 'lightfast-test-v1' failed: HTTP 403"):
         backend.delete_index("lightfast-test-v1")
 
@@ -250,13 +250,13 @@ def test_a_rerank_quota_falls_back_to_the_score_merge_and_says_so(production, co
     service = production()
     service.ingest()
     first = service.search("pelican colony lagoon", top_k=3)
-    assert first.hits[0].path == "docs/birds.md"  # hybrid on Pinecone: by vector, and it says so
-    assert len(first.notes) == 1 and "lexical search is local only" in first.notes[0]
+    assert first.hits[0].path == "docs/birds.md"  # hybrid on Pinecone: vectors and the sparse index, fused
+    assert first.notes == [] and first.mode == "hybrid" and first.lexical_weight is not None
     second = service.search("pelican colony lagoon", top_k=3)  # the quota is spent: a 429
     assert second.hits and second.hits[0].path == "docs/birds.md"
     rerank = [n for n in second.notes if "rerank" in n]
     assert len(rerank) == 1 and rerank[0].startswith("rerank unavailable (Cohere rerank") and "HTTP 429" in rerank[0]
-    assert "by vector score instead" in rerank[0] and CO_KEY not in rerank[0]
+    assert "by fused score instead" in rerank[0] and CO_KEY not in rerank[0]
     assert cohere.count("/v2/rerank") == 3  # one, then two attempts: the rerank policy's bound
 
 
@@ -270,4 +270,4 @@ def test_an_index_still_initializing_is_waited_for_with_a_notice_on_stderr(produ
     assert result.exit_code == 0, result.output
     assert "host must be" not in result.output and "Traceback" not in result.output
     assert "Pinecone index 'lightfast-production-v1' is Initializing; waiting for it to be ready" in caplog.text
-    assert pinecone.count("/indexes", "POST") == 0
+    assert pinecone.count("/indexes", "POST") == 1  # only the sparse index beside it

@@ -78,10 +78,15 @@ def test_create_sets_protection_and_tags_at_creation_and_waits_until_ready(sleep
         assert state["describes"] >= 3 and len(sleeps) >= 2  # it polled until ready
         assert index.dimension == DIM and backend.index_exists(NAME)
 
+        sparse = server.indexes[NAME + "-sparse"]  # the lexical side, beside it, alike
+        assert (sparse["vector_type"], sparse["metric"], sparse["dimension"]) == ("sparse", "dotproduct", None)
+        assert sparse["deletion_protection"] == "enabled"
+        assert sparse["tags"] == {"environment": "production", "platform": "lightfast", "dense_index": NAME}
+
         backend.create_index(spec)  # idempotent: no second create
         backend.ensure_index(spec)
-        assert server.count("/indexes", "POST") == 1
-        assert backend.list_indexes() == [NAME]
+        assert server.count("/indexes", "POST") == 2  # the dense index and the sparse one, once each
+        assert backend.list_indexes() == [NAME, NAME + "-sparse"]
 
 
 def test_create_on_an_index_of_another_dimension_is_refused(backend, index):
@@ -262,7 +267,8 @@ def test_wrong_dimension_and_top_k_are_refused(index):
 @pytest.mark.parametrize("fault", ["429", "500", "slow", "drop"])
 def test_each_fault_is_retried_to_success(server, sleeps, fault):
     server.faults.slow_seconds = 0.6
-    backend = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps), timeout=0.2)
+    # The dense requests alone (the sparse index's go through the same _send; test_sparse covers them).
+    backend = PineconeBackend(KEY, host=server.url, retry=RetryPolicy(sleep=sleeps), timeout=0.2, sparse=False)
     server.faults.fail_next(fault, fault)  # the first describe (create) and its retry
     index = backend.ensure_index(IndexSpec(NAME, DIM))
     for op, call in (("/vectors/upsert", lambda: index.upsert(NS, [rec("a", unit(1)[0], text="x")])),
@@ -370,10 +376,11 @@ def test_delete_is_sent_although_lagging_stats_show_nothing_and_removes_the_name
         assert index.namespace_stats(NS).vector_count == 0  # the stats have not caught up
         assert index.list_namespaces() == []
         index.delete_namespace(NS)
-        assert server.count("/namespaces/" + quote(NS, safe=""), "DELETE") == 1
+        assert server.count("/namespaces/" + quote(NS, safe=""), "DELETE") == 2  # the dense and sparse index
         assert server.count("/vectors/delete") == 0  # not deleteAll, which would leave the namespace
         plane = server.plane(NAME)
         assert NS not in plane.namespaces  # the vectors are gone, and the namespace with them
+        assert NS not in server.plane(NAME + "-sparse").namespaces
         server.settle()
         assert index.list_namespaces() == [] and index.namespace_stats(NS).vector_count == 0
 
@@ -389,7 +396,8 @@ def test_a_namespace_the_namespace_api_does_not_know_yet_is_emptied_with_delete_
 
     plane._namespace_api = lagging
     index.delete_namespace(NS)
-    assert server.count("/vectors/delete") == 1 and plane.namespaces[NS] == {}
+    # Sent to the dense index, and to the sparse one (where "a", with no words, has no twin: a 404).
+    assert server.count("/vectors/delete") == 2 and plane.namespaces[NS] == {}
 
 
 def test_namespaces_are_listed_in_pages_by_prefix_without_index_stats(server, index):

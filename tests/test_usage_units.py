@@ -76,7 +76,7 @@ def test_search_logs_read_units_per_namespace_and_the_query_embed_and_rerank(wir
     rows = service.mirror.rows("SELECT namespace_name, read_units, embed_tokens, rerank_units "
                                "FROM query_log ORDER BY id")
     assert len(rows) == 2
-    assert [r["read_units"] for r in rows] == [7, 7]
+    assert [r["read_units"] for r in rows] == [14, 14]  # each namespace: its dense and its sparse query
     assert pinecone.plane("lightfast-production-v1").read_units - reads_before == 14
     # The search's one query embedding and one rerank, on its first row only.
     assert rows[0]["embed_tokens"] == cohere.billed_input_tokens - tokens_before == 2
@@ -96,19 +96,19 @@ def test_stats_and_cost_show_reported_usage_beside_the_estimate(wire, repo, monk
     assert stats.exit_code == 0, stats.output
     data = json.loads(stats.output)
     usage = data["billed_usage"]
-    assert (usage["queries"], usage["queries_reporting"], usage["read_units"]) == (3, 3, 21)
+    assert (usage["queries"], usage["queries_reporting"], usage["read_units"]) == (3, 3, 42)  # dense + sparse
     assert usage["estimated_read_units"] == 0.75  # three queries of tiny namespaces: 0.25 each
     assert usage["query_embed_tokens"] == 4 and usage["rerank_units"] == 2
     per_ns = {r["namespace_name"].rsplit(":", 1)[1]: r for r in data["read_units"]}
-    assert per_ns["store_code"]["read_units"] == 14 and per_ns["store_code"]["queries"] == 2
+    assert per_ns["store_code"]["read_units"] == 28 and per_ns["store_code"]["queries"] == 2
     assert per_ns["store_code"]["estimated"] == 0.5
     text = runner.invoke(cli, ["stats"], env={"COLUMNS": "80"}).output
-    assert "21 read units reported, 0.75 estimated" in " ".join(text.split())
+    assert "42 read units reported, 0.75 estimated" in " ".join(text.split())
     cost = runner.invoke(cli, ["cost", "--json"], env={"COLUMNS": "80"})
     assert cost.exit_code == 0, cost.output
-    assert json.loads(cost.output)["this_mirror"]["billed_usage"]["read_units"] == 21
+    assert json.loads(cost.output)["this_mirror"]["billed_usage"]["read_units"] == 42
     shown = " ".join(runner.invoke(cli, ["cost"], env={"COLUMNS": "80"}).output.split())
-    assert "21 read units reported, 0.75 estimated" in shown
+    assert "42 read units reported, 0.75 estimated" in shown
 
 
 def test_local_backend_reports_nothing_and_says_n_a(repo, service_factory, monkeypatch):

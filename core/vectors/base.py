@@ -100,7 +100,7 @@ class VectorIndex(ABC):
 
     def lexical_query(self, namespace: str, text: str, top_k: int) -> list[Match] | None:
         """Records matching the query's words (BM25), best first; None when this backend or
-        namespace has no lexical index (search then falls back to dense and says so)."""
+        namespace has no lexical index (search then uses the vectors alone and says so)."""
         return None
 
     def ensure_lexical(self, namespace: str, rebuild: bool = False) -> bool:

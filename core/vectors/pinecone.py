@@ -26,6 +26,14 @@ What the real service does, and how it is met here:
   for readiness, saying so through `notify`, bounded by `ready_timeout`.
 - Scores: only metrics whose scores are similarities (higher is closer) are
   opened; see SUPPORTED_METRICS.
+- The lexical side (issue 17): a sparse index beside each dense one
+  (`sparse_index_name`), created, protected and tagged with it, holding the
+  same ids in the same namespaces with the same metadata and a sparse vector
+  made from the chunk's words (core/sparse.py). Each upsert batch goes to the
+  dense index, then the same records to the sparse one; deletes go to the
+  sparse index first. A run killed in between leaves at worst dense records
+  without their sparse twins (found by vectors alone until the re-run
+  rewrites them), never a sparse hit without its vector.
 - Billed usage: query, fetch and id-listing responses carry `usage.read_units`,
   handed to core.usage (the query log and ingest history record it); upsert
   responses carry none (the SDK's UpsertResponse has no usage), so write units
@@ -34,6 +42,7 @@ What the real service does, and how it is met here:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import Any, Callable, Iterable, Sequence, TypeVar
@@ -45,6 +54,7 @@ from core.errors import (
     BackendError, CredentialsMissingError, DimensionMismatchError, InvalidArgumentError, NotFoundError,
 )
 from core.retry import DEFAULT_TIMEOUT_S, RetryPolicy, default_timeout
+from core.sparse import document_vector, query_vector
 from core.usage import record, reported
 from core.vectors.base import IndexSpec, Match, NamespaceStats, VectorBackend, VectorIndex, VectorRecord
 
@@ -68,6 +78,9 @@ NAMESPACE_PAGE = 100  # the namespace listing's largest page
 #: euclidean ranks exactly as cosine does, so refusing it loses nothing; the config refuses it
 #: too (core/config.py), and an index created elsewhere with it is refused when opened.
 SUPPORTED_METRICS = ("cosine", "dotproduct")
+MAX_INDEX_NAME = 45
+SPARSE_SUFFIX = "-sparse"
+MAX_SPARSE_TOP_K = 1000  # a sparse index's largest top_k
 
 log = logging.getLogger("lightfast.pinecone")
 
@@ -125,6 +138,16 @@ def fit_metadata(metadata: dict[str, Any], where: str = "a record") -> dict[str,
     return {**rest, "text": cut, "text_truncated": True}
 
 
+def sparse_index_name(name: str) -> str:
+    """The sparse index beside dense index `name`: `{name}-sparse`, or, when that would pass
+    Pinecone's 45 characters, the name cut short with a digest of the whole name (no collisions)."""
+    if len(name) + len(SPARSE_SUFFIX) <= MAX_INDEX_NAME:
+        return name + SPARSE_SUFFIX
+    digest = hashlib.sha1(name.encode()).hexdigest()[:6]
+    keep = MAX_INDEX_NAME - len(SPARSE_SUFFIX) - len(digest) - 1
+    return f"{name[:keep].rstrip('-')}-{digest}{SPARSE_SUFFIX}"
+
+
 def _is_not_found(exc: BaseException) -> bool:
     return getattr(exc, "status_code", None) == 404
 
@@ -172,12 +195,16 @@ def _metric(model: Any) -> str:
     return str(getattr(model, "metric", None) or "cosine")
 
 
+def _vector_type(model: Any) -> str:
+    return str(getattr(model, "vector_type", None) or "dense")
+
+
 class PineconeBackend(VectorBackend):
     kind = "pinecone"
 
     def __init__(self, api_key: str, host: str | None = None, *, retry: RetryPolicy | None = None,
                  timeout: float | None = None, ready_timeout: float = READY_TIMEOUT_S,
-                 notify: Callable[[str], None] | None = None):
+                 notify: Callable[[str], None] | None = None, sparse: bool = True):
         from pinecone import Pinecone
         from pinecone._internal.config import RetryConfig
 
@@ -185,6 +212,8 @@ class PineconeBackend(VectorBackend):
             raise CredentialsMissingError("a Pinecone API key is needed (set PINECONE_API_KEY)")
         self.timeout = timeout if timeout is not None else default_timeout()
         self.ready_timeout = ready_timeout
+        #: keep a sparse index beside each dense one for lexical and hybrid search
+        self.sparse = sparse
         #: progress while waiting (an index initializing); default: a warning on stderr's logger
         self.notify = notify or log.warning
         # Control-plane retries are off in the SDK: core.retry's policy is the one in force.
@@ -210,13 +239,19 @@ class PineconeBackend(VectorBackend):
         if self._ensured.get(spec.name) == spec and spec.name in self._indexes:
             return self._indexes[spec.name]
         index = self._open(spec.name, self._ensure(spec))
+        if self.sparse:
+            name = sparse_index_name(spec.name)
+            index.sparse = self._open_sparse(name, self._ensure_sparse(spec, name))
         self._ensured[spec.name] = spec
         return index
 
     def create_index(self, spec: IndexSpec) -> None:
         """Create (serverless, with protection and tags) if missing, wait until ready, refuse an
-        index of another dimension or metric, and reconcile protection and tags. Idempotent."""
+        index of another dimension or metric, and reconcile protection and tags. Idempotent.
+        The sparse index beside it is created too (when this backend keeps one)."""
         self._ensure(spec)
+        if self.sparse:
+            self._ensure_sparse(spec, sparse_index_name(spec.name))
         self._indexes.pop(spec.name, None)
         self._ensured.pop(spec.name, None)
 
@@ -248,13 +283,42 @@ class PineconeBackend(VectorBackend):
                 f"Pinecone index '{spec.name}' uses metric {_metric(model)} but the profile asks for "
                 f"{spec.metric}: scores would not compare (use another index name, or the index's metric)"
             )
+        self._reconcile(spec.name, model, protection, tags)
+        return model
+
+    def _ensure_sparse(self, spec: IndexSpec, name: str):
+        """The sparse index beside spec's dense one: created (dotproduct, the only metric sparse
+        indexes take) with the same protection and tags if missing, waited for, checked, reconciled."""
+        from pinecone import ServerlessSpec
+
+        protection = "enabled" if spec.deletion_protection else "disabled"
+        tags = {k: v for k, v in {"platform": "lightfast", **spec.tags, "dense_index": spec.name}.items() if v}
+        model = self._describe(name)
+        if model is None:
+            try:
+                self._call(f"creating sparse index '{name}'", lambda: self._client.create_index(
+                    name=name, spec=ServerlessSpec(cloud=spec.cloud, region=spec.region), vector_type="sparse",
+                    metric="dotproduct", deletion_protection=protection, tags=tags, timeout=-1,
+                ))
+            except BackendError:
+                if not self.index_exists(name):
+                    raise
+        model = self._wait_ready(name, model)
+        if _vector_type(model) != "sparse":
+            raise DimensionMismatchError(
+                f"Pinecone index '{name}' holds dense vectors, but Lightfast keeps the sparse (lexical) "
+                f"vectors of index '{spec.name}' there: rename or delete it"
+            )
+        self._reconcile(name, model, protection, tags)
+        return model
+
+    def _reconcile(self, name: str, model: Any, protection: str, tags: dict[str, str]) -> None:
         have_tags = dict(getattr(model, "tags", None) or {})
         missing = {k: v for k, v in tags.items() if have_tags.get(k) != v}
         if str(getattr(model, "deletion_protection", "")) != protection or missing:
-            self._call(f"configuring index '{spec.name}'", lambda: self._client.configure_index(
-                spec.name, deletion_protection=protection, tags=missing or None,
+            self._call(f"configuring index '{name}'", lambda: self._client.configure_index(
+                name, deletion_protection=protection, tags=missing or None,
             ))
-        return model
 
     def _wait_ready(self, name: str, model: Any = None):
         """The index's model once it is ready (and has a host), polling within ready_timeout."""
@@ -283,14 +347,33 @@ class PineconeBackend(VectorBackend):
         return sorted(i.name for i in found)
 
     def delete_index(self, name: str) -> None:
-        self._call(f"deleting index '{name}'", _unless_missing(lambda: self._client.delete_index(name, timeout=-1)))
-        self._indexes.pop(name, None)
+        """Delete an index and the sparse index beside it, if any."""
+        for each in (name, sparse_index_name(name)) if self.sparse else (name,):
+            self._call(f"deleting index '{each}'",
+                       _unless_missing(lambda n=each: self._client.delete_index(n, timeout=-1)))
+            self._indexes.pop(each, None)
         self._ensured.pop(name, None)
 
     def index(self, name: str) -> "PineconeIndex":
+        """Open an existing index, with the sparse index beside it when there is one (an index
+        without one is searched by vectors alone; its next ensure_index creates it)."""
         if name not in self._indexes:
-            self._open(name, self._wait_ready(name))
+            index = self._open(name, self._wait_ready(name))
+            companion = sparse_index_name(name)
+            model = self._describe(companion) if self.sparse else None
+            if model is not None and _vector_type(model) == "sparse":
+                index.sparse = self._open_sparse(companion, self._wait_ready(companion, model))
         return self._indexes[name]
+
+    def _open_sparse(self, name: str, model: Any) -> "PineconeSparseIndex":
+        known = self._indexes.get(name)
+        if not isinstance(known, PineconeSparseIndex) or known.host != model.host:
+            handle = self._client.index(host=model.host)
+            _disable_sdk_retries(handle)
+            known = PineconeSparseIndex(name, handle, self.retry, self.timeout)
+            known.host = model.host
+            self._indexes[name] = known
+        return known
 
     def _open(self, name: str, model: Any) -> "PineconeIndex":
         """A data-plane handle on a ready index (kept while its host stays the same)."""
@@ -317,6 +400,9 @@ class PineconeIndex(VectorIndex):
         self.retry = retry
         self.timeout = timeout
         self.host: str | None = None
+        #: the sparse index beside this one (None: none, searched by vectors alone)
+        self.sparse: PineconeSparseIndex | None = None
+        self._lexical_checked: set[str] = set()  # namespaces whose sparse side this process has checked
 
     def _send(self, operation: str, namespace: str | None, fn: Callable[[float], T]) -> T:
         """fn(timeout) through the one retry layer, each attempt bounded by what is left of the deadline."""
@@ -340,6 +426,8 @@ class PineconeIndex(VectorIndex):
         for batch in _batches(payload):
             self._send("upsert", namespace, lambda t, b=batch: self._index.upsert(
                 vectors=b, namespace=namespace, timeout=t))
+            if self.sparse is not None:  # the same records, after their vectors (see the module's doc)
+                self.sparse.write(namespace, batch)
             written += len(batch)
         return written
 
@@ -364,6 +452,8 @@ class PineconeIndex(VectorIndex):
             check_id(namespace, vid)
         for start in range(0, len(ids), MAX_IDS_PER_REQUEST):
             chunk = ids[start : start + MAX_IDS_PER_REQUEST]
+            if self.sparse is not None:  # the sparse twins first: never a word hit without its vector
+                self.sparse.delete(namespace, chunk)
             self._send("delete", namespace, _unless_missing_timed(
                 lambda t, c=chunk: self._index.delete(ids=c, namespace=namespace, timeout=t)))
 
@@ -376,6 +466,8 @@ class PineconeIndex(VectorIndex):
         too, so a deleteAll follows (itself a no-op when there is nothing).
         """
         check_namespace(namespace)
+        if self.sparse is not None:
+            self.sparse.delete_namespace(namespace)
         gone = self._send("delete namespace", namespace, _unless_missing_timed(
             lambda t: self._index.delete_namespace(name=namespace, timeout=t) or True))
         if gone is None:
@@ -439,6 +531,109 @@ class PineconeIndex(VectorIndex):
             for vid, v in ((response.vectors or {}) if response is not None else {}).items():
                 out[vid] = VectorRecord(vid, np.asarray(v.values, dtype=np.float32), dict(v.metadata or {}))
         return out
+
+
+    # -- the lexical side: the sparse index beside this one ---------------------------------------
+
+    def lexical_query(self, namespace: str, text: str, top_k: int) -> list[Match] | None:
+        """The sparse index's matches of the query's words, best first; None when this index
+        has no sparse index beside it (search then uses the vectors alone and says so)."""
+        if self.sparse is None:
+            return None
+        return self.sparse.lexical_query(namespace, text, top_k)
+
+    def ensure_lexical(self, namespace: str, rebuild: bool = False) -> bool:
+        """Fill the namespace's sparse side from its vectors when it has none yet (an index from
+        before the sparse side, or a run killed between the two writes of its first batch), or,
+        with rebuild, always: rewrite every record's sparse twin and drop those without a vector.
+        True if it wrote. One describe per namespace and process on the common path (the sparse
+        namespace exists); a backfill started from counts that lag only rewrites what is there."""
+        if self.sparse is None or (namespace in self._lexical_checked and not rebuild):
+            return False
+        if not rebuild:
+            if self.sparse.namespace_known(namespace) or not self.namespace_known(namespace):
+                self._lexical_checked.add(namespace)
+                return False
+        dense_ids = self.all_ids(namespace)
+        for start in range(0, len(dense_ids), MAX_IDS_PER_REQUEST):
+            records = self.fetch(namespace, dense_ids[start : start + MAX_IDS_PER_REQUEST])
+            self.sparse.write(namespace, [{"id": r.id, "metadata": r.metadata} for r in records.values()])
+        if rebuild:
+            extra = sorted(set(self.sparse.all_ids(namespace)) - set(dense_ids))
+            self.sparse.delete(namespace, extra)
+        self._lexical_checked.add(namespace)
+        return bool(dense_ids)
+
+    def lexical_out_of_step(self, namespace: str) -> str | None:
+        """What disagrees between the namespace's vectors and its sparse twins, by id (the
+        listings lag writes like every count: run it again before acting on a fresh write)."""
+        if self.sparse is None:
+            return None
+        dense, sparse = set(self.all_ids(namespace)), set(self.sparse.all_ids(namespace))
+        problems = [f"{n} {what}" for n, what in ((len(dense - sparse), "vectors without sparse rows"),
+                                                  (len(sparse - dense), "sparse rows without vectors")) if n]
+        return ", ".join(problems) or None
+
+    def namespace_known(self, namespace: str) -> bool:
+        """Whether the namespace API knows this namespace (it lags a first write)."""
+        check_namespace(namespace)
+        found = self.retry.call("describe namespace", namespace, _unless_missing(
+            lambda: self._index.describe_namespace(name=namespace)))
+        return found is not None and int(found.record_count) > 0
+
+    def all_ids(self, namespace: str) -> list[str]:
+        ids: list[str] = []
+        token: str | None = None
+        while True:
+            page, token = self.list_ids(namespace, limit=100, pagination_token=token)
+            ids += page
+            if not token:
+                return ids
+
+
+class PineconeSparseIndex(PineconeIndex):
+    """The sparse index beside a dense one: the same ids and metadata, a sparse vector each
+    (core/sparse.py), queried by the words of a query. Deletes, listings and counts are the
+    dense index's own; dense upserts and queries are refused."""
+
+    def __init__(self, name: str, handle: Any, retry: RetryPolicy, timeout: float = DEFAULT_TIMEOUT_S):
+        super().__init__(name, 0, handle, retry, timeout)
+
+    def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> int:
+        raise InvalidArgumentError(f"'{self.name}' is a sparse index: its records are written with their vectors")
+
+    def query(self, namespace, vector, top_k, filter=None) -> list[Match]:
+        raise InvalidArgumentError(f"'{self.name}' is a sparse index: query it by words (lexical_query)")
+
+    def write(self, namespace: str, items: Sequence[dict]) -> int:
+        """Sparse twins of dense payload items ({id, metadata}, metadata already within limits).
+        A chunk without a single term has no sparse vector (Pinecone refuses an empty one) and
+        could match no query: it is left out."""
+        payload = []
+        for item in items:
+            vector = document_vector(item.get("metadata") or {})
+            if vector:
+                twin = {"id": item["id"], "sparse_values": vector.as_dict()}
+                if item.get("metadata"):
+                    twin["metadata"] = item["metadata"]
+                payload.append(twin)
+        for batch in _batches(payload):
+            self._send("sparse upsert", namespace, lambda t, b=batch: self._index.upsert(
+                vectors=b, namespace=namespace, timeout=t))
+        return len(payload)
+
+    def lexical_query(self, namespace: str, text: str, top_k: int) -> list[Match] | None:
+        check_namespace(namespace)
+        if int(top_k) < 1:
+            raise InvalidArgumentError(f"lexical query of namespace '{namespace}': top_k must be at least 1, got {top_k!r}")
+        vector = query_vector(text)
+        if not vector:  # only stopwords: no word to match
+            return []
+        kwargs: dict[str, Any] = {"sparse_vector": vector.as_dict(), "top_k": min(int(top_k), MAX_SPARSE_TOP_K),
+                                  "namespace": namespace, "include_metadata": True}
+        response = self._send("sparse query", namespace, lambda t: self._index.query(**kwargs, timeout=t))
+        record(read_units=reported(response, "usage", "read_units"))
+        return [Match(m.id, float(m.score), dict(m.metadata or {})) for m in response.matches]
 
 
 def _batches(payload: list[dict]) -> Iterable[list[dict]]:

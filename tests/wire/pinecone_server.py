@@ -14,6 +14,14 @@ upsert, 40,960 bytes of flat metadata per record (string, number, boolean or
 list of strings; no nested objects, no nulls). All planes share one fault plan
 and one request log. Vectors live in memory. A test tool, not Pinecone.
 
+Sparse indexes (`vector_type="sparse"`: the schema field `_sparse_values`, always
+dotproduct) as the real service takes them: records carry `sparseValues` and no
+dense values; indices are distinct uint32, values finite, at most 1,000
+non-zero values, indices and values of the same length; a query sends a
+`sparseVector` (no dense vector), is scored by dotproduct, drops records that
+score 0 and takes top_k up to 1,000. A dense index takes sparse values only
+with metric dotproduct (a hybrid index), and a sparse query only then.
+
 What the real service does that a naive fake would not, each switchable:
 - `ready_after`: a new index answers "Initializing" with no host for that many
   describes (`add_index(..., ready_after=N)` makes one "created elsewhere").
@@ -47,6 +55,8 @@ MAX_REQUEST_BYTES = 2 * 1024 * 1024
 MAX_METADATA_BYTES = 40 * 1024
 MAX_IDS = 1000
 MAX_TOP_K = 10_000
+MAX_SPARSE_TOP_K = 1000
+MAX_SPARSE_NONZERO = 1000
 _MISSING = object()
 
 
@@ -110,6 +120,27 @@ def _flat_metadata_error(metadata: Any) -> str | None:
     return None
 
 
+def _sparse_error(sv: Any) -> str | None:
+    """Pinecone's rules for sparse values: same lengths, distinct uint32 indices, finite values,
+    at least one and at most MAX_SPARSE_NONZERO non-zero values."""
+    if not isinstance(sv, dict) or not isinstance(sv.get("indices"), list) or not isinstance(sv.get("values"), list):
+        return "Sparse vector must have indices and values lists"
+    indices, values = sv["indices"], sv["values"]
+    if len(indices) != len(values):
+        return f"Sparse vector indices ({len(indices)}) and values ({len(values)}) must have the same length"
+    if not indices:
+        return "Sparse vector must have at least one non-zero value"
+    if len(indices) > MAX_SPARSE_NONZERO:
+        return f"Sparse vector has {len(indices)} non-zero values; the maximum is {MAX_SPARSE_NONZERO}"
+    if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < 2**32 for i in indices):
+        return "Sparse vector indices must be unsigned 32-bit integers"
+    if len(set(indices)) != len(indices):
+        return "Sparse vector indices must be unique"
+    if any(not isinstance(x, (int, float)) or isinstance(x, bool) or not np.isfinite(x) for x in values):
+        return "Sparse vector values must be finite numbers"
+    return None
+
+
 def _size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
@@ -123,11 +154,15 @@ def _untoken(token: str) -> str:
 
 
 class DataPlane(JsonServer):
-    def __init__(self, control: "PineconeServer", name: str, dimension: int, metric: str):
+    def __init__(self, control: "PineconeServer", name: str, dimension: int | None, metric: str,
+                 vector_type: str = "dense"):
         super().__init__(faults=control.faults, requests=control.requests)
         self.control, self.name, self.dimension, self.metric = control, name, dimension, metric
-        #: namespace -> id -> (values, metadata)
+        self.vector_type = vector_type
+        #: namespace -> id -> (dense values, metadata); sparse values, where a record has them, in `sparse`
         self.namespaces: dict[str, dict[str, tuple[list[float], dict]]] = {}
+        #: namespace -> id -> {index: value}
+        self.sparse: dict[str, dict[str, dict[int, float]]] = {}
         self.lock = threading.Lock()
         self.upsert_batches: list[int] = []  # records per upsert request
         self.upsert_bytes: list[int] = []  # body bytes per upsert request
@@ -173,17 +208,19 @@ class DataPlane(JsonServer):
                 return self._namespace_api(method, path, query)
             if path == "/describe_index_stats":
                 counts = {n: {"vectorCount": len(v)} for n, v in sorted(self.view("stats").items())}
-                return 200, {"namespaces": counts, "dimension": self.dimension, "indexFullness": 0.0,
-                             "totalVectorCount": sum(c["vectorCount"] for c in counts.values()),
-                             "metric": self.metric, "vectorType": "dense"}
+                stats = {"namespaces": counts, "indexFullness": 0.0, "metric": self.metric,
+                         "totalVectorCount": sum(c["vectorCount"] for c in counts.values()),
+                         "vectorType": self.vector_type}
+                if self.dimension is not None:
+                    stats["dimension"] = self.dimension
+                return 200, stats
             ns = self.namespaces.get(ns_name)
             if path == "/vectors/fetch":
                 ids = query.get("ids", [])
                 if not ids or len(ids) > MAX_IDS:
                     return _error(400, "INVALID_ARGUMENT", f"fetch takes 1 to {MAX_IDS} ids, got {len(ids)}")
                 self.fetch_batches.append(len(ids))
-                found = {vid: {"id": vid, "values": ns[vid][0], "metadata": ns[vid][1]}
-                         for vid in ids if ns and vid in ns}
+                found = {vid: self._record(ns_name, vid, ns[vid]) for vid in ids if ns and vid in ns}
                 self.read_units += 1
                 return 200, {"vectors": found, "namespace": ns_name, "usage": {"readUnits": 1}}
             if path == "/vectors/delete":
@@ -194,9 +231,11 @@ class DataPlane(JsonServer):
                     return _error(400, "INVALID_ARGUMENT", f"delete takes at most {MAX_IDS} ids")
                 if body.get("deleteAll"):
                     ns.clear()  # like Pinecone: the records go, the namespace stays
+                    self.sparse.pop(ns_name, None)
                 self.delete_batches.append(len(ids))
                 for vid in ids:
                     ns.pop(vid, None)
+                    self.sparse.get(ns_name, {}).pop(vid, None)
                 self._wrote()
                 return 200, {}
             if path == "/vectors/list":
@@ -240,6 +279,7 @@ class DataPlane(JsonServer):
             if name not in self.namespaces:  # acts on the data itself, not on a lagging view
                 return _error(404, "NOT_FOUND", f"Namespace {name} not found")
             del self.namespaces[name]
+            self.sparse.pop(name, None)
             self._wrote()
             return 202, {}
         return _error(404, "NOT_FOUND", f"no route {method} {path}")
@@ -256,9 +296,9 @@ class DataPlane(JsonServer):
             vid = v.get("id", "")
             if not 1 <= len(vid) <= 512 or not vid.isascii() or "\0" in vid:
                 return _error(400, "INVALID_ARGUMENT", "Vector ID must be 1-512 ASCII characters")
-            if len(v["values"]) != self.dimension:
-                return _error(400, "INVALID_ARGUMENT", f"Vector dimension {len(v['values'])} does not match "
-                                                        f"the dimension of the index {self.dimension}")
+            problem = self._values_error(v)
+            if problem:
+                return _error(400, "INVALID_ARGUMENT", problem)
             if "metadata" in v:
                 problem = _flat_metadata_error(v["metadata"])
                 if problem:
@@ -266,15 +306,49 @@ class DataPlane(JsonServer):
             if _size(v.get("metadata") or {}) > MAX_METADATA_BYTES:
                 return _error(400, "INVALID_ARGUMENT", f"Metadata size exceeds the limit of {MAX_METADATA_BYTES} bytes")
         ns = self.namespaces.setdefault(ns_name, {})
+        sparse = self.sparse.setdefault(ns_name, {})
         for v in vectors:
-            ns[v["id"]] = (v["values"], v.get("metadata") or {})
+            ns[v["id"]] = (v.get("values") or [], v.get("metadata") or {})
+            if v.get("sparseValues"):
+                sv = v["sparseValues"]
+                sparse[v["id"]] = dict(zip(sv["indices"], map(float, sv["values"])))
+            else:
+                sparse.pop(v["id"], None)
         self.upsert_batches.append(len(vectors))
         self.upsert_bytes.append(size)
         self._wrote()
         return 200, {"upsertedCount": len(vectors)}
 
+    def _record(self, ns_name: str, vid: str, rec: tuple[list[float], dict]) -> dict:
+        out: dict[str, Any] = {"id": vid, "values": rec[0], "metadata": rec[1]}
+        sv = self.sparse.get(ns_name, {}).get(vid)
+        if sv:
+            out["sparseValues"] = {"indices": list(sv), "values": list(sv.values())}
+        return out
+
+    def _values_error(self, v: dict) -> str | None:
+        """What is wrong with a record's dense and sparse values for this index, or None."""
+        values, sv = v.get("values") or [], v.get("sparseValues")
+        if self.vector_type == "sparse":
+            if values:
+                return "Dense vectors are not supported for sparse indexes: send sparse_values only"
+            if not sv:
+                return f"Vector {v.get('id')} is missing sparse values, required for a sparse index"
+        elif len(values) != self.dimension:
+            return f"Vector dimension {len(values)} does not match the dimension of the index {self.dimension}"
+        if sv is None:
+            return None
+        if self.vector_type == "dense" and self.metric != "dotproduct":
+            return "Sparse values are supported only for indexes using the dotproduct metric"
+        return _sparse_error(sv)
+
     def _query(self, ns_name: str, body: dict):
         top_k = body.get("topK", 0)
+        sparse_query = body.get("sparseVector")
+        if self.vector_type == "sparse":
+            return self._sparse_query(ns_name, body, top_k, sparse_query)
+        if sparse_query is not None:
+            return _error(400, "INVALID_ARGUMENT", "this test server scores sparse queries on sparse indexes only")
         if not 1 <= top_k <= MAX_TOP_K:
             return _error(400, "INVALID_ARGUMENT", f"topK must be between 1 and {MAX_TOP_K}")
         q = np.asarray(body.get("vector") or [], dtype=np.float32)
@@ -299,10 +373,41 @@ class DataPlane(JsonServer):
             scored.append((score, vid))
         closer_first = 1 if self.metric == "euclidean" else -1
         scored.sort(key=lambda t: (closer_first * t[0], t[1]))
+        return self._answer(ns_name, ns, scored[:top_k], body)
+
+    def _sparse_query(self, ns_name: str, body: dict, top_k: int, sparse_query: dict | None):
+        if not 1 <= top_k <= MAX_SPARSE_TOP_K:
+            return _error(400, "INVALID_ARGUMENT", f"topK must be between 1 and {MAX_SPARSE_TOP_K} "
+                                                    "for a sparse index")
+        if body.get("vector"):
+            return _error(400, "INVALID_ARGUMENT", "Dense vectors are not supported for sparse indexes")
+        if not sparse_query:
+            return _error(400, "INVALID_ARGUMENT", "A query of a sparse index needs a sparse vector")
+        problem = _sparse_error(sparse_query)
+        if problem:
+            return _error(400, "INVALID_ARGUMENT", problem)
+        q = dict(zip(sparse_query["indices"], map(float, sparse_query["values"])))
+        ns = self.view("query").get(ns_name, {})
+        sparse = self.sparse.get(ns_name, {})
+        scored = []
+        for vid, rec in ns.items():
+            try:
+                if not matches(rec[1], body.get("filter")):
+                    continue
+            except ValueError as exc:
+                return _error(400, "INVALID_ARGUMENT", str(exc))
+            doc = sparse.get(vid, {})
+            score = sum(w * doc[i] for i, w in q.items() if i in doc)
+            if score > 0:  # Pinecone discards records whose dotproduct is 0
+                scored.append((score, vid))
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        return self._answer(ns_name, ns, scored[:top_k], body)
+
+    def _answer(self, ns_name: str, ns: dict, scored: list[tuple[float, str]], body: dict):
         units = self.control.query_read_units
         self.read_units += units
         out = []
-        for score, vid in scored[:top_k]:
+        for score, vid in scored:
             m: dict[str, Any] = {"id": vid, "score": score, "values": ns[vid][0] if body.get("includeValues") else []}
             if body.get("includeMetadata"):
                 m["metadata"] = ns[vid][1]
@@ -340,27 +445,35 @@ class PineconeServer(JsonServer):
         for plane in self.planes.values():
             plane.settle()
 
-    def add_index(self, name: str, dimension: int, metric: str = "cosine", *, ready_after: int = 0,
-                  deletion_protection: str = "disabled", tags: dict | None = None) -> DataPlane:
+    def add_index(self, name: str, dimension: int | None, metric: str = "cosine", *, ready_after: int = 0,
+                  deletion_protection: str = "disabled", tags: dict | None = None,
+                  vector_type: str = "dense") -> DataPlane:
         """An index created elsewhere (the console, another process): it may still be Initializing."""
         with self.lock:
-            self._add(name, dimension, metric, "aws", "us-east-1", deletion_protection, tags or {}, ready_after)
+            self._add(name, dimension, metric, "aws", "us-east-1", deletion_protection, tags or {}, ready_after,
+                      vector_type)
         return self.planes[name]
 
-    def _add(self, name, dimension, metric, cloud, region, deletion_protection, tags, ready_after):
+    def _add(self, name, dimension, metric, cloud, region, deletion_protection, tags, ready_after,
+             vector_type="dense"):
+        if vector_type == "sparse":
+            dimension, metric = None, "dotproduct"  # sparse indexes are always dotproduct
         self.indexes[name] = {"dimension": dimension, "metric": metric, "cloud": cloud, "region": region,
                               "deletion_protection": deletion_protection, "tags": dict(tags), "describes": 0,
-                              "ready_after": ready_after}
-        self.planes[name] = DataPlane(self, name, dimension, metric).start()
+                              "ready_after": ready_after, "vector_type": vector_type}
+        self.planes[name] = DataPlane(self, name, dimension, metric, vector_type).start()
 
     def _model(self, name: str) -> dict:
         i = self.indexes[name]
         ready = i["describes"] >= i["ready_after"]
+        if i["vector_type"] == "sparse":
+            fields = {"_sparse_values": {"type": "sparse_vector"}}
+        else:
+            fields = {"_values": {"type": "dense_vector", "dimension": i["dimension"], "metric": i["metric"]}}
         return {
             "name": name, "host": self.planes[name].url if ready else None,
             "status": {"ready": ready, "state": "Ready" if ready else "Initializing"},
-            "schema": {"fields": {"_values": {"type": "dense_vector", "dimension": i["dimension"],
-                                              "metric": i["metric"]}}},
+            "schema": {"fields": fields},
             "deployment": {"deployment_type": "managed", "cloud": i["cloud"], "region": i["region"]},
             "deletion_protection": i["deletion_protection"], "tags": dict(i["tags"]),
         }
@@ -403,20 +516,32 @@ class PineconeServer(JsonServer):
         if name in self.indexes:
             return _error(409, "ALREADY_EXISTS", f"Resource {name} already exists")
         # Two wire shapes: the classic {dimension, metric, spec: {serverless}} and the schema form.
+        vector_type = "dense"
         if "schema" in body:
-            field = next(iter(body["schema"]["fields"].values()))
-            dimension, metric = field["dimension"], field.get("metric", "cosine")
+            fields = body["schema"]["fields"]
+            if list(fields) == ["_sparse_values"]:
+                if fields["_sparse_values"].get("type") != "sparse_vector":
+                    return _error(400, "INVALID_ARGUMENT", "_sparse_values must be a sparse_vector field")
+                vector_type, dimension, metric = "sparse", None, "dotproduct"
+            elif list(fields) == ["_values"]:
+                field = fields["_values"]
+                dimension, metric = field.get("dimension"), field.get("metric", "cosine")
+            else:
+                return _error(400, "INVALID_ARGUMENT", "this test server takes one _values or _sparse_values field")
             deployment = body.get("deployment") or {}
             cloud, region = deployment.get("cloud"), deployment.get("region")
         else:
             dimension, metric = body.get("dimension"), body.get("metric", "cosine")
+            vector_type = body.get("vector_type") or "dense"
+            if vector_type == "sparse" and (dimension is not None or metric != "dotproduct"):
+                return _error(400, "INVALID_ARGUMENT", "a sparse index takes no dimension and metric dotproduct")
             serverless = (body.get("spec") or {}).get("serverless") or {}
             cloud, region = serverless.get("cloud"), serverless.get("region")
-        if not isinstance(dimension, int) or not cloud or not region:
+        if (vector_type == "dense" and not isinstance(dimension, int)) or not cloud or not region:
             return _error(400, "INVALID_ARGUMENT", "a serverless index needs dimension, cloud and region")
         tags = body.get("tags") or {}
         if any(not isinstance(v, str) or not v for v in tags.values()):
             return _error(400, "INVALID_ARGUMENT", "Tag values must be non-empty strings")
         self._add(name, dimension, metric, cloud, region, body.get("deletion_protection") or "disabled",
-                  tags, self.ready_after)
+                  tags, self.ready_after, vector_type)
         return 201, self._model(name)
