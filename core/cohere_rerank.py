@@ -1,7 +1,9 @@
 """Cohere rerank over the official SDK: reorders merged multi-namespace hits by relevance.
 
-At most 1,000 documents a call (Cohere's advice); with more candidates, the
-best 1,000 by vector score are sent. Retries via core.retry; the SDK's own are off.
+At most 100 documents a call: Cohere bills a search unit per query of up to
+100 documents, and a hybrid search over a few stores gathers more candidates
+than that (two sides per namespace); the best 100 by fused score are sent, so
+a search costs one unit whatever the number of stores. Retries via core.retry; the SDK's own are off.
 
 A search waits on this call, so its default policy is short (rerank_policy():
 two attempts within 10 s) and never waits out a per-minute quota window
@@ -17,7 +19,7 @@ from core.embeddings.cohere import client
 from core.retry import RetryPolicy, default_timeout
 from core.usage import record, reported
 
-MAX_DOCUMENTS = 1000  # Cohere advises at most 1,000 documents a request
+MAX_DOCUMENTS = 100  # one search unit (platform facts: a query of up to 100 documents); >= search's MAX_TOP_K
 
 
 def rerank_policy() -> RetryPolicy:

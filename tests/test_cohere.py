@@ -143,13 +143,15 @@ def test_rerank_orders_by_relevance(server, reranker):
     assert reranker.rerank("q", [], [], 5) == []
 
 
-def test_rerank_sends_at_most_1000_documents_the_best_by_score(server, reranker):
+def test_rerank_sends_the_best_100_by_score_one_search_unit(server, reranker):
     docs = [f"filler document {i}" for i in range(1500)]
     docs[1200] = "the pelican colony"
     scores = [0.0] * 1500
-    scores[1200] = 0.5  # among the best by vector score, so it is sent
+    scores[1200] = 0.5  # among the best by fused score, so it is sent
+    units_before = server.billed_search_units
     ranked = reranker.rerank("pelican colony", docs, scores, top_n=5)
-    assert len(server.rerank_calls[-1]["documents"]) == 1000
+    assert len(server.rerank_calls[-1]["documents"]) == 100
+    assert server.billed_search_units - units_before == 1
     assert ranked[0][0] == 1200 and len(ranked) == 5
 
 
