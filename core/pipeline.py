@@ -4,9 +4,7 @@ ReadAhead prepares (reads, hashes, chunks) the files on its own thread, in
 order and ahead of the caller, so the embedder never waits for the next
 file; WriteBehind writes batch k while batch k+1 is embedded.
 
-WriteBehind:
-
-Embedding keeps both cores busy (onnxruntime releases the GIL); the index
+Embedding keeps both cores busy (onnxruntime releases the GIL). In WriteBehind the index
 upsert and the mirror transaction of the batch before run beside it on one
 background thread, in the order they were submitted, so the write protocol of
 core/ingest.py (journal, upsert, swap, delete, clear) is unchanged: only who
@@ -180,9 +178,9 @@ class ReadAhead(Generic[In, Out]):
     def _loop(self) -> None:
         try:
             for item in self._items:
-                if self._closing.is_set() or self._stop():
-                    return
-                try:
+                try:  # the stop check too runs in the caller's context (it may read a context variable)
+                    if self._closing.is_set() or self._context.run(self._stop):
+                        return
                     result = self._context.run(self._prepare, item)
                 except BaseException as exc:
                     self._results.put(_Failed(exc))
