@@ -178,7 +178,7 @@ class StoreIngest:
         self.report = StoreReport(store.slug, self.name)
         self._total = 0  # chunks found so far, as the last report gave them: all of them once read
         self._found = 0  # chunks of the files the reader has prepared (written by the reader thread)
-        self._pending_files = 0  # new or changed files taken from the reader
+        self._found_files = 0  # new or changed files the reader has prepared (reader thread)
         self._embedding = False
         self._reader: ReadAhead | None = None
         self._embed_started = time.perf_counter()
@@ -240,6 +240,7 @@ class StoreIngest:
             item = self._prepare(file, known.get(file.path), full or file.path in missing)
             if item is not None and item is not _UNCHANGED:
                 self._found += len(item.chunks)
+                self._found_files += 1
             return file, item
 
         # Files are read, vetted and chunked on a reader thread (core/pipeline.py) while the
@@ -253,7 +254,7 @@ class StoreIngest:
         self.report.seconds = time.perf_counter() - started
         self.progress(Progress(self.store.slug, "done", self.report.chunks_embedded, self._total,
                                self._summary(), vectors_written=self.report.vectors_upserted,
-                               files_read=reader.prepared, files_total=len(files)))
+                               total_final=reader.finished, files_read=reader.prepared, files_total=len(files)))
         return self.report
 
     def _embed_all(self, reader: ReadAhead, missing: set[str], known: dict) -> list[str]:
@@ -276,7 +277,6 @@ class StoreIngest:
                         gone.append(file.path)
                 elif item is not _UNCHANGED:
                     self.report.repaired += int(file.path in missing)
-                    self._pending_files += 1
                     batch.append(item)
                     batch_chunks += len(item.chunks)
                 if not self._embedding:
@@ -294,7 +294,7 @@ class StoreIngest:
         self._embedding = True
         self._embed_started = time.perf_counter()
         if self._reader.finished:
-            files = self._pending_files
+            files = self._found_files
             self._report_embed(f"{files} file{'s' * (files != 1)} to embed")
         else:
             self._report_embed(f"embedding while reading files: {self._reader.prepared:,} of "

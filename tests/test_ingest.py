@@ -352,6 +352,7 @@ def test_progress_follows_the_embedding(repo, service_factory, hash_embedder):
     assert chunks > 3 * hash_embedder.batch_size
     assert {p.total for p in embeds} == {chunks}  # the total never moves
     assert all(p.total_final and p.files_read == p.files_total == 12 for p in embeds)
+    assert embeds[0].message == "12 files to embed"
     assert embeds[0].done == 0 and embeds[-1].done == chunks
     assert [p.done for p in embeds] == sorted(p.done for p in embeds)
     # the first report announces the total, then one per embedder call
@@ -416,6 +417,7 @@ def test_embedding_starts_while_files_are_read_and_progress_stays_true(repo, ser
     embeds = [p for p in seen if p.stage == "embed"]
     growing = [p for p in embeds if not p.total_final]
     assert growing and growing[0] is embeds[0]  # embedding began before reading ended
+    assert embeds[0].message.startswith("embedding while reading files")
     assert all(p.files_read < p.files_total == 12 and p.eta_s is None for p in growing[:1])
     assert all(p.total < chunks and p.eta_s is None for p in growing)
     assert all(p.done <= p.total for p in embeds)
@@ -425,7 +427,7 @@ def test_embedding_starts_while_files_are_read_and_progress_stays_true(repo, ser
     assert final and all(p.total == chunks and p.files_read == 12 for p in final)
     assert final[-1].done == chunks
     done = [p for p in seen if p.stage == "done"][-1]
-    assert (done.done, done.total, done.vectors_written) == (chunks, chunks, chunks)
+    assert (done.done, done.total, done.vectors_written) == (chunks, chunks, chunks) and done.total_final
     assert_consistent(svc)
 
 
