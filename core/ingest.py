@@ -15,10 +15,11 @@ Vector ids are deterministic (path, content hash, chunk index), so a repeated
 upsert overwrites instead of duplicating; a journalled id that no entry
 references is deleted from the index by the next run's recovery.
 
-Steps 1-4 of a batch run on a writer thread (core/pipeline.py) while the
-next batch is embedded on the caller's thread, which also sends every
-progress report; the files are all read and chunked first, so the embed
-stage knows its total before its first batch.
+Three threads overlap (core/pipeline.py): a reader reads, vets, hashes and
+chunks the files in order; the caller's thread embeds them in batches and
+sends every progress report; a writer runs steps 1-4 of batch k while batch
+k+1 is embedded. The embed stage's total therefore grows until the reader is
+done (Progress.total_final).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from core.chunking import Chunk, chunk_text
 from core.config import StoreConfig
 from core.embeddings.base import Embedder
 from core.mirror import Mirror
-from core.pipeline import WriteBehind
+from core.pipeline import ReadAhead, WriteBehind
 from core.records import NamespaceRecord
 from core.scan import FoundFile, Skipped, StoreMatcher, Unusable, read_found
 from core.vectors.base import VectorIndex, VectorRecord
@@ -49,8 +50,13 @@ class Progress:
 
     Stages, in order: "recover" (a killed run's journal), "scan" (files read,
     hashed and chunked: done/total count files), "embed" (done/total count
-    chunks: total is every chunk of this store's run, known before the first
-    batch; one report per embedder batch), "delete" (files removed), "done".
+    chunks; one report per embedder batch), "delete" (files removed), "done".
+
+    Files are still being read while the first batches embed: until
+    `total_final`, an "embed" total counts the chunks found so far and grows
+    (files_read/files_total say how far reading is), and no ETA is given.
+    A run small enough to be read before its first batch is full announces
+    its final total in its first "embed" report.
     """
 
     store: str
@@ -64,6 +70,11 @@ class Progress:
     eta_s: float | None = None
     #: Vectors written to the index so far in this store's run.
     vectors_written: int = 0
+    #: False while files are still being read: `total` is then the chunks found so far.
+    total_final: bool = True
+    #: Files read and chunked so far, of the new or changed files this run reads.
+    files_read: int = 0
+    files_total: int = 0
 
     @property
     def fraction(self) -> float:
@@ -166,7 +177,11 @@ class StoreIngest:
         self.progress = progress or (lambda p: None)
         self.cancelled = cancelled or (lambda: False)
         self.report = StoreReport(store.slug, self.name)
-        self._total = 0  # chunks this run embeds, known once every file is prepared
+        self._total = 0  # chunks found so far, as the last report gave them: all of them once read
+        self._found = 0  # chunks of the files the reader has prepared (written by the reader thread)
+        self._found_files = 0  # new or changed files the reader has prepared (reader thread)
+        self._embedding = False
+        self._reader: ReadAhead | None = None
         self._embed_started = time.perf_counter()
         self.max_tokens = min(store.chunking.max_tokens, embedder.max_tokens)
         self.overlap = store.chunking.overlap
@@ -219,61 +234,87 @@ class StoreIngest:
                 files.append(item)
 
         gone = sorted(p for p in known if selected(p) and p not in present)
-
-        # Read, vet and chunk everything first, so the embed stage knows its total.
-        # Memory: the chunks' text of the new and changed files, not their vectors.
         self.progress(Progress(self.store.slug, "scan", 0, len(files),
-                               f"{len(files)} new or changed, {len(gone)} removed"))
-        pending: list[_Pending] = []
-        for done, file in enumerate(files, 1):
-            if self.cancelled():
-                break
+                               f"{len(files)} new or changed, {len(gone)} removed", files_total=len(files)))
+
+        def prepare(file: FoundFile) -> tuple[FoundFile, _Pending | None]:  # on the reader thread
             item = self._prepare(file, known.get(file.path), full or file.path in missing)
-            if item is None:  # skipped or failed: what it held must not stay searchable
-                if file.path in known:
-                    gone.append(file.path)
-            elif item is not _UNCHANGED:
-                pending.append(item)
-            self.progress(Progress(self.store.slug, "scan", done, len(files), file.path))
-        self.report.repaired = sum(1 for item in pending if item.file.path in missing)
-        self._embed_all(pending)
+            if item is not None and item is not _UNCHANGED:
+                self._found += len(item.chunks)
+                self._found_files += 1
+            return file, item
+
+        # Files are read, vetted and chunked on a reader thread (core/pipeline.py) while the
+        # batches before are embedded here, and written on the writer thread after that.
+        with ReadAhead(files, prepare, stop=self.cancelled, on_exit=self.mirror.close) as reader:
+            self._reader = reader
+            gone += self._embed_all(reader, missing, known)
+        self._total = self._found  # every chunk found: all of them unless cancelled
         if gone and not self.cancelled():
             self._remove(gone)
         self.report.seconds = time.perf_counter() - started
         self.progress(Progress(self.store.slug, "done", self.report.chunks_embedded, self._total,
-                               self._summary(), vectors_written=self.report.vectors_upserted))
+                               self._summary(), vectors_written=self.report.vectors_upserted,
+                               total_final=reader.finished, files_read=reader.prepared, files_total=len(files)))
         return self.report
 
-    def _embed_all(self, pending: list[_Pending]) -> None:
-        """Embed and write the prepared files in batches of about BATCH_CHUNKS chunks.
+    def _embed_all(self, reader: ReadAhead, missing: set[str], known: dict) -> list[str]:
+        """Embed and write the files as the reader prepares them, in batches of about
+        BATCH_CHUNKS chunks; the paths of known files now skipped or failed, to remove.
 
-        Batch k is written (core/pipeline.py) while batch k+1 is embedded."""
-        self._total = sum(len(item.chunks) for item in pending)
-        self._embed_started = time.perf_counter()
-        files = len(pending)
-        self._report_embed(f"{files} file{'s' * (files != 1)} to embed")
+        Until the first batch is full the reports are "scan" (files read of files to read);
+        from then on "embed" (chunks embedded of chunks found so far, a total that grows
+        until the reader is done: see Progress.total_final). Batch k is written (core/pipeline.py)
+        while batch k+1 is embedded."""
+        gone: list[str] = []
         with WriteBehind(on_exit=self.mirror.close) as writer:
             batch: list[_Pending] = []
             batch_chunks = 0
-            for item in pending:
+            for file, item in reader:
                 if self.cancelled():
-                    return
-                batch.append(item)
-                batch_chunks += len(item.chunks)
+                    return gone
+                if item is None:  # skipped or failed: what it held must not stay searchable
+                    if file.path in known:
+                        gone.append(file.path)
+                elif item is not _UNCHANGED:
+                    self.report.repaired += int(file.path in missing)
+                    batch.append(item)
+                    batch_chunks += len(item.chunks)
+                if not self._embedding:
+                    self.progress(Progress(self.store.slug, "scan", reader.prepared, reader.total, file.path,
+                                           files_read=reader.prepared, files_total=reader.total))
                 if batch_chunks >= BATCH_CHUNKS:
                     self._write(batch, writer)
                     batch, batch_chunks = [], 0
             if batch and not self.cancelled():
                 self._write(batch, writer)
+        return gone
+
+    def _start_embed(self) -> None:
+        """The first "embed" report, before the first batch goes to the embedder."""
+        self._embedding = True
+        self._embed_started = time.perf_counter()
+        if self._reader.finished:
+            files = self._found_files
+            self._report_embed(f"{files} file{'s' * (files != 1)} to embed")
+        else:
+            self._report_embed(f"embedding while reading files: {self._reader.prepared:,} of "
+                               f"{self._reader.total:,} read")
 
     def _report_embed(self, message: str, in_flight: int = 0) -> None:
-        """An "embed" report: in_flight counts chunks of the current batch already embedded."""
+        """An "embed" report: in_flight counts chunks of the current batch already embedded.
+
+        The total is the chunks the reader has found so far; final (and an ETA given)
+        only once it has read every file."""
+        final = self._reader.finished  # read before the count, so a final total is the whole one
+        self._total = self._found
         done = self.report.chunks_embedded + in_flight
         elapsed = time.perf_counter() - self._embed_started
         rate = done / elapsed if done and elapsed > 0 else None
-        eta = (self._total - done) / rate if rate else None
+        eta = (self._total - done) / rate if rate and final else None
         self.progress(Progress(self.store.slug, "embed", done, self._total, message, rate, eta,
-                               self.report.vectors_upserted))
+                               self.report.vectors_upserted, total_final=final,
+                               files_read=self._reader.prepared, files_total=self._reader.total))
 
     def _prepare(self, file: FoundFile, doc: dict | None, full: bool) -> _Pending | None:
         """Read, vet and chunk one file; None when it is skipped or failed,
@@ -298,6 +339,8 @@ class StoreIngest:
     def _write(self, batch: list[_Pending], writer: WriteBehind) -> None:
         """Embed one batch here, on the caller's thread (so progress reports come from it),
         and hand its vectors to the writer."""
+        if not self._embedding:
+            self._start_embed()
         records_meta = []
         texts = []
         for item in batch:

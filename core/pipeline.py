@@ -1,6 +1,10 @@
-"""A write-behind worker: ingest embeds the next batch while the last one is written.
+"""Ingest's two helper threads: a read-ahead before the embedder and a write-behind after it.
 
-Embedding keeps both cores busy (onnxruntime releases the GIL); the index
+ReadAhead prepares (reads, hashes, chunks) the files on its own thread, in
+order and ahead of the caller, so the embedder never waits for the next
+file; WriteBehind writes batch k while batch k+1 is embedded.
+
+Embedding keeps both cores busy (onnxruntime releases the GIL). In WriteBehind the index
 upsert and the mirror transaction of the batch before run beside it on one
 background thread, in the order they were submitted, so the write protocol of
 core/ingest.py (journal, upsert, swap, delete, clear) is unchanged: only who
@@ -15,11 +19,16 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import queue
 import threading
 from collections import deque
-from typing import Callable
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 log = logging.getLogger("lightfast.ingest")
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+_END = object()  # the reader has prepared every item (or stopped)
 
 
 class WriteBehind:
@@ -111,3 +120,85 @@ class WriteBehind:
                     self._on_exit()
                 except Exception as exc:
                     log.warning("writer cleanup failed: %s", exc)
+
+
+class ReadAhead(Generic[In, Out]):
+    """prepare(item) for every item on one thread, ahead of the caller; iterate for the results in order.
+
+    The queue is not bounded: what waits is what ingest used to hold for every file
+    before its first batch (the chunks' text, not their vectors), and reading runs out
+    early, so the embedder has both cores to itself for most of the run.
+    Errors: the first prepare() that raises ends the reading; the caller gets that very
+    exception where its result would have come. Leaving the `with` block (or close())
+    stops the reader after the item it is on and waits for it.
+    """
+
+    def __init__(self, items: Iterable[In], prepare: Callable[[In], Out], *,
+                 stop: Callable[[], bool] | None = None, on_exit: Callable[[], None] | None = None,
+                 name: str = "lightfast-reader"):
+        """stop: polled before each item (a cancelled ingest); on_exit runs on the reader
+        thread as it ends (to close what it opened there, e.g. its SQLite connection)."""
+        self._items = list(items)
+        self._prepare = prepare
+        self._stop = stop or (lambda: False)
+        self._on_exit = on_exit
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._closing = threading.Event()
+        #: Items prepared so far (written by the reader thread only).
+        self.prepared = 0
+        #: True once every item is prepared: nothing more will come.
+        self.finished = False
+        self._context = contextvars.copy_context()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def total(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Out]:
+        while True:
+            got = self._results.get()
+            if got is _END:
+                return
+            if isinstance(got, _Failed):
+                raise got.error
+            yield got
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join()
+
+    def __enter__(self) -> "ReadAhead[In, Out]":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.close()
+
+    def _loop(self) -> None:
+        try:
+            for item in self._items:
+                try:  # the stop check too runs in the caller's context (it may read a context variable)
+                    if self._closing.is_set() or self._context.run(self._stop):
+                        return
+                    result = self._context.run(self._prepare, item)
+                except BaseException as exc:
+                    self._results.put(_Failed(exc))
+                    return
+                self.prepared += 1
+                self._results.put(result)
+            self.finished = True
+        finally:
+            self._results.put(_END)
+            if self._on_exit is not None:
+                try:
+                    self._on_exit()
+                except Exception as exc:
+                    log.warning("reader cleanup failed: %s", exc)
+
+
+class _Failed:
+    """A prepare() that raised, carried to the caller in the results' order."""
+
+    def __init__(self, error: BaseException):
+        self.error = error

@@ -24,16 +24,19 @@ _UNITS = {"scan": "files", "embed": "chunks", "delete": "files", "recover": "vec
 
 
 def describe(p: IngestProgress) -> str:
-    """One line for a progress event: 'docs: embed 256/1,024 chunks, 85 chunks/s, ETA 9 s'."""
+    """One line for a progress event: 'docs: embed 256/1,024 chunks, 85 chunks/s, ETA 9 s'.
+
+    While files are still being read the total is what was found so far:
+    'docs: embed 256/700+ chunks, read 40/120 files, 85 chunks/s' (no ETA, so it fits 80 columns)"""
     if p.stage == "done":
         return f"{p.store}: done: {p.message}"
-    text = f"{p.store}: {p.stage} {p.done:,}/{p.total:,} {_UNITS.get(p.stage, '')}".rstrip()
+    text = f"{p.store}: {p.stage} {_count(p)}"
     if p.stage == "embed":
         if p.rate:
             text += f", {p.rate:,.1f} chunks/s" if p.rate < 10 else f", {p.rate:,.0f} chunks/s"
         if p.eta_s is not None and p.done < p.total:
             text += f", ETA {_duration(p.eta_s)}"
-        if p.vectors_written:
+        if p.vectors_written and p.total_final:
             text += f", {p.vectors_written:,} vectors written"
     return text
 
@@ -77,11 +80,12 @@ class BarProgress:
             speed = f"{p.rate:,.1f} chunks/s" if p.rate < 10 else f"{p.rate:,.0f} chunks/s"
             if p.eta_s is not None and p.done < p.total:
                 speed += f" ETA {_duration(p.eta_s)}"
-        count = f"{p.done:,}/{p.total:,} {_UNITS.get(p.stage, 'chunks')}"
+        count = _count(p, "chunks")
         if p.stage == "done":  # the summary follows on stdout; the bar shows chunks embedded
             self.bars.update(task, total=1, completed=1, stage="done", speed="", count=count)
-        else:
-            self.bars.update(task, total=max(p.total, 1) if p.total else None, completed=p.done,
+        else:  # a total still growing shows as a bar without an end, never a wrong fraction
+            known = p.total and p.total_final
+            self.bars.update(task, total=max(p.total, 1) if known else None, completed=p.done,
                              stage=p.stage, speed=speed, count=count)
 
 
@@ -96,6 +100,14 @@ def ingest_progress(console: Console, mode: str) -> Iterator[Callable[[IngestPro
         renderer = BarProgress(console)
         with renderer.bars:
             yield renderer
+
+
+def _count(p: IngestProgress, unit: str = "") -> str:
+    """'256/1,024 chunks', or '256/700+ chunks, read 40/120 files' while the total still grows."""
+    unit = _UNITS.get(p.stage, unit)
+    if p.total_final:
+        return f"{p.done:,}/{p.total:,} {unit}".rstrip()
+    return f"{p.done:,}/{p.total:,}+ {unit}, read {p.files_read:,}/{p.files_total:,} files".replace("  ", " ")
 
 
 def _duration(seconds: float) -> str:

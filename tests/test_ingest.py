@@ -340,7 +340,8 @@ def test_search_and_read_never_leave_this_organization(repo, tmp_path, service_f
 
 
 def test_progress_follows_the_embedding(repo, service_factory, hash_embedder):
-    """The embed stage's total is every chunk, known up front; one report per embedder batch."""
+    """A run read before its first batch is full: the embed stage's total is every chunk,
+    final from its first report; one report per embedder batch."""
     write_files(repo, {f"doc{i}.md": "\n\n".join(f"Paragraph {i}.{j} " + "word " * 40 for j in range(6))
                        for i in range(12)})
     svc = service_factory(repo)
@@ -350,6 +351,8 @@ def test_progress_follows_the_embedding(repo, service_factory, hash_embedder):
     embeds = [p for p in seen if p.stage == "embed"]
     assert chunks > 3 * hash_embedder.batch_size
     assert {p.total for p in embeds} == {chunks}  # the total never moves
+    assert all(p.total_final and p.files_read == p.files_total == 12 for p in embeds)
+    assert embeds[0].message == "12 files to embed"
     assert embeds[0].done == 0 and embeds[-1].done == chunks
     assert [p.done for p in embeds] == sorted(p.done for p in embeds)
     # the first report announces the total, then one per embedder call
@@ -374,3 +377,111 @@ def test_a_killed_run_is_marked_interrupted_by_the_next(repo, service_factory, l
     runs = service.mirror.rows("SELECT status, error FROM ingest_runs ORDER BY id")
     assert runs[0]["status"] == "interrupted" and "stopped before the run finished" in runs[0]["error"]
     assert {r["status"] for r in runs[1:]} == {"ok"}
+
+
+def _chunks_of_each(n_files: int) -> dict[str, str]:
+    return {f"doc{i:02}.md": "\n\n".join(f"Paragraph {i}.{j} " + "word " * 40 for j in range(6))
+            for i in range(n_files)}
+
+
+def test_embedding_starts_while_files_are_read_and_progress_stays_true(repo, service_factory, monkeypatch):
+    """A run bigger than a batch embeds before every file is read: until the reader is done
+    the embed total is the chunks found so far (growing, never below what is embedded, no ETA,
+    marked not final); the last reports and "done" carry the true total."""
+    import threading
+
+    import core.ingest as ingest
+
+    monkeypatch.setattr(ingest, "BATCH_CHUNKS", 16)
+    write_files(repo, _chunks_of_each(12))
+    first_embed = threading.Event()
+    read_found = ingest.read_found
+
+    def held_read(file):  # the reader waits at the 6th file until the first batch is embedding
+        if file.path == "doc05.md":
+            assert first_embed.wait(120), "the first batch never started while files were still read"
+        return read_found(file)
+
+    monkeypatch.setattr(ingest, "read_found", held_read)
+    seen = []
+
+    def progress(p):
+        seen.append(p)
+        if p.stage == "embed":
+            first_embed.set()
+
+    svc = service_factory(repo)
+    report = svc.ingest(["docs"], progress=progress)
+    chunks = report.totals()["chunks_embedded"]
+    assert report.totals()["added"] == 12
+    embeds = [p for p in seen if p.stage == "embed"]
+    growing = [p for p in embeds if not p.total_final]
+    assert growing and growing[0] is embeds[0]  # embedding began before reading ended
+    assert embeds[0].message.startswith("embedding while reading files")
+    assert all(p.files_read < p.files_total == 12 and p.eta_s is None for p in growing[:1])
+    assert all(p.total < chunks and p.eta_s is None for p in growing)
+    assert all(p.done <= p.total for p in embeds)
+    assert [p.total for p in embeds] == sorted(p.total for p in embeds)  # never shrinks
+    assert [p.done for p in embeds] == sorted(p.done for p in embeds)
+    final = [p for p in embeds if p.total_final]
+    assert final and all(p.total == chunks and p.files_read == 12 for p in final)
+    assert final[-1].done == chunks
+    done = [p for p in seen if p.stage == "done"][-1]
+    assert (done.done, done.total, done.vectors_written) == (chunks, chunks, chunks) and done.total_final
+    assert_consistent(svc)
+
+
+def test_files_are_read_on_the_reader_thread_which_closes_its_connection(repo, service_factory, monkeypatch):
+    """Reading and a touched file's new stat happen on the reader thread, which closes its SQLite
+    connection; the stat it wrote keeps the next run on the fast path."""
+    import threading
+
+    import core.ingest as ingest
+
+    write_files(repo, _chunks_of_each(3))
+    svc = service_factory(repo)
+    svc.ingest(["docs"])
+    touched = repo / "doc01.md"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 5_000_000_000))
+    readers, closed = [], []
+    read_found = ingest.read_found
+    monkeypatch.setattr(ingest, "read_found",
+                        lambda f: (readers.append(threading.current_thread().name), read_found(f))[1])
+    close = type(svc.mirror).close
+    monkeypatch.setattr(type(svc.mirror), "close",
+                        lambda self: (closed.append(threading.current_thread().name), close(self))[1])
+    report = svc.ingest(["docs"])
+    assert readers == ["lightfast-reader"]
+    assert "lightfast-reader" in closed
+    assert report.totals()["unchanged"] == 3 and report.totals()["chunks_embedded"] == 0
+    readers.clear()
+    assert svc.ingest(["docs"]).totals()["unchanged"] == 3
+    assert readers == []  # the new stat was stored: nothing read
+
+
+def test_an_error_while_reading_reaches_the_caller_and_a_rerun_converges(repo, service_factory, monkeypatch):
+    """A bug in the reader (here the chunker) is raised by ingest itself; batches embedded
+    before it are written whole, and the next run ingests the rest."""
+    import core.ingest as ingest
+
+    monkeypatch.setattr(ingest, "BATCH_CHUNKS", 16)
+    write_files(repo, _chunks_of_each(12))
+    chunk_text = ingest.chunk_text
+
+    def broken(text, path, *args):
+        if path == "doc09.md":
+            raise RuntimeError("chunker broke on doc09.md")
+        return chunk_text(text, path, *args)
+
+    monkeypatch.setattr(ingest, "chunk_text", broken)
+    svc = service_factory(repo)
+    with pytest.raises(RuntimeError, match="chunker broke on doc09.md"):
+        svc.ingest(["docs"])
+    assert_consistent(svc)
+    monkeypatch.setattr(ingest, "chunk_text", chunk_text)
+    report = svc.ingest(["docs"])
+    assert report.totals()["added"] + report.totals()["unchanged"] == 12
+    assert report.totals()["failed"] == 0
+    assert_consistent(svc)
+    runs = svc.mirror.rows("SELECT status FROM ingest_runs ORDER BY id")
+    assert [r["status"] for r in runs][-2:] == ["failed", "ok"]

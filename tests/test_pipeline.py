@@ -1,4 +1,5 @@
-"""core/pipeline.py's WriteBehind: order, bounded queue, errors, interrupts; and ingest through it.
+"""core/pipeline.py's ReadAhead and WriteBehind: order, bounded queue, errors, interrupts; and ingest
+through them (more in tests/test_ingest.py), and how the CLI shows a total that still grows.
 
 No timing: the worker is held on events, so each test sees the same interleaving.
 """
@@ -10,7 +11,7 @@ import threading
 import pytest
 
 from conftest import write_files
-from core.pipeline import WriteBehind
+from core.pipeline import ReadAhead, WriteBehind
 
 
 def test_jobs_run_in_order_on_one_other_thread():
@@ -149,3 +150,113 @@ def test_jobs_see_the_callers_context_variables():
     with WriteBehind() as writer:
         writer.submit(lambda: seen.append(meter.get()))
     assert seen == ["the caller's"]
+
+
+# -- ReadAhead -------------------------------------------------------------------------------
+
+def test_read_ahead_prepares_in_order_on_its_own_thread():
+    threads = set()
+
+    def prepare(n: int) -> int:
+        threads.add(threading.current_thread().name)
+        return n * n
+
+    with ReadAhead(range(50), prepare) as reader:
+        assert list(reader) == [n * n for n in range(50)]
+    assert threads == {"lightfast-reader"}
+    assert reader.finished and reader.prepared == reader.total == 50
+
+
+def test_read_ahead_runs_ahead_of_the_caller():
+    """The caller holds the first result while the reader prepares every other one."""
+    all_prepared = threading.Event()
+
+    def prepare(n: int) -> int:
+        if n == 9:
+            all_prepared.set()
+        return n
+
+    with ReadAhead(range(10), prepare) as reader:
+        results = iter(reader)
+        assert next(results) == 0
+        assert all_prepared.wait(60)  # the caller has taken one item; the reader did all ten
+        assert reader.finished and reader.prepared == 10
+        assert list(results) == list(range(1, 10))
+
+
+def test_a_failed_prepare_is_raised_where_its_result_would_come():
+    def prepare(n: int) -> int:
+        if n == 3:
+            raise OSError(5, "Input/output error")
+        return n
+
+    got = []
+    with ReadAhead(range(10), prepare) as reader:
+        with pytest.raises(OSError, match="Input/output"):
+            for n in reader:
+                got.append(n)
+    assert got == [0, 1, 2]
+    assert not reader.finished and reader.prepared == 3
+
+
+def test_leaving_early_stops_the_reader_after_its_item_and_runs_on_exit_there():
+    started, release = threading.Event(), threading.Event()
+    prepared, exits = [], []
+
+    def prepare(n: int) -> int:
+        if n == 1:
+            started.set()
+            release.wait()
+        prepared.append(n)
+        return n
+
+    reader = ReadAhead(range(100), prepare, on_exit=lambda: exits.append(threading.current_thread().name))
+    with reader:
+        assert next(iter(reader)) == 0
+        started.wait()
+        closer = threading.Thread(target=reader.close)
+        closer.start()  # close() waits for the item in hand...
+        release.set()
+        closer.join()
+    assert prepared == [0, 1]  # ...and nothing after it
+    assert exits == ["lightfast-reader"] and not reader.finished
+
+
+def test_a_stop_request_ends_the_reading():
+    stop = threading.Event()
+
+    def prepare(n: int) -> int:
+        if n == 4:
+            stop.set()
+        return n
+
+    with ReadAhead(range(100), prepare, stop=stop.is_set) as reader:
+        assert list(reader) == [0, 1, 2, 3, 4]
+    assert not reader.finished
+
+
+def test_cli_lines_and_bar_mark_a_total_that_still_grows():
+    """While files are read, the CLI shows the total found so far with a '+' and how far reading
+    is, with no ETA, and the bar has no end; once final, the plain count and ETA come back."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from core.ingest import Progress
+    from lightfast_cli.progress import BarProgress, describe
+
+    growing = Progress("docs", "embed", 256, 700, "", rate=85.0, eta_s=None, vectors_written=0,
+                       total_final=False, files_read=40, files_total=120)
+    final = Progress("docs", "embed", 512, 1024, "", rate=85.0, eta_s=6.0, vectors_written=256,
+                     total_final=True, files_read=120, files_total=120)
+    assert describe(growing) == "docs: embed 256/700+ chunks, read 40/120 files, 85 chunks/s"
+    assert describe(final) == "docs: embed 512/1,024 chunks, 85 chunks/s, ETA 6 s, 256 vectors written"
+    assert all(len(describe(p)) <= 80 for p in (growing, final))
+    bar = BarProgress(Console(file=StringIO(), force_terminal=True, width=80))
+    with bar.bars:
+        bar(growing)
+        task = bar.bars.tasks[0]
+        assert task.total is None and task.fields["count"] == "256/700+ chunks, read 40/120 files"
+        assert "ETA" not in task.fields["speed"]
+        bar(final)
+        assert (task.completed, task.total) == (512, 1024) and "ETA" in task.fields["speed"]
