@@ -3,8 +3,9 @@
 One notification per embedder batch (core sends one "embed" report per batch).
 Over a multi-store run the numbers are cumulative: progress is every store's
 chunks embedded so far, total the sum of the totals known so far (a store's
-total is known from its first embed report). Progress strictly increases from
-one notification to the next, as the MCP spec asks; the total never shrinks.
+total grows while its files are still being read, and the message marks it
+with a +). Progress strictly increases from one notification to the next, as
+the MCP spec asks; the total never shrinks.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class ProgressRelay:
     def status(self, p: Progress) -> str:
         """The line ingest_status shows for any report, every stage included."""
         if p.stage == "embed":
-            return (f"{p.store}: embedding, {p.done}/{p.total} chunks of this store; "
-                    f"{self.embedded}/{self.total} chunks of the run{_speed(p)}")
+            grows = "" if p.total_final else "+"  # files still being read: the total counts those read so far
+            return (f"{p.store}: embedding, {p.done}/{p.total}{grows} chunks of this store; "
+                    f"{self.embedded}/{self.total}{grows} chunks of the run{_speed(p)}")
         if p.stage == "scan":
             return f"{p.store}: preparing files {p.done}/{p.total} {p.message}".strip()
         return f"{p.store}: {p.stage} {p.message}".strip()

@@ -36,8 +36,10 @@ def test_cap_says_what_it_cut():
     assert len(text) <= 500 and text.splitlines()[-1].startswith("… cut: ")
 
 
-def report(store, stage, done, total):
-    return SimpleNamespace(store=store, stage=stage, done=done, total=total, message="", rate=None, eta_s=None)
+def report(store, stage, done, total, total_final=True):
+    from core.ingest import Progress
+
+    return Progress(store, stage, done, total, total_final=total_final)
 
 
 def test_progress_is_cumulative_over_stores_and_strictly_increasing():
@@ -278,3 +280,12 @@ def test_the_listing_clients_see_is_the_published_one():
     if os.environ.get("LF_UPDATE_MCP_LISTING"):
         LISTING.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n")
     assert found == json.loads(LISTING.read_text())
+
+
+def test_a_total_that_still_grows_is_marked_in_the_message():
+    relay = ProgressRelay()
+    growing = relay.feed(report("docs", "embed", 256, 700, total_final=False))
+    assert (growing.progress, growing.total) == (256, 700)
+    assert "256/700+ chunks of this store" in growing.message and "256/700+ chunks of the run" in growing.message
+    final = relay.feed(report("docs", "embed", 512, 900))
+    assert "512/900 chunks of this store" in final.message and "+" not in final.message

@@ -762,3 +762,12 @@ async def test_keys_typed_in_one_burst_follow_the_focus(service):
         await settle(app, pilot)
         assert app.query_one(TabbedContent).active == "ingest"
         assert app.query_one("#search-input").value == "pelican"
+
+
+def test_the_line_under_the_bar_marks_a_total_that_still_grows():
+    from core.ingest import Progress
+    from lightfast_tui.widgets.ingest import stage_line
+
+    growing = Progress("docs", "embed", 256, 700, total_final=False, files_read=40, files_total=120)
+    assert stage_line(growing) == "docs: embedded 256/700+ chunks · read 40/120 files"
+    assert stage_line(Progress("docs", "embed", 700, 700)) == "docs: embedded 700/700 chunks"

@@ -1,8 +1,8 @@
 """The Ingest tab: one store or all, a progress bar and a live log.
 
 The bar follows core's progress events, the same the CLI and MCP render:
-files read and chunked, then chunks embedded out of the store's total, with
-rate and ETA. The ingest runs in a thread worker that only posts messages.
+files read and chunked, then chunks embedded out of the store's total (marked + in
+the line under the bar while files are still being read and it grows), with rate and ETA. The ingest runs in a thread worker that only posts messages.
 Cancelling sets the worker's flag, which core checks between files and
 batches through `cancelled`. When another writer holds the data dir's lock
 (this app's own watcher, or another process) the pane says so and waits.
@@ -156,7 +156,8 @@ class IngestPane(widgets.ReportsCrashes, Widget):
         elif p.stage == "scan" and p.done == 0:
             self.log_line(f"[b]{escape(p.store)}[/b] {escape(p.message)}")
         elif p.stage == "embed" and p.done == 0:
-            self.log_line(f"[b]{escape(p.store)}[/b] {p.total:,} chunks to embed ({escape(p.message)})")
+            so_far = "" if p.total_final else f"+ so far, {p.files_read:,}/{p.files_total:,} files read"
+            self.log_line(f"[b]{escape(p.store)}[/b] {p.total:,}{so_far} chunks to embed ({escape(p.message)})")
 
     @on(Finished)
     def _finished(self, message: Finished) -> None:
@@ -179,7 +180,9 @@ def stage_line(p) -> str:
     if p.stage == "scan":
         return f"{p.store}: reading and chunking {p.done:,}/{p.total:,} files"
     if p.stage == "embed":
-        line = f"{p.store}: embedded {p.done:,}/{p.total:,} chunks"
+        line = f"{p.store}: embedded {p.done:,}/{p.total:,}{'' if p.total_final else '+'} chunks"
+        if not p.total_final:  # the total still grows while files are read
+            line += f" · read {p.files_read:,}/{p.files_total:,} files"
         if p.rate:
             line += f" · {p.rate:,.1f} chunks/s"
         if p.eta_s is not None and p.done < p.total:
