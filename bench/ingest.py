@@ -164,7 +164,7 @@ def measure(name: str, limit: int, rounds: int) -> dict:
             wall[step].append(w)
             cpu[step].append(c)
     for store in service.namespace_records("store"):  # the word index stayed whole
-        assert service.index.lexical_out_of_step(store["namespace_name"]) is None
+        assert service.index.lexical_out_of_step(store.namespace_name) is None
 
     lexical_s, lexical_cpu = lexical_write_cost(records, tmp / "lexical-alone.sqlite")
 

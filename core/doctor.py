@@ -162,7 +162,7 @@ def check(service: "Lightfast", *, by_id: bool = True, own_only: bool = False) -
             continue
         seen.add(record.store_slug if mine else None)
         report.namespaces.append(_check_record(mirror, index, record, record.store_slug if mine else None,
-                                               report.by_id))
+                                               report.by_id, words=by_id))
     for store in c.stores:  # held by the index, unknown to the mirror (a rebuilt mirror)
         if store.slug in seen or index is None:
             continue
@@ -183,7 +183,9 @@ def _damaged(name: str, store: str | None, expected: int, exc: IndexDamagedError
 
 
 def _check_record(mirror: Mirror, index: VectorIndex | None, record: NamespaceRecord, store: str | None,
-                  by_id: bool) -> NamespaceHealth:
+                  by_id: bool, words: bool) -> NamespaceHealth:
+    """words: also compare the word index (local FTS rows, Pinecone's sparse twins) with the
+    vectors by id; doctor asks it on every backend, status never (it lists every id)."""
     name = record.namespace_name
     ids = mirror.vector_ids(record.id) if by_id else set()
     expected = len(ids) if by_id else mirror.counts(record.id).vectors
@@ -206,8 +208,8 @@ def _check_record(mirror: Mirror, index: VectorIndex | None, record: NamespaceRe
         return NamespaceHealth(name, store, NOT_IN_MIRROR, 0, held)
     if stale:
         return NamespaceHealth(name, store, STALE, expected, held, stale=stale)
-    if by_id and index is not None and hasattr(index, "lexical_out_of_step"):
-        problem = index.lexical_out_of_step(name)  # the hybrid search's word rows (core/lexical.py)
+    if words and index is not None and hasattr(index, "lexical_out_of_step"):
+        problem = index.lexical_out_of_step(name)  # the hybrid search's word rows or sparse twins
         if problem:
             return NamespaceHealth(name, store, LEXICAL, expected, held, error=problem)
     return NamespaceHealth(name, store, HEALTHY, expected, held)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -108,6 +108,16 @@ class StoreReport:
             "vectors_upserted": self.vectors_upserted, "vectors_deleted": self.vectors_deleted,
             "failed": len(self.failed), "skipped": len(self.skipped), "repaired": self.repaired,
         }
+
+
+def ingest_summary(counts: Mapping[str, int]) -> str:
+    """An ingest's counts in one line (StoreReport.counts(), or their sums over a run): the same
+    in the progress 'done' report, the watcher, the TUI and the webhook's log."""
+    c = {key: counts.get(key, 0) for key in (
+        "added", "changed", "removed", "unchanged", "chunks_embedded", "repaired", "skipped", "failed")}
+    repaired = f", {c['repaired']} re-embedded (vectors missing from the index)" if c["repaired"] else ""
+    return (f"{c['added']} added, {c['changed']} changed, {c['removed']} removed, {c['unchanged']} unchanged, "
+            f"{c['chunks_embedded']} chunks embedded{repaired}, {c['skipped']} skipped, {c['failed']} failed")
 
 
 def content_hash(data: bytes) -> str:
@@ -416,10 +426,7 @@ class StoreIngest:
         self.report.vectors_deleted += len(ids)
 
     def _summary(self) -> str:
-        r = self.report
-        repaired = f", {r.repaired} re-embedded (vectors missing from the index)" if r.repaired else ""
-        return (f"{r.added} added, {r.changed} changed, {r.removed} removed, "
-                f"{r.unchanged} unchanged, {r.chunks_embedded} chunks embedded{repaired}")
+        return ingest_summary(self.report.counts())
 
 
 def ingest_store(

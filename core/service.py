@@ -18,7 +18,7 @@ from core.config import LightfastConfig, find_config, load_config
 from core.embeddings.base import Embedder
 from core.errors import DimensionMismatchError, InvalidArgumentError, LightfastError, NoNamespaceError, NotFoundError, ScopeError
 from core.guards import check_ingest
-from core.ingest import ProgressCallback, StoreReport, ingest_store
+from core.ingest import ProgressCallback, StoreReport, ingest_store, ingest_summary
 from core.locks import LockHolder, file_lock
 from core.mirror import Mirror
 from core.namespaces import check_model, ensure_namespace, index_spec
@@ -61,13 +61,6 @@ class IngestReport:
 
     def summary(self) -> str:
         return ingest_summary(self.totals())
-
-
-def ingest_summary(totals: dict[str, int]) -> str:
-    """An ingest's counts in one line, the same in the watcher, the TUI and the webhook's log."""
-    return (f"{totals.get('added', 0)} added, {totals.get('changed', 0)} changed, "
-            f"{totals.get('removed', 0)} removed, {totals.get('chunks_embedded', 0)} chunks embedded, "
-            f"{totals.get('skipped', 0)} skipped, {totals.get('failed', 0)} failed")
 
 
 class Lightfast:

@@ -54,7 +54,7 @@ def _say(console, text: str, style: str = "", indent: str = "") -> None:
 
 
 def print_report(console, report) -> None:
-    kind = "ids and vectors compared" if report.by_id else "counts compared"
+    kind = "ids and vectors compared" if report.by_id else "counts compared, and the word index by id"
     _say(console, f"mirror {report.mirror}", "bold")
     if report.mirror_error:
         _say(console, f"unreadable: {report.mirror_error}", "red", "  ")

@@ -79,7 +79,8 @@ def namespace_line(n: NamespaceOut) -> str:
 
 
 def search_text(out: SearchOutput, max_chars: int) -> str:
-    lines = [f"{len(out.hits)} hits in {len(out.namespaces)} namespace(s) for {snippet(out.query, 200)!r}"]
+    n = len(out.hits)
+    lines = [f"{n} hit{'' if n == 1 else 's'} in {len(out.namespaces)} namespace(s) for {snippet(out.query, 200)!r}"]
     for i, h in enumerate(out.hits, 1):
         note = "" if h.file_state in ("fresh", "unknown") else f" [file {h.file_state} since indexed]"
         lines.append(f"{i}. {h.path}:{h.start_line}-{h.end_line} ({h.store}, score {h.score:.3f}){note} "

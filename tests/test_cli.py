@@ -130,15 +130,19 @@ def test_a_store_never_ingested_has_no_namespace_one_error_everywhere(cli_repo):
 
 
 def test_ingest_summary_is_one_line_from_the_totals():
-    """The watcher, the TUI and the webhook's log all say an ingest's counts with this one line."""
+    """The progress 'done' report, the watcher, the TUI and the webhook's log all say an ingest's
+    counts with this one line."""
     from core.ingest import StoreReport
     from core.service import IngestReport, ingest_summary
 
     report = IngestReport([StoreReport("docs", "ns1", added=2, changed=1, chunks_embedded=7,
                                        skipped=[("a.bin", "binary")]),
                            StoreReport("code", "ns2", removed=3, failed=[("b.py", "unreadable")])])
-    assert report.summary() == "2 added, 1 changed, 3 removed, 7 chunks embedded, 1 skipped, 1 failed"
-    assert ingest_summary({}) == "0 added, 0 changed, 0 removed, 0 chunks embedded, 0 skipped, 0 failed"
+    assert report.summary() == "2 added, 1 changed, 3 removed, 0 unchanged, 7 chunks embedded, 1 skipped, 1 failed"
+    assert ingest_summary({}) == "0 added, 0 changed, 0 removed, 0 unchanged, 0 chunks embedded, 0 skipped, 0 failed"
+    repaired = StoreReport("docs", "ns1", unchanged=5, chunks_embedded=3, repaired=2).counts()
+    assert ingest_summary(repaired) == ("0 added, 0 changed, 0 removed, 5 unchanged, 3 chunks embedded, 2 re-embedded "
+                                        "(vectors missing from the index), 0 skipped, 0 failed")
 
 
 def test_cold_process_search(cli_repo):

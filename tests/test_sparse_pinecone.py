@@ -270,3 +270,20 @@ def test_a_fault_on_the_sparse_write_or_query_is_retried_like_the_dense_ones(pin
     pinecone.faults.fail_next(fault)
     assert [m.id for m in index.lexical_query(NS, "salmon", 5)] == ["c"]
     assert pinecone.count("/query") == 2
+
+
+def test_doctor_finds_sparse_twins_out_of_step_and_repair_rewrites_them(production, pinecone, code_repo):
+    service = production()
+    service.ingest()
+    name = "org_acme:ws_platform:store_code"
+    plane = pinecone.plane(PRODUCTION_SPARSE)
+    lost = sorted(plane.sparse[name])[0]
+    plane.sparse[name].pop(lost)  # a twin gone (a write lost on Pinecone's side)
+    plane.namespaces[name].pop(lost)
+    found = {ns.namespace: ns for ns in production().doctor().namespaces}[name]
+    assert found.state == "word index out of step"
+    assert found.error == "1 vectors without sparse rows"
+    repaired = production().doctor(repair=True)
+    assert any("rebuilt its word index" in note for note in repaired.repairs)
+    assert {ns.namespace: ns for ns in repaired.namespaces}[name].ok
+    assert sparse_ids(pinecone, name, PRODUCTION_SPARSE) == set(pinecone.plane("lightfast-production-v1").namespaces[name])

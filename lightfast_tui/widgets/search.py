@@ -203,8 +203,9 @@ class SearchPane(widgets.ReportsCrashes, Widget):
         files = len({(h.namespace, h.path) for h in result.hits})
         failed = f"; failed: {', '.join(result.failed)}" if result.failed else ""
         failed += "".join(f"; {note}" for note in result.notes)
-        self.status(f"{len(result.hits)} hits in {files} files from {len(result.namespaces)} "
-                    f"namespace(s) for {result.query!r}{failed}")
+        n = len(result.hits)
+        self.status(f"{n} hit{'' if n == 1 else 's'} in {files} file{'' if files == 1 else 's'} from "
+                    f"{len(result.namespaces)} namespace(s) for {result.query!r}{failed}")
         self._preview(result.hits[0] if result.hits else None)
         if result.hits:
             hits.focus()
