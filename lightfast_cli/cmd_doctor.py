@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 
 import click
-from rich.markup import escape
 
 from lightfast_cli.consoles import out as _out
+from lightfast_cli.layout import say
 
 
 @click.command()
@@ -45,29 +44,21 @@ def doctor(ctx, repair: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _say(console, text: str, style: str = "", indent: str = "") -> None:
-    """Words wrapped to the terminal; a path longer than a line stays whole on its own line."""
-    lines = textwrap.wrap(text, width=max(console.width, 40), initial_indent=indent, subsequent_indent=indent + "  ",
-                          break_long_words=False, break_on_hyphens=False)
-    for line in lines:
-        console.print(f"[{style}]{escape(line)}[/]" if style else escape(line), crop=False)
-
-
 def print_report(console, report) -> None:
     kind = "ids and vectors compared" if report.by_id else "counts compared, and the word index by id"
-    _say(console, f"mirror {report.mirror}", "bold")
+    say(console, f"mirror {report.mirror}", "bold")
     if report.mirror_error:
-        _say(console, f"unreadable: {report.mirror_error}", "red", "  ")
-    _say(console, f"index {report.index} ({kind})", "bold")
+        say(console, f"unreadable: {report.mirror_error}", "red", "  ")
+    say(console, f"index {report.index} ({kind})", "bold")
     if report.index_error:
-        _say(console, f"damaged: {report.index_error}", "red", "  ")
+        say(console, f"damaged: {report.index_error}", "red", "  ")
     for ns in report.namespaces:
-        _say(console, f"{ns.store or 'another repo'} → {ns.namespace}", "bold")
-        _say(console, ns.describe(), "green" if ns.ok else "red", "  ")
+        say(console, f"{ns.store or 'another repo'} → {ns.namespace}", "bold")
+        say(console, ns.describe(), "green" if ns.ok else "red", "  ")
         if not ns.ok:
-            _say(console, ns.remedy(), "", "  ")
+            say(console, ns.remedy(), "", "  ")
     for note in report.repairs:
-        _say(console, f"repaired {note}", "yellow")
+        say(console, f"repaired {note}", "yellow")
     if report.healthy:
         console.print("all healthy", highlight=False)
     else:

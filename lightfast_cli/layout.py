@@ -7,6 +7,7 @@ field heads it and whose other fields follow as 'name value' pairs, wrapped betw
 
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 from rich.console import Console
@@ -65,3 +66,12 @@ def print_blocks(console: Console, columns: Sequence[str], rows: Sequence[Sequen
                 line = candidate
         if line:
             console.print("  " + escape(line), crop=False)
+
+
+def say(console: Console, text: str, style: str = "", indent: str = "") -> None:
+    """Words wrapped to the terminal, continuation lines indented under the first; a path
+    longer than a line stays whole on its own line."""
+    lines = textwrap.wrap(text, width=max(console.width, 40), initial_indent=indent, subsequent_indent=indent + "  ",
+                          break_long_words=False, break_on_hyphens=False)
+    for line in lines:
+        console.print(f"[{style}]{escape(line)}[/]" if style else escape(line), crop=False)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from lightfast_cli.layout import print_rows
+from lightfast_cli.layout import print_rows, say
 
 if TYPE_CHECKING:
     from core.types import NamespaceStatus
@@ -28,10 +28,10 @@ def print_ingest_report(console: Console, report) -> None:
     console.print(f"ingest took {report.seconds:.1f} s")
     for r in report.stores:
         for path, reason in r.failed:
-            console.print(f"[red]failed[/] {escape(r.store)}: {escape(path)}: {escape(reason)}", crop=False)
+            say(console, f"failed {r.store}: {path}: {reason}", "red")
         for path, reason in r.skipped:
             if reason.startswith("secret"):
-                console.print(f"[yellow]skipped[/] {escape(r.store)}: {escape(path)}: {escape(reason)}", crop=False)
+                say(console, f"skipped {r.store}: {path}: {reason}", "yellow")
 
 
 def ingest_report_dict(report) -> dict:
