@@ -115,9 +115,10 @@ def ingest_summary(counts: Mapping[str, int]) -> str:
     in the progress 'done' report, the watcher, the TUI and the webhook's log."""
     c = {key: counts.get(key, 0) for key in (
         "added", "changed", "removed", "unchanged", "chunks_embedded", "repaired", "skipped", "failed")}
-    repaired = f", {c['repaired']} re-embedded (vectors missing from the index)" if c["repaired"] else ""
-    return (f"{c['added']} added, {c['changed']} changed, {c['removed']} removed, {c['unchanged']} unchanged, "
-            f"{c['chunks_embedded']} chunks embedded{repaired}, {c['skipped']} skipped, {c['failed']} failed")
+    repaired = f", {c['repaired']:,} re-embedded (vectors missing from the index)" if c["repaired"] else ""
+    return (f"{c['added']:,} added, {c['changed']:,} changed, {c['removed']:,} removed, "
+            f"{c['unchanged']:,} unchanged, {c['chunks_embedded']:,} chunks embedded{repaired}, "
+            f"{c['skipped']:,} skipped, {c['failed']:,} failed")
 
 
 def content_hash(data: bytes) -> str:

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 
+from lightfast_cli.layout import say
+
 if TYPE_CHECKING:
     from core.types import Progress as IngestProgress
 
@@ -95,7 +97,7 @@ def ingest_progress(console: Console, mode: str) -> Iterator[Callable[[IngestPro
     if mode == "off":
         yield None
     elif mode == "lines":
-        yield PlainProgress(lambda line: console.print(line, markup=False, highlight=False))
+        yield PlainProgress(lambda line: say(console, line))  # wrapped: a log line fits the terminal too
     else:
         renderer = BarProgress(console)
         with renderer.bars:
