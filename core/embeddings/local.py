@@ -138,7 +138,8 @@ class LocalEmbedder(Embedder):
     def tokenizer_counts(self, texts: Sequence[str]) -> list[int]:
         """Content tokens per text: no [CLS]/[SEP], no truncation."""
         _, counter = self._tokenizers()
-        return [len(e.ids) for e in counter.encode_batch(list(texts), add_special_tokens=False)]
+        # encode_batch_fast skips the character offsets: a third less CPU in ingest's chunker.
+        return [len(e) for e in counter.encode_batch_fast(list(texts), add_special_tokens=False)]
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """(start, end) character offsets of each content token of text, in order, untruncated."""
@@ -153,4 +154,4 @@ class LocalEmbedder(Embedder):
         # No padding here: the numpy engine packs the texts, onnxruntime pads per run.
         if len(texts) == 1:  # a query: no tokenizer thread pool, and the model runs on this thread alone
             return model.encode([self._tokenizer.encode(texts[0]).ids])
-        return model.encode([e.ids for e in self._tokenizer.encode_batch(list(texts))])
+        return model.encode([e.ids for e in self._tokenizer.encode_batch_fast(list(texts))])
