@@ -34,9 +34,10 @@ second. A slower CPU stretches both alike, so this figure does not drift; what l
 is what ingest costs the embedder: other threads taking its cores, or the embedder
 waiting for the reader. Ingest over raw at equal CPU speed = hybrid's busy cores / raw's,
 per round; it counts the embedder's work per chunk as equal in both passes (ingest's
-batches of about 256 chunks pad a little more than one sorted call: under 1%). The lexical index's cost is also measured
-alone: making and writing the word rows of every chunk into an empty SQLite
-file. Then a no-op re-ingest and a one-file-changed re-ingest. The load
+batches of about 256 chunks pad a little more than one sorted call: under 1%).
+
+The lexical index's cost is also measured alone: making and writing the word
+rows of every chunk into an empty SQLite file. Then a no-op re-ingest and a one-file-changed re-ingest. The load
 average is recorded after each step.
 """
 
@@ -219,6 +220,7 @@ def measure(name: str, limit: int, rounds: int) -> dict:
 
     # The numpy engine has no embedder pool threads to watch: no equal-speed figure then.
     equal_speed = per_round("hybrid", "raw", busy_cores) if all(busy_cores["raw"]) else []
+    lexical_equal_speed = per_round("hybrid", "dense_only", busy_cores) if all(busy_cores["dense_only"]) else []
     hybrid_s, hybrid_cpu = statistics.median(wall["hybrid"]), statistics.median(cpu["hybrid"])
     out.update({
         "files": totals["added"],
@@ -247,6 +249,8 @@ def measure(name: str, limit: int, rounds: int) -> dict:
         "hybrid_over_dense_only_ingest": round(statistics.median(per_round("dense_only", "hybrid", wall)), 3),
         "hybrid_over_dense_only_ingest_per_cpu_s": round(
             statistics.median(per_round("dense_only", "hybrid", cpu)), 3),
+        "hybrid_over_dense_only_ingest_equal_cpu_speed": round(statistics.median(lexical_equal_speed), 3)
+        if lexical_equal_speed else None,
         "embedder_busy_share_of_ingest_wall": {k: [round(x, 3) for x in v] for k, v in busy.items()},
         "lexical_rows_alone": {"seconds": round(lexical_s, 3), "cpu_seconds": round(lexical_cpu, 3),
                                "ms_per_chunk": round(1000 * lexical_s / chunks, 3),
