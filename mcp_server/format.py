@@ -94,11 +94,16 @@ def search_text(out: SearchOutput, max_chars: int) -> str:
     return cap(lines, max_chars, "lines")
 
 
+def _duration(out: IngestOutput) -> str:
+    """' (N s)', or nothing for recorded runs whose duration is unknown (one had not finished)."""
+    return "" if out.source == "mirror" and not out.seconds else f" ({out.seconds:.1f} s)"
+
+
 def ingest_text(out: IngestOutput) -> str:
     lines = [f"ingest {out.state} ({', '.join(out.stores) or 'no stores'}): {out.added} added, "
              f"{out.changed} changed, {out.removed} removed, {out.unchanged} unchanged; {out.embedded} chunks "
              f"embedded, {out.upserted} vectors upserted, {out.deleted} deleted; {out.failed_count} failed, "
-             f"{out.skipped_count} skipped ({out.seconds:.1f} s)"]
+             f"{out.skipped_count} skipped" + _duration(out)]
     if out.source == "mirror" and out.state == "idle":
         return f"no ingest recorded yet for {', '.join(out.stores) or 'these stores'}: call the ingest tool"
     if out.source == "mirror":

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Iterator
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -76,6 +77,17 @@ RUN_STATES = {"ok": "done", "failed": "failed", "cancelled": "cancelled", "runni
               "interrupted": "failed"}
 
 
+def _span_s(runs: list[IngestRun]) -> float:
+    """Seconds from the first run's start to the last one's finish; 0 while any has not finished."""
+    if not runs or any(not r.finished_at for r in runs):
+        return 0.0
+    try:
+        start = min(datetime.fromisoformat(r.started_at) for r in runs)
+        return round(max((datetime.fromisoformat(r.finished_at) - start).total_seconds() for r in runs), 3)
+    except (TypeError, ValueError):  # a stamp this code did not write: no duration rather than a wrong one
+        return 0.0
+
+
 def last_recorded(runs: list[IngestRun], stores: list[str]) -> IngestOutput:
     """The stores' last recorded runs (mirror ingest_runs rows) as one ingest_status answer."""
     if not runs:
@@ -86,6 +98,7 @@ def last_recorded(runs: list[IngestRun], stores: list[str]) -> IngestOutput:
     total = {k: sum(getattr(r, k) for r in runs) for k in COUNT_KEYS.values()}
     errors = _unique(f"{r.store_slug}: {r.error}" for r in runs if r.error)
     return IngestOutput(
+        seconds=_span_s(runs),
         state=state, stores=[r.store_slug for r in runs], **counts_out(total),
         error="; ".join(errors)[:1000], source="mirror",
         finished_at=max(r.finished_at or "" for r in runs),

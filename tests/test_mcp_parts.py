@@ -232,6 +232,7 @@ def test_a_tracked_run_is_never_left_running():
 
 
 def test_the_last_recorded_runs_add_up_under_the_clients_names():
+    from mcp_server.format import ingest_text
     from mcp_server.tracking import last_recorded
 
     from core.records import IngestRun
@@ -250,6 +251,11 @@ def test_the_last_recorded_runs_add_up_under_the_clients_names():
     counts = (out.added, out.embedded, out.upserted, out.deleted, out.failed_count)
     assert (out.state, counts) == ("failed", (3, 7, 4, 2, 1))
     assert (out.error, out.finished_at, out.source) == ("code: the process stopped", "2026-01-02T00:00:00", "mirror")
+    assert out.seconds == 86_400  # from the first start to the last finish, not 0
+    assert "(86400.0 s)" in ingest_text(out)
+    still_running = last_recorded([runs[0], run(store_slug="code", status="running", finished_at=None, error=None)],
+                                  ["docs", "code"])
+    assert still_running.seconds == 0 and " s)" not in ingest_text(still_running)  # no made-up duration
 
 
 LISTING = Path(__file__).parent / "data" / "mcp_listing.json"
